@@ -1,0 +1,150 @@
+// `npm start | stop | status | db:reset` for the local stack (what `supabase start` does,
+// without Docker). See README "Local stack".
+import path from 'node:path';
+import { API_URL, DB_URL, KEYS_FILE, ROOT } from './config.ts';
+import { ensureKeys, jwks, type LocalKeys } from './keys.ts';
+import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
+import {
+  adminSql, clusterExists, ensureSystemPackages, initCluster, installPgNetStandIn, isRunning,
+  removeCluster, startCluster, stopCluster,
+} from './postgres.ts';
+import { logFile, pidOf, startService, stopService, waitFor, type Service } from './processes.ts';
+
+const SERVICES = ['runtime', 'pg_net_worker'] as const;
+
+function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
+  return {
+    pg_net_worker: {
+      name: 'pg_net_worker',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join('local', 'pg_net', 'worker.ts')],
+      env: { PG_NET_DB_URL: DB_URL },
+    },
+    runtime: {
+      name: 'runtime',
+      command: path.join(ROOT, 'node_modules', '.bin', 'deno'),
+      args: ['run', '-A', '--no-lock', '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
+      env: {
+        LOCAL_KEYS_FILE: KEYS_FILE,
+        DENO_NO_UPDATE_CHECK: '1',
+        SUPABASE_URL: API_URL,
+        SUPABASE_DB_URL: DB_URL,
+        SUPABASE_ANON_KEY: keys.anonKey,
+        SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+        SUPABASE_JWKS: JSON.stringify(jwks(keys)),
+      },
+    },
+  };
+}
+
+async function apiUp(): Promise<boolean> {
+  const res = await fetch(`${API_URL}/auth/v1/health`, { signal: AbortSignal.timeout(1000) });
+  return res.ok;
+}
+
+async function stackUp(): Promise<boolean> {
+  return clusterExists() && isRunning() && SERVICES.every((s) => pidOf(s) !== null) && (await apiUp().catch(() => false));
+}
+
+/** Bootstrap + migrations + seed + Vault on an empty cluster (first start and db:reset). */
+async function buildDatabase(keys: LocalKeys): Promise<void> {
+  const sql = adminSql();
+  try {
+    await bootstrap(sql);
+    const applied = await migrate(sql);
+    await seed(sql);
+    await ensureVaultSecrets(sql, keys);
+    console.log(`Applied ${applied.length} migration(s) and supabase/seed.sql.`);
+  } finally {
+    await sql.end();
+  }
+}
+
+function statusLines(keys: LocalKeys): string {
+  return [
+    `API_URL=${API_URL}`,
+    `DB_URL=${DB_URL}`,
+    `ANON_KEY=${keys.anonKey}`,
+    `SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
+    `SECRET_KEY=${keys.secretKey}`,
+    `NARRATIVE_SERVICE_SECRET=${keys.narrativeServiceSecret}`,
+    `JWKS=${JSON.stringify(jwks(keys))}`,
+  ].join('\n');
+}
+
+async function start(): Promise<void> {
+  if (await stackUp()) {
+    console.log('The local stack is already running.');
+    console.log(statusLines(await ensureKeys()));
+    return;
+  }
+  const t0 = Date.now();
+  ensureSystemPackages();
+  installPgNetStandIn();
+  const keys = await ensureKeys();
+  const fresh = !clusterExists();
+  if (fresh) initCluster();
+  startCluster();
+  if (fresh) {
+    await buildDatabase(keys);
+  } else {
+    const sql = adminSql();
+    try {
+      const applied = await migrate(sql);
+      if (applied.length) console.log(`Applied pending migration(s): ${applied.join(', ')}`);
+      await ensureVaultSecrets(sql, keys);
+    } finally {
+      await sql.end();
+    }
+  }
+  const svc = services(keys);
+  startService(svc.pg_net_worker);
+  startService(svc.runtime);
+  await waitFor(`API (see ${logFile('runtime')})`, apiUp, 60_000);
+  console.log(`Local stack is up in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+  console.log(statusLines(keys));
+}
+
+async function stop(): Promise<void> {
+  for (const s of SERVICES) await stopService(s);
+  stopCluster();
+  console.log('Local stack stopped.');
+}
+
+async function status(): Promise<void> {
+  const up = await stackUp();
+  const keys = await ensureKeys();
+  if (!up) {
+    const parts = [
+      `postgres ${clusterExists() && isRunning() ? 'up' : 'down'}`,
+      ...SERVICES.map((s) => `${s} ${pidOf(s) ? 'up' : 'down'}`),
+    ];
+    console.error(`The local stack is not (fully) running: ${parts.join(', ')}. Run npm start.`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(statusLines(keys));
+}
+
+async function dbReset(): Promise<void> {
+  const t0 = Date.now();
+  ensureSystemPackages();
+  installPgNetStandIn();
+  const keys = await ensureKeys();
+  removeCluster();
+  initCluster();
+  startCluster();
+  await buildDatabase(keys);
+  console.log(`Database rebuilt from scratch in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+}
+
+const commands: Record<string, () => Promise<void>> = { start, stop, status, 'db-reset': dbReset };
+const cmd = process.argv[2] ?? '';
+if (!commands[cmd]) {
+  console.error(`usage: tsx local/cli.ts ${Object.keys(commands).join('|')}`);
+  process.exit(2);
+}
+commands[cmd]().catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});

@@ -1,0 +1,25 @@
+// Local-stack layout and ports. Nothing under supabase/ or shared/ may import this folder:
+// it only exists to stand in for what `supabase start` runs in containers.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const STATE_DIR = process.env.LOCAL_STACK_DIR ?? path.join(ROOT, '.local');
+export const PGDATA = path.join(STATE_DIR, 'db');
+export const RUN_DIR = path.join(STATE_DIR, 'run');
+export const LOG_DIR = path.join(STATE_DIR, 'logs');
+export const KEYS_FILE = path.join(STATE_DIR, 'keys.json');
+
+export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const DB_PORT = 54322;
+export const API_PORT = 54321;
+export const DASHBOARD_PORT = 54323;
+export const HOST = '127.0.0.1';
+
+export const DB_URL = `postgresql://postgres:postgres@${HOST}:${DB_PORT}/postgres`;
+export const API_URL = `http://${HOST}:${API_PORT}`;
+
+export const SUPABASE_DIR = path.join(ROOT, 'supabase');
+export const MIGRATIONS_DIR = path.join(SUPABASE_DIR, 'migrations');
+export const FUNCTIONS_DIR = path.join(SUPABASE_DIR, 'functions');
+export const SEED_FILE = path.join(SUPABASE_DIR, 'seed.sql');

@@ -1,0 +1,51 @@
+// Local signing keys and API keys, made once per checkout and kept in .local/keys.json.
+// Supabase's asymmetric JWT signing: an ES256 key pair whose public half is served as JWKS.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { KEYS_FILE, STATE_DIR } from './config.ts';
+
+export interface LocalKeys {
+  privateJwk: JWK;
+  publicJwk: JWK;
+  anonKey: string;
+  serviceRoleKey: string;
+  secretKey: string;
+  narrativeServiceSecret: string;
+}
+
+const TEN_YEARS = 10 * 365 * 24 * 3600;
+
+async function apiKey(privateJwk: JWK, role: 'anon' | 'service_role'): Promise<string> {
+  const key = await importJWK(privateJwk, 'ES256');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ role })
+    .setProtectedHeader({ alg: 'ES256', kid: privateJwk.kid, typ: 'JWT' })
+    .setIssuer('supabase-demo')
+    .setIssuedAt(now)
+    .setExpirationTime(now + TEN_YEARS)
+    .sign(key);
+}
+
+export async function ensureKeys(): Promise<LocalKeys> {
+  if (fs.existsSync(KEYS_FILE)) return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = crypto.randomUUID();
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig', key_ops: ['verify'] };
+  const keys: LocalKeys = {
+    privateJwk,
+    publicJwk,
+    anonKey: await apiKey(privateJwk, 'anon'),
+    serviceRoleKey: await apiKey(privateJwk, 'service_role'),
+    secretKey: `sb_secret_${crypto.randomBytes(24).toString('base64url')}`,
+    narrativeServiceSecret: crypto.randomBytes(32).toString('base64url'),
+  };
+  fs.mkdirSync(STATE_DIR, { recursive: true });
+  fs.writeFileSync(KEYS_FILE, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  return keys;
+}
+
+export function jwks(keys: LocalKeys): { keys: JWK[] } {
+  return { keys: [keys.publicJwk] };
+}

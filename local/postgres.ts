@@ -1,0 +1,123 @@
+// Postgres 15 for the local stack: a private cluster under .local/db on port 54322 with
+// pg_cron preloaded, run as the `postgres` OS user when we are root (initdb refuses root).
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import postgres from 'postgres';
+import { DB_PORT, DB_URL, HOST, LOG_DIR, PG_BIN, PGDATA, ROOT, RUN_DIR } from './config.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
+  const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  const res = spawnSync(file, argv, { encoding: 'utf8', ...opts });
+  if (res.status !== 0) {
+    throw new Error(`${path.basename(cmd)} failed (${res.status}): ${res.stderr || res.stdout}`);
+  }
+  return res.stdout as string;
+}
+
+function which(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** System packages npm cannot provide. Installs them with apt when root, else says how. */
+export function ensureSystemPackages(): void {
+  const missing: string[] = [];
+  if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) missing.push('postgresql-15');
+  if (!fs.existsSync('/usr/share/postgresql/15/extension/pg_cron.control')) missing.push('postgresql-15-cron');
+  if (missing.length === 0) return;
+  const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+  if (!isRoot || !which('apt-get')) {
+    throw new Error(`Missing system packages: ${missing.join(', ')}. Install them with:\n  sudo ${cmd}`);
+  }
+  console.log(`Installing ${missing.join(', ')} with apt-get ...`);
+  const res = spawnSync('sh', ['-c', cmd], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (res.status !== 0) throw new Error(`apt-get failed; run it yourself:\n  sudo ${cmd}`);
+}
+
+/** Copies the pg_net stand-in's control and SQL files into Postgres' extension directory. */
+export function installPgNetStandIn(): void {
+  const shareDir = spawnSync(path.join(PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).stdout?.trim()
+    || '/usr/share/postgresql/15';
+  const extDir = path.join(shareDir, 'extension');
+  const srcDir = path.join(ROOT, 'local', 'pg_net');
+  for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith('.control') || f.endsWith('.sql'))) {
+    const src = fs.readFileSync(path.join(srcDir, file));
+    const dest = path.join(extDir, file);
+    if (fs.existsSync(dest) && fs.readFileSync(dest).equals(src)) continue;
+    try {
+      fs.writeFileSync(dest, src);
+    } catch {
+      throw new Error(`Cannot write ${dest}. Install the pg_net stand-in with:\n  sudo cp ${srcDir}/pg_net* ${extDir}/`);
+    }
+  }
+}
+
+function prepareDir(dir: string) {
+  fs.mkdirSync(dir, { recursive: true });
+  if (isRoot) spawnSync('chown', ['postgres:postgres', dir]);
+}
+
+export function clusterExists(): boolean {
+  return fs.existsSync(path.join(PGDATA, 'PG_VERSION'));
+}
+
+export function initCluster(): void {
+  prepareDir(path.dirname(PGDATA));
+  prepareDir(RUN_DIR);
+  prepareDir(LOG_DIR);
+  prepareDir(PGDATA);
+  const pwfile = path.join(RUN_DIR, 'pwfile');
+  fs.writeFileSync(pwfile, 'postgres\n');
+  if (isRoot) spawnSync('chown', ['postgres:postgres', pwfile]);
+  run(path.join(PG_BIN, 'initdb'), [
+    '-D', PGDATA, '-U', 'postgres', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C.UTF-8',
+    '--auth-local', 'trust', '--auth-host', 'scram-sha-256',
+  ]);
+  fs.rmSync(pwfile);
+  fs.appendFileSync(path.join(PGDATA, 'postgresql.conf'), `
+# --- local stack (see local/postgres.ts) ---
+listen_addresses = '${HOST}'
+port = ${DB_PORT}
+unix_socket_directories = '${RUN_DIR}'
+max_connections = 300
+shared_buffers = 256MB
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 32
+timezone = 'UTC'
+log_timezone = 'UTC'
+# A throwaway development cluster: survive a Postgres crash, not an OS crash.
+fsync = off
+full_page_writes = off
+`);
+}
+
+export function isRunning(): boolean {
+  const res = spawnSync(path.join(PG_BIN, 'pg_ctl'), ['status', '-D', PGDATA], { encoding: 'utf8' });
+  return res.status === 0;
+}
+
+export function startCluster(): void {
+  if (isRunning()) return;
+  prepareDir(RUN_DIR);
+  prepareDir(LOG_DIR);
+  run(path.join(PG_BIN, 'pg_ctl'), ['start', '-D', PGDATA, '-w', '-t', '60', '-l', path.join(LOG_DIR, 'postgres.log')]);
+}
+
+export function stopCluster(mode: 'fast' | 'immediate' = 'fast'): void {
+  if (!clusterExists() || !isRunning()) return;
+  run(path.join(PG_BIN, 'pg_ctl'), ['stop', '-D', PGDATA, '-m', mode, '-w', '-t', '60']);
+}
+
+export function removeCluster(): void {
+  stopCluster();
+  fs.rmSync(PGDATA, { recursive: true, force: true });
+}
+
+/** A short-lived superuser connection for setup work. */
+export function adminSql() {
+  return postgres(DB_URL, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+}

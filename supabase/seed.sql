@@ -1,0 +1,1 @@
+-- seed: demo users and memories (later issues)

@@ -1,0 +1,32 @@
+// What tests need to reach the running local stack (started by `npm test` before vitest).
+import fs from 'node:fs';
+import postgres from 'postgres';
+import { API_URL, DB_URL, KEYS_FILE } from '../../local/config.ts';
+import type { LocalKeys } from '../../local/keys.ts';
+
+export { API_URL, DB_URL };
+
+export function keys(): LocalKeys {
+  return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
+}
+
+/** A superuser connection for fixtures and assertions; close it in afterAll. */
+export function db(max = 4) {
+  return postgres(DB_URL, { max, onnotice: () => {} });
+}
+
+/** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}
