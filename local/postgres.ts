@@ -96,8 +96,12 @@ full_page_writes = off
 }
 
 export function isRunning(): boolean {
-  const res = spawnSync(path.join(PG_BIN, 'pg_ctl'), ['status', '-D', PGDATA], { encoding: 'utf8' });
-  return res.status === 0;
+  try {
+    run(path.join(PG_BIN, 'pg_ctl'), ['status', '-D', PGDATA]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function startCluster(): void {

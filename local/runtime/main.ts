@@ -1,0 +1,146 @@
+// LOCAL STAND-IN for the Supabase API gateway + Edge Runtime, in one Deno process on :54321.
+//   /auth/v1/*           -> the Auth stand-in (auth.ts)
+//   /functions/v1/<name> -> supabase/functions/<name>/index.ts, loaded unchanged: its
+//                           Deno.serve(handler) call is captured instead of opening a port,
+//                           and verify_jwt from supabase/config.toml is enforced first.
+import postgres from 'postgres';
+import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import { parse as parseToml } from 'npm:smol-toml';
+import { createAuth } from './auth.ts';
+
+type Handler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+
+const root = new URL('../../', import.meta.url);
+const functionsDir = new URL('supabase/functions/', root);
+const port = Number(Deno.env.get('API_PORT') ?? 54321);
+const hostname = '127.0.0.1';
+
+const log = (fields: Record<string, unknown>) =>
+  console.log(JSON.stringify({ ts: new Date().toISOString(), ...fields }));
+
+// The signing key is for the Auth stand-in only: read it, then drop the path from the env the
+// functions will see.
+const keysFile = Deno.env.get('LOCAL_KEYS_FILE');
+if (!keysFile) throw new Error('LOCAL_KEYS_FILE is not set (start the stack with npm start)');
+Deno.env.delete('LOCAL_KEYS_FILE');
+const keys = JSON.parse(await Deno.readTextFile(keysFile)) as {
+  privateJwk: JWK; publicJwk: JWK; secretKey: string;
+};
+
+const config = parseToml(await Deno.readTextFile(new URL('supabase/config.toml', root))) as {
+  auth?: { jwt_expiry?: number };
+  functions?: Record<string, { verify_jwt?: boolean; enabled?: boolean }>;
+};
+
+const dbUrl = Deno.env.get('SUPABASE_DB_URL');
+if (!dbUrl) throw new Error('SUPABASE_DB_URL is not set');
+const auth = createAuth({
+  sql: postgres(dbUrl, { max: 4, prepare: false, onnotice: () => {}, connection: { application_name: 'local auth' } }),
+  privateJwk: keys.privateJwk,
+  publicJwk: keys.publicJwk,
+  issuer: `http://${hostname}:${port}/auth/v1`,
+  jwtExpiry: config.auth?.jwt_expiry ?? 3600,
+  secretKey: keys.secretKey,
+});
+
+// supabase/functions/.env, as `supabase functions serve` reads it (SUPABASE_* names are reserved).
+try {
+  const text = await Deno.readTextFile(new URL('.env', functionsDir));
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith('#')) continue;
+    if (m[1].startsWith('SUPABASE_')) continue;
+    Deno.env.set(m[1], m[2].replace(/^(['"])(.*)\1$/, '$2'));
+  }
+} catch (err) {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}
+
+// Load every function, capturing the handler its index.ts passes to Deno.serve.
+const handlers = new Map<string, Handler>();
+const broken = new Map<string, string>();
+let loading: string | null = null;
+const fakeServer = {
+  finished: new Promise<void>(() => {}),
+  addr: { transport: 'tcp', hostname, port },
+  ref() {}, unref() {}, shutdown: () => Promise.resolve(),
+  [Symbol.asyncDispose]: () => Promise.resolve(),
+};
+const realServe = Deno.serve;
+// deno-lint-ignore no-explicit-any
+(Deno as any).serve = (a: unknown, b?: unknown) => {
+  const handler = (typeof a === 'function' ? a : typeof b === 'function' ? b : (a as { handler: Handler }).handler) as Handler;
+  if (!loading || typeof handler !== 'function') throw new Error('Deno.serve called outside of function loading');
+  handlers.set(loading, handler);
+  return fakeServer;
+};
+for await (const entry of Deno.readDir(functionsDir)) {
+  if (!entry.isDirectory || entry.name.startsWith('_') || entry.name.startsWith('.')) continue;
+  if (config.functions?.[entry.name]?.enabled === false) continue;
+  const index = new URL(`${entry.name}/index.ts`, functionsDir);
+  try {
+    await Deno.stat(index);
+  } catch {
+    continue;
+  }
+  loading = entry.name;
+  try {
+    await import(index.href);
+    if (!handlers.has(entry.name)) throw new Error('index.ts did not call Deno.serve');
+  } catch (err) {
+    broken.set(entry.name, String(err));
+    log({ level: 'error', msg: 'function_load_failed', function: entry.name, error: String(err) });
+  }
+}
+loading = null;
+
+const jwks = createLocalJWKSet({ keys: [keys.publicJwk] });
+const verified = new Map<string, number>();
+async function validJwt(req: Request): Promise<'missing' | 'invalid' | 'ok'> {
+  const h = req.headers.get('authorization');
+  if (!h) return 'missing';
+  const token = h.replace(/^bearer\s+/i, '');
+  const exp = verified.get(token);
+  if (exp && exp > Date.now() / 1000) return 'ok';
+  try {
+    const { payload } = await jwtVerify(token, jwks, { algorithms: ['ES256'] });
+    if (verified.size > 10_000) verified.clear();
+    verified.set(token, payload.exp ?? Infinity);
+    return 'ok';
+  } catch {
+    return 'invalid';
+  }
+}
+
+const relay = (status: number, message: string) =>
+  new Response(JSON.stringify({ code: status, message }), { status, headers: { 'content-type': 'application/json' } });
+
+async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): Promise<Response> {
+  const [, name, ...rest] = url.pathname.slice('/functions/v1'.length).split('/');
+  const handler = name ? handlers.get(name) : undefined;
+  if (!handler) {
+    if (name && broken.has(name)) return relay(503, `Function failed to start (please check logs)`);
+    return relay(404, 'Requested function was not found');
+  }
+  if ((config.functions?.[name]?.verify_jwt ?? true) && req.method !== 'OPTIONS') {
+    const v = await validJwt(req);
+    if (v === 'missing') return relay(401, 'Missing authorization header');
+    if (v === 'invalid') return relay(401, 'Invalid JWT');
+  }
+  // The function sees its own name as the first path segment, as on the platform.
+  const target = new URL(`/${[name, ...rest].join('/')}${url.search}`, url.origin);
+  try {
+    return await handler(new Request(target, req), info);
+  } catch (err) {
+    log({ level: 'error', msg: 'function_crashed', function: name, error: String(err) });
+    return relay(500, 'Function exited due to an error (please check logs)');
+  }
+}
+
+realServe({ port, hostname, onListen: () => log({ level: 'info', msg: 'listening', port, functions: [...handlers.keys()] }) },
+  async (req, info) => {
+    const url = new URL(req.url);
+    if (url.pathname.startsWith('/auth/v1/') ) return await auth(req, url.pathname.slice('/auth/v1'.length), url);
+    if (url.pathname.startsWith('/functions/v1/')) return await functions(req, url, info);
+    return relay(404, 'no Route matched with those values');
+  });
