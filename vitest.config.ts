@@ -2,10 +2,17 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // The stack is shared; each test makes its own users and rows, so files run in parallel.
-    pool: 'forks',
+    projects: [
+      {
+        // Suites that rebuild or restart shared services; run alone, before the rest.
+        test: { name: 'isolated', include: ['tests/isolated/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000 },
+      },
+      {
+        // Everything else shares the running stack; each test makes its own users and rows.
+        test: { name: 'stack', include: ['tests/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 },
+      },
+    ],
   },
 });

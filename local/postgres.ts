@@ -4,9 +4,21 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
+import crypto from 'node:crypto';
 import { DB_PORT, DB_URL, HOST, LOG_DIR, PG_BIN, PGDATA, ROOT, RUN_DIR } from './config.ts';
 
 const isRoot = process.getuid?.() === 0;
+
+// Where the cluster lives. Normally .local/ in the checkout; when the checkout sits under a
+// folder the postgres OS user cannot enter (a 0700 temp dir, say), a per-checkout folder in
+// postgres' home instead.
+const pg = (() => {
+  const reachable = !isRoot || spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', ROOT]).status === 0;
+  if (reachable) return { data: PGDATA, sock: RUN_DIR, log: path.join(LOG_DIR, 'postgres.log') };
+  const base = `/var/lib/postgresql/narrative-cache-${crypto.createHash('sha1').update(ROOT).digest('hex').slice(0, 12)}`;
+  return { data: path.join(base, 'db'), sock: path.join(base, 'run'), log: path.join(base, 'postgres.log') };
+})();
+export const PG_LOG = pg.log;
 
 function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
   const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
@@ -60,27 +72,27 @@ function prepareDir(dir: string) {
 }
 
 export function clusterExists(): boolean {
-  return fs.existsSync(path.join(PGDATA, 'PG_VERSION'));
+  return fs.existsSync(path.join(pg.data, 'PG_VERSION'));
 }
 
 export function initCluster(): void {
-  prepareDir(path.dirname(PGDATA));
-  prepareDir(RUN_DIR);
-  prepareDir(LOG_DIR);
-  prepareDir(PGDATA);
-  const pwfile = path.join(RUN_DIR, 'pwfile');
+  prepareDir(path.dirname(pg.data));
+  prepareDir(pg.sock);
+  prepareDir(path.dirname(pg.log));
+  prepareDir(pg.data);
+  const pwfile = path.join(pg.sock, 'pwfile');
   fs.writeFileSync(pwfile, 'postgres\n');
   if (isRoot) spawnSync('chown', ['postgres:postgres', pwfile]);
   run(path.join(PG_BIN, 'initdb'), [
-    '-D', PGDATA, '-U', 'postgres', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C.UTF-8',
+    '-D', pg.data, '-U', 'postgres', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C.UTF-8',
     '--auth-local', 'trust', '--auth-host', 'scram-sha-256',
   ]);
   fs.rmSync(pwfile);
-  fs.appendFileSync(path.join(PGDATA, 'postgresql.conf'), `
+  fs.appendFileSync(path.join(pg.data, 'postgresql.conf'), `
 # --- local stack (see local/postgres.ts) ---
 listen_addresses = '${HOST}'
 port = ${DB_PORT}
-unix_socket_directories = '${RUN_DIR}'
+unix_socket_directories = '${pg.sock}'
 max_connections = 300
 shared_buffers = 256MB
 shared_preload_libraries = 'pg_cron'
@@ -97,7 +109,7 @@ full_page_writes = off
 
 export function isRunning(): boolean {
   try {
-    run(path.join(PG_BIN, 'pg_ctl'), ['status', '-D', PGDATA]);
+    run(path.join(PG_BIN, 'pg_ctl'), ['status', '-D', pg.data]);
     return true;
   } catch {
     return false;
@@ -106,19 +118,19 @@ export function isRunning(): boolean {
 
 export function startCluster(): void {
   if (isRunning()) return;
-  prepareDir(RUN_DIR);
-  prepareDir(LOG_DIR);
-  run(path.join(PG_BIN, 'pg_ctl'), ['start', '-D', PGDATA, '-w', '-t', '60', '-l', path.join(LOG_DIR, 'postgres.log')]);
+  prepareDir(pg.sock);
+  prepareDir(path.dirname(pg.log));
+  run(path.join(PG_BIN, 'pg_ctl'), ['start', '-D', pg.data, '-w', '-t', '60', '-l', pg.log]);
 }
 
 export function stopCluster(mode: 'fast' | 'immediate' = 'fast'): void {
   if (!clusterExists() || !isRunning()) return;
-  run(path.join(PG_BIN, 'pg_ctl'), ['stop', '-D', PGDATA, '-m', mode, '-w', '-t', '60']);
+  run(path.join(PG_BIN, 'pg_ctl'), ['stop', '-D', pg.data, '-m', mode, '-w', '-t', '60']);
 }
 
 export function removeCluster(): void {
   stopCluster();
-  fs.rmSync(PGDATA, { recursive: true, force: true });
+  fs.rmSync(pg.data, { recursive: true, force: true });
 }
 
 /** A short-lived superuser connection for setup work. */

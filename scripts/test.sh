@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# npm test: start (or reuse) the local stack once, then run every suite against it:
+# vitest (isolated suites first, they rebuild the database), then pgTAP with pg_prove.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v pg_prove >/dev/null || [ ! -f /usr/share/postgresql/15/extension/pgtap.control ]; then
+  pkgs="postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null || exit 1
+  else
+    echo "pgTAP is missing. Install it with: sudo apt-get install -y $pkgs" >&2
+    exit 1
+  fi
+fi
+
+npx tsx local/cli.ts start >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
+
+# supabase-js needs a WebSocket global, which Node 20 has behind a flag.
+export NODE_OPTIONS="--experimental-websocket --no-warnings=ExperimentalWarning"
+results=.local/test-results
+rm -rf "$results" && mkdir -p "$results"
+
+status=0
+npx vitest run --project isolated --reporter=default --reporter=json --outputFile.json="$results/isolated.json" || status=1
+npx vitest run --project stack --reporter=default --reporter=json --outputFile.json="$results/stack.json" || status=1
+PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+node scripts/test-summary.mjs "$results" || status=1
+exit $status
