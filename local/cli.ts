@@ -1,7 +1,8 @@
 // `npm start | stop | status | db:reset` for the local stack (what `supabase start` does,
 // without Docker). See README "Local stack".
+import fs from 'node:fs';
 import path from 'node:path';
-import { API_URL, DB_URL, KEYS_FILE, ROOT } from './config.ts';
+import { API_URL, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
 import { ensureKeys, jwks, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
 import {
@@ -11,6 +12,13 @@ import {
 import { logFile, pidOf, startService, stopService, waitFor, type Service } from './processes.ts';
 
 const SERVICES = ['runtime', 'pg_net_worker'] as const;
+
+// `start --functions-env FILE` runs the functions with FILE instead of supabase/functions/.env
+// (like `supabase functions serve --env-file`); the tests use it to point Gemini at a fake.
+const envFlag = process.argv.indexOf('--functions-env');
+const functionsEnvFile = envFlag > 0 ? path.resolve(process.argv[envFlag + 1] ?? '') : '';
+const envFileMarker = path.join(RUN_DIR, 'runtime.functions-env');
+const runningEnvFile = () => (fs.existsSync(envFileMarker) ? fs.readFileSync(envFileMarker, 'utf8') : '');
 
 function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
   return {
@@ -26,6 +34,8 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
       args: ['run', '-A', '--no-lock', '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
       env: {
         LOCAL_KEYS_FILE: KEYS_FILE,
+        LOCAL_FUNCTIONS_ENV_FILE: functionsEnvFile,
+        NARRATIVE_SERVICE_SECRET: keys.narrativeServiceSecret,
         DENO_NO_UPDATE_CHECK: '1',
         SUPABASE_URL: API_URL,
         SUPABASE_DB_URL: DB_URL,
@@ -51,9 +61,10 @@ async function buildDatabase(keys: LocalKeys): Promise<void> {
   const sql = adminSql();
   try {
     await bootstrap(sql);
+    // Vault before the seed: jobs the seed queues are dispatched straight away.
+    await ensureVaultSecrets(sql, keys);
     const applied = await migrate(sql);
     await seed(sql);
-    await ensureVaultSecrets(sql, keys);
     console.log(`Applied ${applied.length} migration(s) and supabase/seed.sql.`);
   } finally {
     await sql.end();
@@ -72,10 +83,23 @@ function statusLines(keys: LocalKeys): string {
   ].join('\n');
 }
 
+async function startRuntime(keys: LocalKeys): Promise<void> {
+  if (functionsEnvFile && !fs.existsSync(functionsEnvFile)) throw new Error(`No such env file: ${functionsEnvFile}`);
+  startService(services(keys).runtime);
+  fs.writeFileSync(envFileMarker, functionsEnvFile);
+  await waitFor(`API (see ${logFile('runtime')})`, apiUp, 60_000);
+}
+
 async function start(): Promise<void> {
   if (await stackUp()) {
+    const keys = await ensureKeys();
+    if (runningEnvFile() !== functionsEnvFile) {
+      await stopService('runtime');
+      await startRuntime(keys);
+      console.log(`Functions restarted with ${functionsEnvFile || 'supabase/functions/.env'}.`);
+    }
     console.log('The local stack is already running.');
-    console.log(statusLines(await ensureKeys()));
+    console.log(statusLines(keys));
     return;
   }
   const t0 = Date.now();
@@ -98,9 +122,9 @@ async function start(): Promise<void> {
     }
   }
   const svc = services(keys);
+  // The runtime first, so requests queued by the seed are delivered on the first try.
+  await startRuntime(keys);
   startService(svc.pg_net_worker);
-  startService(svc.runtime);
-  await waitFor(`API (see ${logFile('runtime')})`, apiUp, 60_000);
   console.log(`Local stack is up in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
   console.log(statusLines(keys));
 }
@@ -138,7 +162,19 @@ async function dbReset(): Promise<void> {
   console.log(`Database rebuilt from scratch in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
 }
 
-const commands: Record<string, () => Promise<void>> = { start, stop, status, 'db-reset': dbReset };
+/** Like `supabase migration up`: apply pending migrations to the running local database. */
+async function migrateUp(): Promise<void> {
+  if (!clusterExists() || !isRunning()) throw new Error('The local database is not running. Run npm start.');
+  const sql = adminSql();
+  try {
+    const applied = await migrate(sql);
+    console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'No pending migrations.');
+  } finally {
+    await sql.end();
+  }
+}
+
+const commands: Record<string, () => Promise<void>> = { start, stop, status, 'db-reset': dbReset, migrate: migrateUp };
 const cmd = process.argv[2] ?? '';
 if (!commands[cmd]) {
   console.error(`usage: tsx local/cli.ts ${Object.keys(commands).join('|')}`);

@@ -1,1 +1,49 @@
--- seed: demo users and memories (later issues)
+-- Demo data for the local stack (applied after migrations on first start and db:reset).
+-- Login on the dashboard: demo@example.com / password123.
+
+insert into auth.users (id, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
+values
+  ('00000000-0000-4000-8000-000000000001', 'demo@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
+   '{"provider": "email", "providers": ["email"]}', '{"name": "Ada Demo"}'),
+  ('00000000-0000-4000-8000-000000000002', 'sam@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
+   '{"provider": "email", "providers": ["email"]}', '{"name": "Sam Seed"}'),
+  ('00000000-0000-4000-8000-000000000003', 'new@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
+   '{"provider": "email", "providers": ["email"]}', '{"name": "Nia New"}'),
+  ('00000000-0000-4000-8000-000000000004', 'admin@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
+   '{"provider": "email", "providers": ["email"], "role": "admin"}', '{"name": "Ops Admin"}');
+
+insert into public.memories (user_id, content, metadata, created_at)
+select '00000000-0000-4000-8000-000000000001'::uuid, m.content, m.metadata::jsonb, now() - (m.days_ago || ' days')::interval
+from (values
+  ('I am a backend engineer at a small climate-tech startup, mostly writing TypeScript and SQL.', '{"importance": 0.9}', 120),
+  ('I prefer short, direct answers with code first and the explanation after.', '{"importance": 0.8}', 90),
+  ('Currently migrating our job queue from Redis to Postgres with SKIP LOCKED.', '{"importance": 0.7}', 6),
+  ('I am learning Rust in the evenings; working through a toy database storage engine.', '{}', 30),
+  ('Please don''t suggest ORMs; I like writing plain SQL and reading query plans.', '{"importance": 0.6}', 60),
+  ('Planning a talk about Supabase Edge Functions and pg_net for a local meetup in March.', '{}', 3),
+  ('I always want tests that run against a real database, not mocks.', '{"importance": 0.7}', 45),
+  ('Weekend hobby: restoring an old road bike and riding long gravel routes.', '{}', 20),
+  ('Our team uses pg_cron for nightly rollups of sensor data.', '{}', 10)
+) as m(content, metadata, days_ago);
+
+insert into public.memories (user_id, content, created_at)
+select '00000000-0000-4000-8000-000000000002'::uuid, m.content, now() - (m.days_ago || ' days')::interval
+from (values
+  ('I teach high school physics and run the robotics club.', 200),
+  ('I like step-by-step explanations with a worked example.', 150),
+  ('Building a line-following robot with the students this term.', 12),
+  ('Trying to learn Python properly so I can teach it next year.', 25),
+  ('I get overwhelmed by long answers; bullet points help.', 80),
+  ('Organising a regional robotics competition in spring.', 5)
+) as m(content, days_ago);
+
+-- Below the eligibility threshold (5 active memories): no narrative until they add more.
+insert into public.memories (user_id, content)
+values
+  ('00000000-0000-4000-8000-000000000003', 'Just signed up; I write fantasy short stories.'),
+  ('00000000-0000-4000-8000-000000000003', 'I prefer a warm, encouraging tone.');
+
+-- Fill the cache for the eligible demo users, exactly as an admin backfill would.
+select private.enqueue_job(u.id, 'backfill')
+from auth.users u
+where private.is_eligible(u.id);

@@ -8,6 +8,10 @@ if (!DB_URL) {
   process.exit(1);
 }
 const MAX_IN_FLIGHT = Number(process.env.PG_NET_MAX_IN_FLIGHT ?? 200);
+if (!Number.isInteger(MAX_IN_FLIGHT) || MAX_IN_FLIGHT < 1) {
+  console.error('pg_net worker: PG_NET_MAX_IN_FLIGHT must be a positive integer');
+  process.exit(1);
+}
 const TTL = process.env.PG_NET_TTL ?? '6 hours';
 const POLL_MS = 250; // LISTEN is the fast path; polling covers notifications lost while reconnecting
 const MAX_BACKOFF_MS = 2000;
@@ -32,8 +36,11 @@ function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<strin
 }
 
 // net.check_worker_is_up() finds us by application_name; the LISTEN connection inherits it.
+// postgres.js' default reconnect backoff grows to 20 s per connection during an outage, which
+// would stall delivery long after Postgres is back; cap it at 1 s.
 const sql = postgres(DB_URL, {
   max: 4, connect_timeout: 5, onnotice: () => {}, connection: { application_name: 'pg_net worker' },
+  backoff: (retries) => Math.min(0.05 * 2 ** retries, 1),
 });
 
 let inFlight = 0, stopping = false, dbUp = true, backoffMs = POLL_MS;
@@ -177,10 +184,12 @@ async function poll(): Promise<void> {
   if (!stopping) pollTimer = setTimeout(poll, backoffMs);
 }
 
-// postgres.js re-issues LISTEN on its own after the connection drops; onlisten runs each time.
+// postgres.js re-issues LISTEN by itself whenever its connection closes, including when the
+// first attempt fails (checked against a restarted cluster), so this is called once: calling it
+// again would stack duplicate listeners. onlisten runs after every (re)subscription.
 function listen(): void {
   sql.listen('pg_net_wake', () => void claim(), () => { log('info', 'listening on pg_net_wake'); void claim(); })
-    .catch((err: unknown) => { dbFailed(err); if (!stopping) setTimeout(listen, MAX_BACKOFF_MS); });
+    .catch(dbFailed);
 }
 
 async function shutdown(signal: string): Promise<void> {

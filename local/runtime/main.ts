@@ -43,9 +43,12 @@ const auth = createAuth({
   secretKey: keys.secretKey,
 });
 
-// supabase/functions/.env, as `supabase functions serve` reads it (SUPABASE_* names are reserved).
+// supabase/functions/.env (or the file given with `start --functions-env`), as
+// `supabase functions serve` reads it; SUPABASE_* names are reserved and skipped.
+const envFile = Deno.env.get('LOCAL_FUNCTIONS_ENV_FILE') || new URL('.env', functionsDir);
+Deno.env.delete('LOCAL_FUNCTIONS_ENV_FILE');
 try {
-  const text = await Deno.readTextFile(new URL('.env', functionsDir));
+  const text = await Deno.readTextFile(envFile);
   for (const line of text.split('\n')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
     if (!m || line.trimStart().startsWith('#')) continue;

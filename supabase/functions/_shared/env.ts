@@ -1,15 +1,39 @@
 // Function configuration, read and checked once at start: a missing required variable fails
 // the function loudly instead of surfacing later as a confusing runtime error.
-function required(name: string): string {
+export function requiredEnv(name: string): string {
   const value = Deno.env.get(name);
   if (!value) throw new Error(`Missing required environment variable ${name}`);
   return value;
 }
 
+function intEnv(name: string, fallback: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
 export const env = {
-  supabaseUrl: required('SUPABASE_URL'),
-  dbUrl: required('SUPABASE_DB_URL'),
+  supabaseUrl: requiredEnv('SUPABASE_URL'),
+  dbUrl: requiredEnv('SUPABASE_DB_URL'),
   /** Public JWKS as JSON; when absent the keys are fetched from Auth's JWKS endpoint. */
   jwks: Deno.env.get('SUPABASE_JWKS') ?? null,
-  dbPoolSize: Number(Deno.env.get('DB_POOL_SIZE') ?? 8),
+  dbPoolSize: intEnv('DB_POOL_SIZE', 8),
+  /** Largest request body any function accepts. */
+  maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
 };
+
+/** Provider settings: Gemini when GEMINI_API_KEY is set, else the offline local writer. */
+export function providerEnv() {
+  const apiKey = Deno.env.get('GEMINI_API_KEY') || null;
+  return {
+    apiKey,
+    // Model names come from configuration only (models get retired); required with a key.
+    model: apiKey ? requiredEnv('NARRATIVE_MODEL') : (Deno.env.get('NARRATIVE_MODEL') ?? null),
+    baseUrl: Deno.env.get('GEMINI_BASE_URL') || undefined,
+    apiVersion: Deno.env.get('GEMINI_API_VERSION') || undefined,
+    timeoutMs: intEnv('NARRATIVE_LLM_TIMEOUT_MS', 60_000),
+    maxOutputTokens: intEnv('NARRATIVE_MAX_OUTPUT_TOKENS', 2048),
+  };
+}

@@ -1,3 +1,6 @@
+import type { z } from 'zod';
+import { env } from './env.ts';
+
 // One error type, one error shape: {"error": {"code", "message"}}. Anything unknown is logged
 // and becomes a plain 500; CORS is answered before anything else.
 export class HttpError extends Error {
@@ -56,4 +59,46 @@ export function route(name: string, handler: Handler): (req: Request) => Promise
     });
     return res;
   };
+}
+
+/**
+ * Reads and validates a JSON body: 415 for a non-JSON content type, 413 past the size limit,
+ * 400 for malformed JSON or a body that does not match the schema (unknown fields included).
+ */
+export async function readJson<S extends z.ZodTypeAny>(req: Request, schema: S): Promise<z.infer<S>> {
+  const type = req.headers.get('content-type') ?? '';
+  if (!/^application\/json\b/i.test(type)) {
+    throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json');
+  }
+  const declared = Number(req.headers.get('content-length') ?? 0);
+  if (declared > env.maxBodyBytes) throw new HttpError(413, 'payload_too_large', `Body exceeds ${env.maxBodyBytes} bytes`);
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  if (bytes.byteLength > env.maxBodyBytes) throw new HttpError(413, 'payload_too_large', `Body exceeds ${env.maxBodyBytes} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.slice(0, 3)
+      .map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');
+    throw new HttpError(400, 'invalid_request', detail);
+  }
+  return parsed.data;
+}
+
+/** Compares two secrets in time independent of where they differ. */
+export async function secretsEqual(a: string, b: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest('SHA-256', enc.encode(a)),
+    crypto.subtle.digest('SHA-256', enc.encode(b)),
+  ]);
+  const x = new Uint8Array(da);
+  const y = new Uint8Array(db);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
 }

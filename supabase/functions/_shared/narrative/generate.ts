@@ -1,0 +1,124 @@
+// One attempt of one narrative job: claim (lease) -> read memories within the prompt budget ->
+// provider -> validate -> store + succeed in one transaction. Failures are classified and
+// written to the job row (retry with backoff, or failed); nothing is dropped silently.
+import { narrativeText } from '../../../../shared/narrative.ts';
+import { sql } from '../db.ts';
+import { HttpError, log } from '../http.ts';
+import { createProvider, providerTimeoutMs } from '../providers/index.ts';
+import { ProviderError, type NarrativeProvider, type PromptMemory } from '../providers/types.ts';
+
+const provider: NarrativeProvider = createProvider();
+
+export interface AttemptResult {
+  job_id: number;
+  status: 'succeeded' | 'queued' | 'failed';
+  version?: number;
+  error_code?: string;
+}
+
+interface Claim {
+  outcome: 'claimed' | 'not_found' | 'not_claimable' | 'concurrency_limited';
+  user_id: string | null;
+  attempts: number | null;
+  lease_token: string | null;
+  reason: string | null;
+}
+
+interface MemoryRow {
+  content: string;
+  created_at: Date;
+  importance: number | null;
+  total: number;
+  as_of: Date;
+}
+
+function step(jobId: number, userId: string | null, name: string, started: number, outcome: string, extra: Record<string, unknown> = {}) {
+  log({ level: 'info', job_id: jobId, user_id: userId, step: name, duration_ms: Math.round(performance.now() - started), outcome, ...extra });
+}
+
+/** Turns the provider's answer into narrative text, or a classified failure. */
+function acceptOutput(text: string, finishReason: string): string {
+  if (finishReason.startsWith('BLOCKED')) {
+    throw new ProviderError('prompt_blocked', `the provider blocked the prompt (${finishReason})`, false);
+  }
+  if (finishReason === 'SAFETY' || finishReason === 'PROHIBITED_CONTENT' || finishReason === 'BLOCKLIST') {
+    throw new ProviderError('output_blocked', `the provider withheld the output (finishReason ${finishReason})`, false);
+  }
+  if (finishReason !== 'STOP') {
+    throw new ProviderError('incomplete_output', `generation did not finish (finishReason ${finishReason})`, true);
+  }
+  const parsed = narrativeText.safeParse(text);
+  if (!parsed.success) {
+    throw new ProviderError('invalid_output', parsed.error.issues.map((i) => i.message).join('; '), true);
+  }
+  return parsed.data;
+}
+
+export async function runAttempt(jobId: number): Promise<AttemptResult> {
+  const t0 = performance.now();
+  const [claim] = await sql<Claim[]>`select * from private.claim_job(${jobId})`;
+  step(jobId, claim.user_id, 'claim', t0, claim.outcome, { attempt: claim.attempts, reason: claim.reason });
+  if (claim.outcome === 'not_found') throw new HttpError(409, 'job_not_found', `Job ${jobId} does not exist`);
+  if (claim.outcome === 'not_claimable') {
+    throw new HttpError(409, 'job_not_claimable', `Job ${jobId} is not queued and due (already running, finished or scheduled later)`);
+  }
+  if (claim.outcome === 'concurrency_limited') {
+    throw new HttpError(429, 'concurrency_limited', 'The running-job cap is reached; the job stays queued and is dispatched when a slot frees',
+      { 'retry-after': '5' });
+  }
+  const userId = claim.user_id!;
+  const lease = claim.lease_token!;
+
+  try {
+    const t1 = performance.now();
+    const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
+    if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
+    const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
+    const total = rows[0]?.total ?? 0;
+    const memories: PromptMemory[] = rows.map((r) => ({
+      content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
+    }));
+    const asOf = rows[0]?.as_of ?? new Date();
+    step(jobId, userId, 'load_memories', t1, 'ok', { memories_used: memories.length, memories_omitted: total - memories.length });
+
+    const t2 = performance.now();
+    let result;
+    try {
+      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(providerTimeoutMs()));
+    } catch (err) {
+      step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
+      throw err;
+    }
+    step(jobId, userId, 'provider_call', t2, 'ok', {
+      provider: provider.name, model: result.model, finish_reason: result.finishReason,
+      prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
+    });
+    const narrative = acceptOutput(result.text, result.finishReason);
+
+    const t3 = performance.now();
+    const [done] = await sql<{ outcome: string; version: number | null }[]>`
+      select * from private.complete_job(${jobId}, ${lease}, ${narrative}, ${result.model}, ${memories.length},
+        ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
+        ${Math.round(performance.now() - t0)})`;
+    step(jobId, userId, 'store', t3, done.outcome, { version: done.version });
+    if (done.outcome === 'lease_lost') {
+      throw new HttpError(409, 'lease_lost', `Job ${jobId} was taken over after its lease expired; this result was discarded`);
+    }
+    return { job_id: jobId, status: 'succeeded', version: done.version ?? undefined };
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    const failure = err instanceof ProviderError
+      ? err
+      : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
+    const [failed] = await sql<{ outcome: string; status: 'queued' | 'failed' | null }[]>`
+      select * from private.fail_job(${jobId}, ${lease}, ${failure.code}, ${failure.message}, ${failure.retryable},
+        ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)})`;
+    step(jobId, userId, failed.outcome === 'retry_scheduled' ? 'retry' : 'fail', t0, failed.outcome, {
+      error_code: failure.code, retryable: failure.retryable,
+    });
+    if (failed.outcome === 'lease_lost') {
+      throw new HttpError(409, 'lease_lost', `Job ${jobId} was taken over after its lease expired`);
+    }
+    return { job_id: jobId, status: failed.status!, error_code: failure.code };
+  }
+}

@@ -1,0 +1,20 @@
+// Picks the narrative writer from configuration: Gemini with a key, the offline writer without.
+import { providerEnv } from '../env.ts';
+import { GeminiProvider } from './gemini.ts';
+import { LocalProvider } from './local.ts';
+import type { NarrativeProvider } from './types.ts';
+
+export function createProvider(): NarrativeProvider {
+  const cfg = providerEnv();
+  if (!cfg.apiKey) return new LocalProvider();
+  return new GeminiProvider({
+    apiKey: cfg.apiKey,
+    model: cfg.model!,
+    baseUrl: cfg.baseUrl,
+    apiVersion: cfg.apiVersion,
+    timeoutMs: cfg.timeoutMs,
+    maxOutputTokens: cfg.maxOutputTokens,
+  });
+}
+
+export const providerTimeoutMs = () => providerEnv().timeoutMs;

@@ -1,0 +1,185 @@
+// The offline narrative writer: used when no Gemini key is configured. Deterministic (same input,
+// byte-identical output), no network and no Deno globals, so Node tests import it too. It only
+// rearranges what the memories say, with simple heuristics, and says so when it finds nothing.
+import { NARRATIVE_MAX_CHARS, NARRATIVE_SECTIONS } from '../../../../shared/narrative.ts';
+import { type GenerationResult, type NarrativeInput, type NarrativeProvider, type PromptMemory, ProviderError } from './types.ts';
+
+const NOT_ENOUGH = 'Not enough information yet.';
+const MAX_ITEM_CHARS = 140;
+const SCAN_CHARS = 4_000; // per memory, for theme counting
+
+/** Memories matching any of these are skipped entirely: they may hold credentials. */
+const SECRET_PATTERNS = [
+  /\b(?:sk|pk|rk)[-_](?:live|test|proj)?[-_]?[A-Za-z0-9_-]{12,}/i, // Stripe/OpenAI-style keys
+  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, // AWS access keys
+  /\bgh[pousr]_[A-Za-z0-9]{20,}/, // GitHub tokens
+  /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
+  /\bAIza[0-9A-Za-z_-]{30,}/, // Google API keys
+  /\beyJ[\w-]{8,}\.[\w-]{8,}/, // JWTs
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+  /\b(?:api[\s_-]?key|secret|access[\s_-]?token|auth[\s_-]?token|token|password|passwd|passphrase|pwd|pin)\b\s*(?:is|[:=])\s*\S+/i,
+];
+/** Long runs of letters and digits mixed (keys, hashes, tokens without a known prefix). */
+const randomLooking = (s: string) => (s.match(/[A-Za-z0-9_-]{32,}/g) ?? []).some((w) => /\d/.test(w) && /[A-Za-z]/.test(w));
+/** Instruction-like text (prompt injection) is data, but the portrait has no reason to repeat it. */
+const INJECTION = /\b(?:ignore|disregard|forget)\b.{0,30}\b(?:instructions|prompt|rules)\b|^\s*(?:system|assistant|developer)\s*:/im;
+const SELF = /\b(?:I am|I'm|I’m|my name|I work|I live|I've been|I’ve been|I was born|I grew up|I study)\b/i;
+const PREFERENCE = /\b(?:prefers?|likes?|love|hate|dislikes?|don't|don’t|do not|please|always|never|avoid|rather)\b/i;
+const WORK = /\b(?:work(?:ing)?|build(?:ing)?|project|job|team|startup|company|learning|studying|writing|research(?:ing)?|launch(?:ing)?|migrat(?:e|ing)|ship(?:ping)?|develop(?:ing)?)\b/i;
+const STOPWORDS = new Set(
+  ('the and for are but not you all any can had her was one our out has him his how its may new now old see two who did get '
+    + 'let put say she too use that with have this will your from they them their then than what when where which while about '
+    + 'into over also just like some more most much many very really would could should there here been being were does doing '
+    + 'done make made want wants prefer prefers preferred thing things stuff lot lots because every each other such only own same '
+    + 'don doesn didn isn aren wasn won can cannot always never please user users memory memories after before again using used '
+    + 'via etc yes yeah okay sure well still even ever these those myself mine me my i\'m am is it as at be by do go if in no of on or so to up we an a').split(' '),
+);
+
+interface Item { text: string; time: number; importance: number; index: number }
+
+const isSecret = (s: string) => SECRET_PATTERNS.some((re) => re.test(s)) || randomLooking(s);
+
+/** Inline, heading-free text: whitespace collapsed, leading markdown marks removed. */
+function clean(s: string): string {
+  return s.slice(0, SCAN_CHARS).replace(/[\s\u0085]+/g, ' ').trim().replace(/^[#>*\-+\s]+/, '');
+}
+
+/** First clause of a memory, at most MAX_ITEM_CHARS characters (code points, never a split emoji). */
+function summarise(s: string): string {
+  const first = (clean(s).split(/(?<=[.!?;])\s+|\s+[–—]\s+/)[0] ?? '').replace(/[\s,;:]+$/, '');
+  const chars = Array.from(first);
+  if (chars.length <= MAX_ITEM_CHARS) return first;
+  const cut = chars.slice(0, MAX_ITEM_CHARS - 1).join('');
+  const space = cut.lastIndexOf(' ');
+  return (space > 60 ? cut.slice(0, space) : cut).replace(/[\s,;:]+$/, '') + '…';
+}
+
+/** "I work on X, my team…" → "They work on X, their team…": simple first-to-third person. */
+function thirdPerson(s: string): string {
+  const map: Record<string, string> = {
+    'i am': 'they are', "i'm": "they're", 'i’m': 'they’re', 'i was': 'they were', "i've": "they've", 'i’ve': 'they’ve',
+    "i'd": "they'd", "i'll": "they'll", i: 'they', me: 'them', my: 'their', mine: 'theirs', myself: 'themselves',
+  };
+  const out = s.replace(/\b(?:I am|I'm|I’m|I was|I've|I’ve|I'd|I'll|I|me|my|mine|myself)\b/gi, (w) =>
+    w === 'i' ? w : map[w.toLowerCase()] ?? w); // a lowercase lone "i" is left alone
+  return out.charAt(0).toUpperCase() + out.slice(1);
+}
+
+const bullet = (s: string) => `- ${s}${/[.!?…]$/.test(s) ? '' : '.'}`;
+const byImportanceThenOldest = (a: Item, b: Item) => b.importance - a.importance || a.time - b.time || a.index - b.index;
+const byNewest = (a: Item, b: Item) => b.time - a.time || a.index - b.index;
+const day = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+/** Up to n distinct summaries from items in the given order. */
+function pick(items: Item[], n: number): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const it of items) {
+    const line = thirdPerson(summarise(it.text));
+    const key = line.toLowerCase();
+    if (!/[\p{L}\p{N}\p{Extended_Pictographic}]/u.test(line) || seen.has(key)) continue;
+    seen.add(key);
+    out.push(bullet(line));
+    if (out.length === n) break;
+  }
+  return out;
+}
+
+/** Words and two-word phrases by the number of memories that mention them (first-seen casing kept). */
+function themes(items: Item[]): { term: string; count: number }[] {
+  const counts = new Map<string, { term: string; count: number }>();
+  for (const it of items) {
+    const words = clean(it.text).match(/\p{L}[\p{L}\p{N}]*(?:\+\+|#)?/gu) ?? [];
+    const seen = new Set<string>();
+    words.forEach((w, i) => {
+      const terms = [w];
+      const next = words[i + 1];
+      if (next) terms.push(`${w} ${next}`);
+      for (const term of terms) {
+        const parts = term.toLowerCase().split(' ');
+        if (parts.some((p) => Array.from(p).length < 3 || STOPWORDS.has(p))) continue;
+        const key = parts.join(' ');
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const entry = counts.get(key) ?? counts.set(key, { term, count: 0 }).get(key)!;
+        entry.count++;
+      }
+    });
+  }
+  const ranked = [...counts.values()].sort((a, b) => b.count - a.count || (a.term < b.term ? -1 : a.term > b.term ? 1 : 0));
+  // A phrase that is as frequent as its words says more than the words alone.
+  const phrases = ranked.filter((t) => t.term.includes(' ') && t.count >= 2).slice(0, 3);
+  const words = ranked.filter((t) => !t.term.includes(' ')).slice(0, 8 - phrases.length);
+  return [...phrases, ...words].sort((a, b) => b.count - a.count);
+}
+
+/** Keeps whole lines while the section stays within its share of the length limit. */
+function section(title: string, lines: string[]): string {
+  const budget = Math.floor(NARRATIVE_MAX_CHARS / NARRATIVE_SECTIONS.length) - title.length - 8;
+  let used = 0;
+  const kept = lines.filter((l) => (used += l.length + 1) <= budget);
+  return `## ${title}\n\n${(kept.length ? kept : [NOT_ENOUGH]).join('\n')}`;
+}
+
+export function writeLocalNarrative(input: NarrativeInput): string {
+  const items: Item[] = input.memories
+    .map((m: PromptMemory, index) => {
+      const t = Date.parse(m.created_at);
+      return { text: m.content, time: Number.isFinite(t) ? t : 0, importance: Number.isFinite(m.importance) ? m.importance! : 0.5, index };
+    })
+    .filter((it) => clean(it.text) !== '' && !isSecret(it.text) && !INJECTION.test(it.text));
+  const n = items.length;
+  const newest = [...items].sort(byNewest);
+
+  const self = pick(items.filter((it) => SELF.test(it.text)).sort(byImportanceThenOldest), 3);
+  const who = self.length
+    ? [`From their own descriptions:`, ...self]
+    : [`${NOT_ENOUGH} None of the ${n} memories considered describes the user directly.`];
+
+  const recentWork = newest.slice(0, 20).filter((it) => WORK.test(it.text));
+  const work = pick([...recentWork, ...newest.filter((it) => !PREFERENCE.test(it.text))], 3);
+  const dated = newest.filter((it) => it.time > 0);
+  const span = dated.length
+    ? `The memories considered run from ${day(dated[dated.length - 1].time)} to ${day(dated[0].time)}.`
+    : 'The memories carry no usable dates.';
+  const workLines = work.length ? ['Most recently:', ...work, '', span] : [NOT_ENOUGH];
+
+  const prefs = pick(items.filter((it) => PREFERENCE.test(it.text)).sort(byImportanceThenOldest), 4);
+  const interact = prefs.length ? ['Stated preferences:', ...prefs] : [`${NOT_ENOUGH} No stated preferences about how to work with them.`];
+
+  const top = themes(items);
+  const recurring = top.filter((t) => t.count >= 2);
+  const themeLines = recurring.length
+    ? ['Terms that recur across memories:', ...recurring.map((t) => `- ${t.term} (${t.count} memories)`)]
+    : top.length
+      ? [`No theme recurs yet. The memories mention: ${top.map((t) => t.term).join(', ')}.`]
+      : [NOT_ENOUGH];
+  const skipped = input.memories.length - n;
+  const omitted = Math.max(0, input.omitted);
+  themeLines.push(
+    '',
+    `_Written offline by a simple local summariser from ${n} of ${input.total} memories`
+      + `${omitted ? `; ${omitted} were left out for length` : ''}${skipped ? `; ${skipped} were skipped as empty, instruction-like or possibly sensitive` : ''}._`,
+  );
+
+  const bodies = [who, workLines, interact, themeLines];
+  return NARRATIVE_SECTIONS.map((title, i) => section(title, bodies[i])).join('\n\n') + '\n';
+}
+
+export class LocalProvider implements NarrativeProvider {
+  readonly name = 'local' as const;
+  readonly model = 'local-narrative-v1';
+
+  generate(input: NarrativeInput, signal: AbortSignal): Promise<GenerationResult> {
+    if (signal.aborted) return Promise.reject(new ProviderError('timeout', 'local narrative generation was aborted', true));
+    const text = writeLocalNarrative(input);
+    const promptChars = input.memories.reduce((sum, m) => sum + m.content.length, 0);
+    return Promise.resolve({
+      text,
+      finishReason: 'STOP',
+      model: this.model,
+      promptTokens: Math.ceil(promptChars / 4),
+      outputTokens: Math.ceil(text.length / 4),
+    });
+  }
+}

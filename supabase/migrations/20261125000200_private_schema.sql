@@ -1,0 +1,47 @@
+-- Internals live in `private`, a schema the Data API does not expose: tables of settings and
+-- bookkeeping, and every queue operation as a function. Nothing in it is executable by the API
+-- roles unless granted explicitly below or in later files.
+create schema if not exists private;
+revoke all on schema private from public;
+alter default privileges in schema private revoke execute on functions from public;
+grant usage on schema private to service_role;
+
+-- Operator-tunable policy for the narrative pipeline, one row. SQL (cron, triggers) and the
+-- functions read the same values, so there is one source of truth:
+--   update private.settings set max_concurrency = 8;
+create table private.settings (
+  id boolean primary key default true check (id),
+  min_memories int not null default 5 check (min_memories >= 1),
+  ttl_days int not null default 7 check (ttl_days >= 1),
+  max_concurrency int not null default 4 check (max_concurrency >= 1),
+  max_attempts int not null default 5 check (max_attempts >= 1),
+  lease_seconds int not null default 180 check (lease_seconds >= 10),
+  dispatch_timeout_ms int not null default 150000 check (dispatch_timeout_ms >= 1000),
+  redispatch_after_seconds int not null default 120 check (redispatch_after_seconds >= 10),
+  backoff_base_seconds int not null default 10 check (backoff_base_seconds >= 1),
+  backoff_max_seconds int not null default 900 check (backoff_max_seconds >= 1),
+  stale_after_new_memories int not null default 10 check (stale_after_new_memories >= 1),
+  stale_debounce_seconds int not null default 60 check (stale_debounce_seconds >= 0),
+  change_debounce_seconds int not null default 10 check (change_debounce_seconds >= 0),
+  manual_cooldown_seconds int not null default 300 check (manual_cooldown_seconds >= 0),
+  weekly_batch_size int not null default 1000 check (weekly_batch_size >= 1),
+  weekly_spread_seconds int not null default 600 check (weekly_spread_seconds >= 0),
+  prompt_char_budget int not null default 60000 check (prompt_char_budget >= 1000),
+  memory_char_cap int not null default 2000 check (memory_char_cap >= 100),
+  job_retention_days int not null default 30 check (job_retention_days >= 1),
+  http_response_retention_minutes int not null default 60 check (http_response_retention_minutes >= 1)
+);
+insert into private.settings default values;
+
+-- Retry delay for a job that failed its n-th attempt: exponential from the base, capped, with
+-- jitter so that a burst of failures does not come back as a burst. A provider's own
+-- Retry-After (RetryInfo) is a floor.
+create function private.backoff(p_attempts int, p_retry_after_seconds numeric default null)
+returns interval language sql volatile set search_path = '' as $$
+  select make_interval(secs => greatest(
+    coalesce(p_retry_after_seconds, 0),
+    least(s.backoff_max_seconds, s.backoff_base_seconds * power(2, greatest(p_attempts - 1, 0)))
+      * (0.5 + random() * 0.5)
+  ))
+  from private.settings s
+$$;

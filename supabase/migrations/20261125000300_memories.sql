@@ -1,0 +1,51 @@
+-- A user's memories: what the narrative is written from. Users own their rows (RLS).
+create table public.memories (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  content text not null check (length(content) between 1 and 20000),
+  metadata jsonb not null default '{}'::jsonb check (jsonb_typeof(metadata) = 'object'),
+  state text not null default 'active' check (state in ('active', 'archived', 'deleted')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deleted_at timestamptz,
+  -- Full-text search over content, for relevance in fallback contexts and search tools.
+  fts tsvector generated always as (to_tsvector('english', content)) stored
+);
+comment on table public.memories is 'Memories of each user; the input narratives are written from.';
+
+-- Policies and hot reads filter on user_id; active memories newest first is the prompt read.
+create index memories_user_id_idx on public.memories (user_id);
+create index memories_user_active_created_idx on public.memories (user_id, created_at desc) where state = 'active';
+create index memories_fts_idx on public.memories using gin (fts);
+
+alter table public.memories enable row level security;
+
+-- Users read their own memories.
+create policy "Users read their own memories" on public.memories
+  for select to authenticated using ((select auth.uid()) = user_id);
+-- Users add memories for themselves only.
+create policy "Users add their own memories" on public.memories
+  for insert to authenticated with check ((select auth.uid()) = user_id);
+-- Users edit their own memories and cannot hand them to someone else.
+create policy "Users edit their own memories" on public.memories
+  for update to authenticated using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
+-- Users delete their own memories.
+create policy "Users delete their own memories" on public.memories
+  for delete to authenticated using ((select auth.uid()) = user_id);
+
+revoke truncate, references, trigger on public.memories from anon, authenticated;
+
+-- Keeps updated_at and deleted_at honest whatever the client sends.
+create function private.touch_memory() returns trigger language plpgsql set search_path = '' as $$
+begin
+  new.updated_at := now();
+  if new.state = 'deleted' and old.state is distinct from 'deleted' then
+    new.deleted_at := now();
+  elsif new.state <> 'deleted' then
+    new.deleted_at := null;
+  end if;
+  return new;
+end
+$$;
+create trigger touch_memory before update on public.memories
+  for each row execute function private.touch_memory();

@@ -1,0 +1,301 @@
+-- Every narrative generation is a durable job row with a visible status, attempt count,
+-- timings and last error. Lifecycle (README "Job lifecycle"):
+--   queued --claim--> running --ok--> succeeded
+--   running --retryable--> queued (run_after = now() + backoff)
+--   running --permanent or attempts = max_attempts--> failed
+create table public.narrative_jobs (
+  id bigint generated always as identity primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  reason text not null check (reason in ('cache_miss', 'stale', 'manual', 'weekly', 'backfill', 'memories_changed')),
+  status text not null default 'queued' check (status in ('queued', 'running', 'succeeded', 'failed')),
+  attempts int not null default 0 check (attempts >= 0),
+  max_attempts int not null default 5 check (max_attempts >= 1),
+  run_after timestamptz not null default now(),
+  locked_until timestamptz,
+  lease_token uuid,
+  started_at timestamptz,
+  finished_at timestamptz,
+  last_error text,
+  last_error_code text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  -- Dispatch bookkeeping: when pg_net was last asked to deliver this job, how often, which request.
+  dispatched_at timestamptz,
+  dispatch_count int not null default 0,
+  last_request_id bigint,
+  -- What the successful attempt did.
+  model text,
+  prompt_tokens int,
+  output_tokens int,
+  duration_ms int,
+  memories_used int,
+  memories_omitted int,
+  narrative_version int,
+  constraint running_has_lease check (status <> 'running' or (locked_until is not null and lease_token is not null)),
+  constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)
+);
+comment on table public.narrative_jobs is 'Durable narrative generation jobs; the row alone tells what happened.';
+
+-- At most one active job per user: enqueueing is idempotent and returns the active job.
+create unique index narrative_jobs_one_active_per_user on public.narrative_jobs (user_id)
+  where status in ('queued', 'running');
+-- Policy filter and "latest jobs of a user".
+create index narrative_jobs_user_created_idx on public.narrative_jobs (user_id, created_at desc);
+-- Dispatch picks due queued jobs in order; in-flight accounting looks at recent dispatches.
+create index narrative_jobs_queued_due_idx on public.narrative_jobs (run_after, id) where status = 'queued';
+create index narrative_jobs_queued_dispatched_idx on public.narrative_jobs (dispatched_at) where status = 'queued';
+-- Concurrency cap and lease expiry look at running jobs only.
+create index narrative_jobs_running_idx on public.narrative_jobs (locked_until) where status = 'running';
+-- Pruning and throughput figures look at finished jobs by time.
+create index narrative_jobs_finished_idx on public.narrative_jobs (finished_at) where status in ('succeeded', 'failed');
+
+alter table public.narrative_jobs enable row level security;
+
+-- Users can see the state of their own jobs (the dashboard shows "being written"); no writes.
+create policy "Users read their own narrative jobs" on public.narrative_jobs
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+revoke insert, update, delete, truncate, references, trigger on public.narrative_jobs from anon, authenticated;
+
+-- Eligible for a narrative: at least settings.min_memories active memories. Stops counting at
+-- the threshold, so it stays cheap for users with thousands of memories.
+create function private.is_eligible(p_user_id uuid) returns boolean
+language sql stable security definer set search_path = '' as $$
+  select count(*) >= (select min_memories from private.settings)
+  from (
+    select 1 from public.memories
+    where user_id = p_user_id and state = 'active'
+    limit (select min_memories from private.settings)
+  ) m
+$$;
+
+-- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
+-- unique index decides, and a caller that loses the race gets the active job. An earlier
+-- run_after pulls a debounced queued job forward.
+create function private.enqueue_job(p_user_id uuid, p_reason text, p_delay_seconds int default 0)
+returns table (job_id bigint, status text, created boolean)
+language plpgsql security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+  v_id bigint;
+  v_status text;
+  v_run_after timestamptz := now() + make_interval(secs => greatest(p_delay_seconds, 0));
+begin
+  loop
+    insert into public.narrative_jobs (user_id, reason, run_after, max_attempts)
+    values (p_user_id, p_reason, v_run_after, (select s.max_attempts from private.settings s))
+    on conflict (user_id) where status in ('queued', 'running') do nothing
+    returning id, narrative_jobs.status into v_id, v_status;
+    if v_id is not null then
+      return query select v_id, v_status, true;
+      return;
+    end if;
+
+    select j.id, j.status into v_id, v_status
+    from public.narrative_jobs j
+    where j.user_id = p_user_id and j.status in ('queued', 'running');
+    if v_id is not null then
+      if v_status = 'queued' then
+        update public.narrative_jobs j set run_after = v_run_after, updated_at = now()
+        where j.id = v_id and j.status = 'queued' and j.run_after > v_run_after;
+        if found and v_run_after <= now() then
+          perform private.dispatch_pending();
+        end if;
+      end if;
+      return query select v_id, v_status, false;
+      return;
+    end if;
+    -- The active job finished between the two statements: try the insert again.
+  end loop;
+end
+$$;
+
+-- Claim a job for one attempt: compare-and-set from queued (and due) to running with a lease,
+-- counting the attempt now. Claims are serialised so the global running cap holds exactly.
+-- Outcomes: claimed | not_found | not_claimable | concurrency_limited.
+create function private.claim_job(p_job_id bigint)
+returns table (outcome text, user_id uuid, attempts int, max_attempts int, lease_token uuid, reason text, locked_until timestamptz)
+language plpgsql security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+  s private.settings;
+  j public.narrative_jobs;
+  v_running int;
+begin
+  select * into s from private.settings;
+  perform pg_advisory_xact_lock(hashtext('private.claim_job'));
+  select * into j from public.narrative_jobs where id = p_job_id for update;
+  if not found then
+    return query select 'not_found', null::uuid, null::int, null::int, null::uuid, null::text, null::timestamptz;
+    return;
+  end if;
+  if j.status <> 'queued' or j.run_after > now() then
+    return query select 'not_claimable', j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, j.locked_until;
+    return;
+  end if;
+  select count(*) into v_running from public.narrative_jobs where status = 'running';
+  if v_running >= s.max_concurrency then
+    -- Not in flight any more: the next finishing job (or the sweeper) dispatches it again.
+    update public.narrative_jobs set dispatched_at = null, updated_at = now() where id = p_job_id;
+    return query select 'concurrency_limited', j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, null::timestamptz;
+    return;
+  end if;
+  update public.narrative_jobs set
+    status = 'running',
+    attempts = narrative_jobs.attempts + 1,
+    started_at = now(),
+    finished_at = null,
+    locked_until = now() + make_interval(secs => s.lease_seconds),
+    lease_token = gen_random_uuid(),
+    dispatched_at = null,
+    updated_at = now()
+  where id = p_job_id
+  returning * into j;
+  return query select 'claimed', j.user_id, j.attempts, j.max_attempts, j.lease_token, j.reason, j.locked_until;
+end
+$$;
+
+-- The prompt input: the user's active memories, best first (importance, then recency), each
+-- capped, until the character budget is spent. `total` tells how many exist, so the caller
+-- knows how many were left out; `as_of` is when they were read.
+create function private.memories_for_prompt(p_user_id uuid)
+returns table (content text, created_at timestamptz, importance real, total int, as_of timestamptz)
+language sql stable security definer set search_path = '' as $$
+  with s as (select prompt_char_budget, memory_char_cap from private.settings),
+  ranked as (
+    select left(m.content, s.memory_char_cap) as content, m.created_at,
+      case when jsonb_typeof(m.metadata -> 'importance') = 'number'
+        then least(greatest((m.metadata ->> 'importance')::real, 0), 1) end as importance,
+      count(*) over () as total,
+      sum(least(length(m.content), s.memory_char_cap)) over (
+        order by coalesce(case when jsonb_typeof(m.metadata -> 'importance') = 'number'
+                  then least(greatest((m.metadata ->> 'importance')::real, 0), 1) end, 0.5)
+                 + 0.5 * exp(-extract(epoch from now() - m.created_at) / 2592000.0) desc,
+                 m.created_at desc, m.id
+        rows unbounded preceding) as used,
+      s.prompt_char_budget as budget
+    from public.memories m, s
+    where m.user_id = p_user_id and m.state = 'active'
+  )
+  select r.content, r.created_at, r.importance, r.total::int, now()
+  from ranked r
+  where r.used <= r.budget
+  order by r.created_at desc
+$$;
+
+-- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
+-- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
+-- is never replaced by one generated from older input. Memory changes that happened while
+-- generating keep the new narrative invalidated and queue another job.
+-- Outcomes: stored | stale_input | lease_lost.
+create function private.complete_job(
+  p_job_id bigint, p_lease_token uuid, p_content text, p_model text,
+  p_memories_used int, p_memories_omitted int, p_as_of timestamptz,
+  p_prompt_tokens int, p_output_tokens int, p_duration_ms int
+) returns table (outcome text, version int)
+language plpgsql security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+  s private.settings;
+  v_user uuid;
+  v_version int;
+  v_changed_at timestamptz;
+  v_new_since int;
+begin
+  select * into s from private.settings;
+  update public.narrative_jobs set
+    status = 'succeeded', finished_at = now(), locked_until = null, lease_token = null,
+    updated_at = now(), model = p_model, prompt_tokens = p_prompt_tokens,
+    output_tokens = p_output_tokens, duration_ms = p_duration_ms,
+    memories_used = p_memories_used, memories_omitted = p_memories_omitted
+  where id = p_job_id and lease_token = p_lease_token and status = 'running'
+  returning user_id into v_user;
+  if v_user is null then
+    return query select 'lease_lost', null::int;
+    return;
+  end if;
+
+  select changed_at into v_changed_at from private.memory_changes where user_id = v_user;
+  select count(*) into v_new_since from public.memories
+    where user_id = v_user and state = 'active' and created_at > p_as_of;
+
+  insert into public.user_narratives as n (
+    user_id, narrative_content, version, generated_at, updated_at, model, source_memory_count,
+    source_memories_omitted, memories_as_of, new_memories_since, invalidated_at, invalidated_reason, job_id)
+  values (
+    v_user, p_content, 1, now(), now(), p_model, p_memories_used, p_memories_omitted, p_as_of,
+    v_new_since,
+    case when v_changed_at > p_as_of then v_changed_at end,
+    case when v_changed_at > p_as_of then 'memories_changed' end,
+    p_job_id)
+  on conflict (user_id) do update set
+    narrative_content = excluded.narrative_content,
+    version = n.version + 1,
+    generated_at = excluded.generated_at,
+    updated_at = excluded.updated_at,
+    model = excluded.model,
+    source_memory_count = excluded.source_memory_count,
+    source_memories_omitted = excluded.source_memories_omitted,
+    memories_as_of = excluded.memories_as_of,
+    new_memories_since = excluded.new_memories_since,
+    invalidated_at = excluded.invalidated_at,
+    invalidated_reason = excluded.invalidated_reason,
+    job_id = excluded.job_id
+  where n.memories_as_of <= excluded.memories_as_of
+  returning n.version into v_version;
+
+  if v_version is null then
+    update public.narrative_jobs set last_error = 'stale_input: a narrative from newer memories is already stored',
+      last_error_code = 'stale_input'
+    where id = p_job_id;
+    perform private.dispatch_pending();
+    return query select 'stale_input', null::int;
+    return;
+  end if;
+
+  update public.narrative_jobs set narrative_version = v_version where id = p_job_id;
+
+  if v_changed_at > p_as_of and private.is_eligible(v_user) then
+    perform private.enqueue_job(v_user, 'memories_changed', s.change_debounce_seconds);
+  elsif v_new_since >= s.stale_after_new_memories then
+    perform private.enqueue_job(v_user, 'stale', s.stale_debounce_seconds);
+  end if;
+  perform private.dispatch_pending();
+  return query select 'stored', v_version;
+end
+$$;
+
+-- Finish a claimed attempt that failed. Retryable failures go back to the queue with backoff
+-- until max_attempts; permanent ones fail at once. The error is kept on the row either way.
+-- Outcomes: retry_scheduled | failed | lease_lost.
+create function private.fail_job(
+  p_job_id bigint, p_lease_token uuid, p_code text, p_message text, p_retryable boolean,
+  p_retry_after_seconds numeric default null, p_duration_ms int default null
+) returns table (outcome text, status text, run_after timestamptz)
+language plpgsql security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+  j public.narrative_jobs;
+begin
+  update public.narrative_jobs set
+    status = case when p_retryable and attempts < max_attempts then 'queued' else 'failed' end,
+    run_after = case when p_retryable and attempts < max_attempts
+      then now() + private.backoff(attempts, p_retry_after_seconds) else narrative_jobs.run_after end,
+    finished_at = case when p_retryable and attempts < max_attempts then null else now() end,
+    locked_until = null,
+    lease_token = null,
+    last_error_code = p_code,
+    last_error = left(p_code || ': ' || p_message
+      || case when p_retryable and attempts >= max_attempts then format(' (gave up after %s attempts)', attempts) else '' end, 2000),
+    duration_ms = p_duration_ms,
+    updated_at = now()
+  where id = p_job_id and lease_token = p_lease_token and narrative_jobs.status = 'running'
+  returning * into j;
+  if j.id is null then
+    return query select 'lease_lost', null::text, null::timestamptz;
+    return;
+  end if;
+  perform private.dispatch_pending();
+  return query select case when j.status = 'queued' then 'retry_scheduled' else 'failed' end, j.status, j.run_after;
+end
+$$;

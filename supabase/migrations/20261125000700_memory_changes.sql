@@ -1,0 +1,101 @@
+-- Memory changes keep the cache honest.
+--  * Editing, archiving or deleting a memory that existed when the narrative was generated
+--    invalidates the narrative at once (it is never served again until regenerated) and queues
+--    a memories_changed job (debounced by change_debounce_seconds).
+--  * New active memories are counted; past stale_after_new_memories a stale refresh is queued,
+--    debounced by stale_debounce_seconds so a burst of inserts makes one job.
+-- Statement-level triggers with transition tables: a bulk insert/update is one pass per user.
+
+-- Records destructive changes and invalidates affected narratives; queues regeneration.
+create function private.note_destructive_changes(p_changes jsonb) returns void
+language plpgsql security definer set search_path = '' as $$
+declare
+  s private.settings;
+  r record;
+begin
+  select * into s from private.settings;
+  for r in
+    select (c ->> 'user_id')::uuid as user_id, min((c ->> 'created_at')::timestamptz) as oldest
+    from jsonb_array_elements(p_changes) c
+    group by 1
+  loop
+    -- The user may be going away (cascade from auth.users): nothing to record then.
+    continue when not exists (select 1 from auth.users where id = r.user_id);
+    insert into private.memory_changes (user_id, changed_at) values (r.user_id, now())
+    on conflict (user_id) do update set changed_at = excluded.changed_at;
+    update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
+    where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
+    if private.is_eligible(r.user_id) then
+      perform private.enqueue_job(r.user_id, 'memories_changed', s.change_debounce_seconds);
+    end if;
+  end loop;
+end
+$$;
+
+create function private.on_memories_inserted() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  s private.settings;
+  r record;
+begin
+  select * into s from private.settings;
+  for r in
+    with added as (
+      select user_id, count(*) as n from new_rows where state = 'active' group by user_id
+    )
+    update public.user_narratives u set new_memories_since = u.new_memories_since + a.n
+    from added a
+    where u.user_id = a.user_id
+    returning u.user_id, u.new_memories_since, u.invalidated_at
+  loop
+    if r.invalidated_at is null and r.new_memories_since >= s.stale_after_new_memories
+       and private.is_eligible(r.user_id) then
+      perform private.enqueue_job(r.user_id, 'stale', s.stale_debounce_seconds);
+    end if;
+  end loop;
+  return null;
+end
+$$;
+
+create function private.on_memories_updated() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_changes jsonb;
+begin
+  select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at))
+  into v_changes
+  from old_rows o join new_rows n on n.id = o.id
+  where o.state = 'active'
+    and (n.state <> 'active' or n.content is distinct from o.content or n.user_id <> o.user_id);
+  if v_changes is not null then
+    perform private.note_destructive_changes(v_changes);
+  end if;
+  return null;
+end
+$$;
+
+create function private.on_memories_deleted() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_changes jsonb;
+begin
+  select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at))
+  into v_changes
+  from old_rows o
+  where o.state = 'active';
+  if v_changes is not null then
+    perform private.note_destructive_changes(v_changes);
+  end if;
+  return null;
+end
+$$;
+
+create trigger memories_inserted after insert on public.memories
+  referencing new table as new_rows
+  for each statement execute function private.on_memories_inserted();
+create trigger memories_updated after update on public.memories
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.on_memories_updated();
+create trigger memories_deleted after delete on public.memories
+  referencing old table as old_rows
+  for each statement execute function private.on_memories_deleted();

@@ -1,0 +1,114 @@
+-- The sweeper repairs what crashes leave behind and keeps the queue moving; pg_cron runs it
+-- every minute and tests call it directly. Idempotent; returns what it did.
+--  1. Expired leases (running past locked_until: the function died or hung) go back to queued
+--     with backoff, or to failed when attempts are used up. The attempt was already counted.
+--  2. Dispatches whose pg_net request failed (transport error or 5xx recorded in
+--     net._http_response) are marked not-in-flight at once, with the error on the row.
+--  3. Dispatch due jobs into free slots (this also re-sends requests presumed lost).
+--  4. Prune finished jobs past retention and old pg_net responses.
+create function private.sweep() returns jsonb
+language plpgsql security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+  s private.settings;
+  v_requeued int;
+  v_failed int;
+  v_dispatch_failed int;
+  v_dispatched int;
+  v_pruned_jobs int;
+  v_pruned_responses int;
+begin
+  select * into s from private.settings;
+
+  with expired as (
+    select id from public.narrative_jobs
+    where status = 'running' and locked_until < now()
+    for update skip locked
+  ), moved as (
+    update public.narrative_jobs j set
+      status = case when j.attempts >= j.max_attempts then 'failed' else 'queued' end,
+      run_after = case when j.attempts >= j.max_attempts then j.run_after else now() + private.backoff(j.attempts) end,
+      finished_at = case when j.attempts >= j.max_attempts then now() end,
+      locked_until = null,
+      lease_token = null,
+      dispatched_at = null,
+      last_error_code = 'lease_expired',
+      last_error = 'lease_expired: generate-narrative did not finish attempt ' || j.attempts
+        || ' within its lease (the function crashed, was killed or hung)'
+        || case when j.attempts >= j.max_attempts then format(' (gave up after %s attempts)', j.attempts) else '' end,
+      updated_at = now()
+    from expired e where j.id = e.id
+    returning j.status
+  )
+  select count(*) filter (where status = 'queued'), count(*) filter (where status = 'failed')
+  into v_requeued, v_failed from moved;
+
+  with failed_dispatch as (
+    update public.narrative_jobs j set
+      dispatched_at = null,
+      last_error_code = 'dispatch_failed',
+      last_error = 'dispatch_failed: ' || coalesce(r.error_msg, 'generate-narrative answered HTTP ' || r.status_code),
+      updated_at = now()
+    from net._http_response r
+    where j.status = 'queued' and j.dispatched_at is not null and r.id = j.last_request_id
+      and (r.error_msg is not null or r.status_code >= 500)
+    returning j.id
+  )
+  select count(*) into v_dispatch_failed from failed_dispatch;
+
+  v_dispatched := private.dispatch_pending();
+
+  with pruned as (
+    delete from public.narrative_jobs
+    where status in ('succeeded', 'failed')
+      and finished_at < now() - make_interval(days => s.job_retention_days)
+    returning 1
+  )
+  select count(*) into v_pruned_jobs from pruned;
+
+  with pruned as (
+    delete from net._http_response
+    where created < now() - make_interval(mins => s.http_response_retention_minutes)
+    returning 1
+  )
+  select count(*) into v_pruned_responses from pruned;
+
+  return jsonb_build_object(
+    'requeued_expired', v_requeued, 'failed_expired', v_failed,
+    'dispatch_failed', v_dispatch_failed, 'dispatched', v_dispatched,
+    'pruned_jobs', v_pruned_jobs, 'pruned_responses', v_pruned_responses);
+end
+$$;
+
+-- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is older than
+-- ttl_days, oldest first, at most weekly_batch_size per run, with run_after spread over
+-- weekly_spread_seconds. Run every 10 minutes, a million users are refreshed over the day
+-- their narratives expire instead of all in one minute.
+create function private.enqueue_weekly_refresh() returns int
+language plpgsql security definer set search_path = '' as $$
+declare
+  s private.settings;
+  v_count int;
+begin
+  select * into s from private.settings;
+  with picked as (
+    select n.user_id
+    from public.user_narratives n
+    where n.generated_at < now() - make_interval(days => s.ttl_days)
+      and not exists (
+        select 1 from public.narrative_jobs j
+        where j.user_id = n.user_id and j.status in ('queued', 'running'))
+      and private.is_eligible(n.user_id)
+    order by n.generated_at
+    limit s.weekly_batch_size
+  ), inserted as (
+    insert into public.narrative_jobs (user_id, reason, run_after, max_attempts)
+    select user_id, 'weekly', now() + random() * make_interval(secs => s.weekly_spread_seconds), s.max_attempts
+    from picked
+    on conflict (user_id) where status in ('queued', 'running') do nothing
+    returning 1
+  )
+  select count(*) into v_count from inserted;
+  return v_count;
+end
+$$;
