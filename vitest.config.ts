@@ -7,11 +7,17 @@ export default defineConfig({
     projects: [
       {
         // Suites that rebuild or restart shared services; run alone, before the rest.
-        test: { name: 'isolated', include: ['tests/isolated/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000 },
+        test: {
+          name: 'isolated', include: ['tests/isolated/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000,
+          globalSetup: ['tests/global-setup.ts'],
+        },
       },
       {
         // Everything else shares the running stack; each test makes its own users and rows.
-        test: { name: 'stack', include: ['tests/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 },
+        test: {
+          name: 'stack', include: ['tests/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000,
+          globalSetup: ['tests/global-setup.ts'],
+        },
       },
     ],
   },

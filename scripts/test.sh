@@ -14,7 +14,7 @@ if ! command -v pg_prove >/dev/null || [ ! -f /usr/share/postgresql/15/extension
   fi
 fi
 
-npx tsx local/cli.ts start >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
+npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
 
 # supabase-js needs a WebSocket global, which Node 20 has behind a flag.
 export NODE_OPTIONS="--experimental-websocket --no-warnings=ExperimentalWarning"

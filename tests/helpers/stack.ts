@@ -30,3 +30,5 @@ export async function eventually<T>(what: string, check: () => Promise<T | null 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
+
+export const FAKE_GEMINI_URL = 'http://127.0.0.1:54330';

@@ -138,7 +138,8 @@ export class GeminiProvider implements NarrativeProvider {
     }
     const message = typeof e?.message === 'string' ? e.message : String(err);
     if (codes.some((c) => NETWORK_CODES.has(c)) || (name === 'TypeError' && NETWORK_MESSAGE.test(message))) {
-      const detail = codes.length ? codes.join(', ') : 'fetch failed';
+      const phrase = /connection refused|connection reset|connection closed|dns error|tcp connect error/i.exec(causeMessages(err))?.[0];
+      const detail = codes.length ? codes.join(', ') : (phrase ?? 'fetch failed');
       return new ProviderError('network', `Gemini unreachable: ${detail}`, true);
     }
     // A 2xx whose body is not JSON (SyntaxError from response.json()), or JSON the SDK cannot use.
@@ -172,6 +173,17 @@ function errorCodes(err: unknown): string[] {
     e = e.cause as typeof e;
   }
   return [...new Set(codes)];
+}
+
+/** Messages of an error and its causes (Deno's fetch says "fetch failed" and puts the reason in cause). */
+function causeMessages(err: unknown): string {
+  const out: string[] = [];
+  let e = err as { message?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (typeof e.message === 'string') out.push(e.message);
+    e = e.cause as typeof e;
+  }
+  return out.join(' | ');
 }
 
 interface GoogleErrorBody {

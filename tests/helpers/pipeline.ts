@@ -1,0 +1,79 @@
+// Fixtures and probes for the narrative pipeline, straight against Postgres.
+import crypto from 'node:crypto';
+import type { Sql } from 'postgres';
+import { eventually } from './stack.ts';
+
+export interface JobRow {
+  id: number;
+  user_id: string;
+  reason: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  attempts: number;
+  max_attempts: number;
+  run_after: Date;
+  locked_until: Date | null;
+  lease_token: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  last_error: string | null;
+  last_error_code: string | null;
+  dispatched_at: Date | null;
+  dispatch_count: number;
+  model: string | null;
+  prompt_tokens: number | null;
+  output_tokens: number | null;
+  duration_ms: number | null;
+  memories_used: number | null;
+  memories_omitted: number | null;
+  narrative_version: number | null;
+}
+
+/** A scenario marker: memories containing it make the fake Gemini follow that scenario. */
+export const marker = () => `scenario${crypto.randomUUID().replaceAll('-', '')}`;
+
+export async function addMemories(sql: Sql, userId: string, count: number, text = 'note'): Promise<void> {
+  await sql`
+    insert into public.memories (user_id, content, created_at)
+    select ${userId}::uuid, ${text} || ' #' || g, now() - make_interval(mins => ${count} - g)
+    from generate_series(1, ${count}) g`;
+}
+
+export async function enqueue(sql: Sql, userId: string, reason = 'manual'): Promise<{ job_id: number; status: string; created: boolean }> {
+  const [row] = await sql<{ job_id: number; status: string; created: boolean }[]>`
+    select job_id::int, status, created from private.enqueue_job(${userId}::uuid, ${reason})`;
+  return row;
+}
+
+export async function job(sql: Sql, id: number): Promise<JobRow> {
+  const [row] = await sql<JobRow[]>`select *, id::int from public.narrative_jobs where id = ${id}`;
+  return row;
+}
+
+export function waitForJob(sql: Sql, id: number, accept: (j: JobRow) => boolean, what: string, timeoutMs = 15_000): Promise<JobRow> {
+  return eventually(`job ${id}: ${what}`, async () => {
+    const j = await job(sql, id);
+    return j && accept(j) ? j : null;
+  }, timeoutMs);
+}
+
+/** Makes a queued job due now and runs the sweeper, instead of waiting out the backoff. */
+export async function fastForward(sql: Sql, id: number): Promise<void> {
+  await sql`update public.narrative_jobs set run_after = now(), dispatched_at = null where id = ${id} and status = 'queued'`;
+  await sql`select private.sweep()`;
+}
+
+export async function narrative(sql: Sql, userId: string) {
+  const [row] = await sql`select * from public.user_narratives where user_id = ${userId}`;
+  return row as undefined | {
+    version: number; narrative_content: string; model: string; source_memory_count: number;
+    source_memories_omitted: number; invalidated_at: Date | null; new_memories_since: number; generated_at: Date;
+    memories_as_of: Date; job_id: number;
+  };
+}
+
+/** A user row without a password, for tests that never sign in. */
+export async function makeUser(sql: Sql): Promise<string> {
+  const id = crypto.randomUUID();
+  await sql`insert into auth.users (id, email) values (${id}, ${`test-${id}@example.test`})`;
+  return id;
+}

@@ -1,0 +1,267 @@
+// The durable pipeline end to end: enqueue -> trigger -> pg_net -> generate-narrative ->
+// (fake) Gemini through the real @google/genai client -> stored narrative, and every failure
+// path ending in a job row that says what happened.
+import { afterAll, describe, expect, it } from 'vitest';
+import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import {
+  addMemories, enqueue, fastForward, job, makeUser, marker, narrative, waitForJob,
+} from './helpers/pipeline.ts';
+import { API_URL, db, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+
+const sql = db(8);
+const fake = fakeGeminiControl(FAKE_GEMINI_URL);
+afterAll(() => sql.end());
+
+const finished = (j: { status: string }) => j.status === 'succeeded' || j.status === 'failed';
+
+/** A user with `n` memories carrying a fresh scenario marker (and the scenario registered). */
+async function scenarioUser(steps: Parameters<typeof fake.scenario>[1], n = 6) {
+  const m = marker();
+  await fake.scenario(m, steps);
+  const userId = await makeUser(sql);
+  await addMemories(sql, userId, n, `I work on ${m}`);
+  return { userId, marker: m };
+}
+
+describe('happy path', () => {
+  it('queued -> running -> succeeded stores version 1, then a new job makes version 2', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    const first = await enqueue(sql, userId, 'cache_miss');
+    expect(first.created, 'a new job').toBe(true);
+    expect(first.status, 'new jobs start queued').toBe('queued');
+
+    const done = await waitForJob(sql, first.job_id, finished, 'finish');
+    expect(done.status, `succeeded (last_error: ${done.last_error})`).toBe('succeeded');
+    expect(done.attempts, 'one attempt').toBe(1);
+    expect(done.dispatch_count, 'dispatched once by the insert trigger').toBe(1);
+    expect(done.started_at && done.finished_at && done.finished_at >= done.started_at, 'timings recorded').toBe(true);
+    expect(done.model, 'model from NARRATIVE_MODEL').toBe('gemini-fake-model');
+    expect(done.prompt_tokens, 'token usage recorded').toBeGreaterThan(0);
+    expect(done.output_tokens, 'token usage recorded').toBeGreaterThan(0);
+    expect(done.duration_ms, 'duration recorded').toBeGreaterThanOrEqual(0);
+    expect(done.memories_used, 'memory count recorded').toBe(6);
+    expect(done.lease_token, 'lease released').toBeNull();
+    expect(done.narrative_version, 'version produced').toBe(1);
+
+    const n1 = await narrative(sql, userId);
+    expect(n1?.version, 'stored as version 1').toBe(1);
+    expect(n1?.model, 'model stored').toBe('gemini-fake-model');
+    expect(n1?.source_memory_count, 'memory count stored').toBe(6);
+    expect(n1?.narrative_content, 'the Gemini text, which saw 6 memory lines').toMatch(/6 memor/);
+    expect((await fake.calls(m)).length, 'one Gemini call').toBe(1);
+
+    const second = await enqueue(sql, userId, 'manual');
+    const done2 = await waitForJob(sql, second.job_id, finished, 'finish');
+    expect(done2.status, 'second job succeeded').toBe('succeeded');
+    expect((await narrative(sql, userId))?.version, 'version only grows').toBe(2);
+  });
+
+  it('concurrent enqueues for one user make exactly one active job', async () => {
+    // A slow provider keeps the job active while the callers race.
+    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    const results = await Promise.all(Array.from({ length: 16 }, () => enqueue(sql, userId, 'cache_miss')));
+    const ids = new Set(results.map((r) => r.job_id));
+    expect(ids.size, 'every caller got the same job').toBe(1);
+    expect(results.filter((r) => r.created).length, 'exactly one caller created it').toBe(1);
+    const [{ active }] = await sql`select count(*)::int as active from narrative_jobs
+      where user_id = ${userId} and status in ('queued', 'running')`;
+    expect(active, 'one active job').toBeLessThanOrEqual(1);
+    await waitForJob(sql, [...ids][0], finished, 'finish');
+  });
+
+  it('a duplicate or late delivery is refused with 409 and writes nothing', async () => {
+    const userId = await makeUser(sql);
+    await addMemories(sql, userId, 5);
+    const { job_id } = await enqueue(sql, userId);
+    await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
+    const before = await narrative(sql, userId);
+    const res = await fetch(`${API_URL}/functions/v1/generate-narrative`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys().narrativeServiceSecret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ job_id }),
+    });
+    expect(res.status, 'finished jobs are not claimable').toBe(409);
+    expect((await res.json()).error.code, 'error code').toBe('job_not_claimable');
+    const after = await narrative(sql, userId);
+    expect(after?.version, 'no second write').toBe(before?.version);
+    expect((await job(sql, job_id)).attempts, 'no extra attempt counted').toBe(1);
+
+    const missing = await fetch(`${API_URL}/functions/v1/generate-narrative`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys().narrativeServiceSecret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ job_id: 2_000_000_000 }),
+    });
+    expect(missing.status, 'unknown job').toBe(409);
+  });
+});
+
+describe('generate-narrative refuses bad callers and input', () => {
+  const url = `${API_URL}/functions/v1/generate-narrative`;
+  const cases: [string, RequestInit, number][] = [
+    ['no secret', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"job_id":1}' }, 401],
+    ['wrong secret', { method: 'POST', headers: { authorization: 'Bearer nope', 'content-type': 'application/json' }, body: '{"job_id":1}' }, 401],
+    ['a user JWT instead of the secret', { method: 'POST', headers: { authorization: `Bearer ${keys().anonKey}`, 'content-type': 'application/json' }, body: '{"job_id":1}' }, 401],
+    ['GET', { method: 'GET' }, 405],
+  ];
+  for (const [name, init, status] of cases) {
+    it(name, async () => {
+      const res = await fetch(url, init);
+      expect(res.status, name).toBe(status);
+      expect((await res.json()).error.code, 'error shape').toMatch(/^[a-z_]+$/);
+    });
+  }
+  const bodies: [string, string, string, number][] = [
+    ['non-JSON', 'application/json', '{job', 400],
+    ['missing job_id', 'application/json', '{}', 400],
+    ['string job_id', 'application/json', '{"job_id":"1"}', 400],
+    ['negative job_id', 'application/json', '{"job_id":-4}', 400],
+    ['extra field', 'application/json', '{"job_id":1,"force":true}', 400],
+    ['wrong content type', 'text/plain', '{"job_id":1}', 415],
+    ['huge body', 'application/json', JSON.stringify({ job_id: 1, pad: 'x'.repeat(200_000) }), 413],
+  ];
+  for (const [name, type, body, status] of bodies) {
+    it(`${name} -> ${status}`, async () => {
+      const res = await fetch(url, {
+        method: 'POST', headers: { authorization: `Bearer ${keys().narrativeServiceSecret}`, 'content-type': type }, body,
+      });
+      expect(res.status, name).toBe(status);
+    });
+  }
+});
+
+describe('failures end in a row that says what happened', () => {
+  it('429 with RetryInfo is retried after the provider\'s delay, then succeeds', async () => {
+    const { userId } = await scenarioUser([{ kind: 'error', status: 429, retryDelaySeconds: 7 }, { kind: 'ok' }]);
+    const { job_id } = await enqueue(sql, userId);
+    const retry = await waitForJob(sql, job_id, (j) => j.status === 'queued' && j.attempts === 1, 'be requeued after the 429');
+    expect(retry.last_error_code, 'classified').toBe('rate_limited');
+    expect(retry.run_after.getTime() - Date.now(), 'RetryInfo.retryDelay honoured').toBeGreaterThan(5_000);
+    await fastForward(sql, job_id);
+    const done = await waitForJob(sql, job_id, finished, 'finish');
+    expect(done.status, 'second attempt succeeds').toBe('succeeded');
+    expect(done.attempts, 'two attempts').toBe(2);
+    expect((await narrative(sql, userId))?.version, 'stored').toBe(1);
+  });
+
+  it('503 forever fails after max_attempts with the error recorded', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'error', status: 503 }]);
+    const { job_id } = await enqueue(sql, userId);
+    await sql`update narrative_jobs set max_attempts = 3 where id = ${job_id}`;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const j = await waitForJob(sql, job_id, (x) => x.status === 'queued' && x.attempts === attempt, `be requeued after attempt ${attempt}`);
+      expect(j.last_error_code, 'classified as retryable unavailability').toBe('provider_unavailable');
+      expect(j.run_after > new Date(), 'backoff scheduled').toBe(true);
+      await fastForward(sql, job_id);
+    }
+    const failed = await waitForJob(sql, job_id, finished, 'fail');
+    expect(failed.status, 'failed after max attempts').toBe('failed');
+    expect(failed.attempts, 'three attempts').toBe(3);
+    expect(failed.last_error, 'the reason is kept').toMatch(/provider_unavailable.*gave up after 3 attempts/);
+    expect(failed.finished_at, 'finished').not.toBeNull();
+    expect(await narrative(sql, userId), 'nothing stored').toBeUndefined();
+    expect((await fake.calls(m)).length, 'one call per attempt').toBe(3);
+  });
+
+  it('a provider that hangs past the timeout is retried', async () => {
+    const { userId } = await scenarioUser([{ kind: 'hang' }, { kind: 'ok' }]);
+    const { job_id } = await enqueue(sql, userId);
+    const j = await waitForJob(sql, job_id, (x) => x.status === 'queued' && x.attempts === 1, 'time out and requeue');
+    expect(j.last_error_code, 'timeout').toBe('timeout');
+    await fastForward(sql, job_id);
+    expect((await waitForJob(sql, job_id, finished, 'finish')).status, 'then succeeds').toBe('succeeded');
+  });
+
+  it('a blocked prompt fails at once', async () => {
+    const { userId } = await scenarioUser([{ kind: 'blocked', reason: 'SAFETY' }]);
+    const { job_id } = await enqueue(sql, userId);
+    const j = await waitForJob(sql, job_id, finished, 'fail');
+    expect(j.status, 'failed').toBe('failed');
+    expect(j.attempts, 'no retry for a permanent error').toBe(1);
+    expect(j.last_error_code, 'classified').toBe('prompt_blocked');
+  });
+
+  for (const [kind, code] of [['truncated', 'incomplete_output'], ['malformed', 'invalid_output'], ['garbage', 'invalid_response']] as const) {
+    it(`${kind} output is never stored (${code}) and is retried`, async () => {
+      const { userId } = await scenarioUser([{ kind }, { kind: 'ok' }]);
+      const { job_id } = await enqueue(sql, userId);
+      const j = await waitForJob(sql, job_id, (x) => x.attempts === 1 && x.status !== 'running', 'first attempt to end');
+      expect(j.status, 'requeued').toBe('queued');
+      expect(j.last_error_code, 'classified').toBe(code);
+      expect(await narrative(sql, userId), 'nothing stored').toBeUndefined();
+      await fastForward(sql, job_id);
+      expect((await waitForJob(sql, job_id, finished, 'finish')).status, 'the retry succeeds').toBe('succeeded');
+    });
+  }
+
+  it('20,000 memories make a bounded prompt and record how many were left out', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }], 20_000);
+    const { job_id } = await enqueue(sql, userId);
+    const j = await waitForJob(sql, job_id, finished, 'finish', 30_000);
+    expect(j.status, `succeeded (${j.last_error})`).toBe('succeeded');
+    expect(j.memories_used! + j.memories_omitted!, 'used + omitted = all').toBe(20_000);
+    expect(j.memories_omitted, 'some were left out').toBeGreaterThan(0);
+    const [call] = await fake.calls(m);
+    const [{ prompt_char_budget: budget }] = await sql`select prompt_char_budget from private.settings`;
+    expect(call.promptChars, 'prompt within the budget plus instructions').toBeLessThan(budget * 1.5);
+  }, 60_000);
+});
+
+describe('memory changes', () => {
+  async function userWithNarrative(n = 6) {
+    const userId = await makeUser(sql);
+    await addMemories(sql, userId, n);
+    const { job_id } = await enqueue(sql, userId);
+    await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
+    return userId;
+  }
+
+  for (const [change, statement] of [
+    ['delete', (u: string) => sql`delete from memories where id = (select id from memories where user_id = ${u} limit 1)`],
+    ['archive', (u: string) => sql`update memories set state = 'archived' where id = (select id from memories where user_id = ${u} limit 1)`],
+    ['edit', (u: string) => sql`update memories set content = 'edited' where id = (select id from memories where user_id = ${u} limit 1)`],
+  ] as const) {
+    it(`${change} of a source memory invalidates the narrative at once and queues memories_changed`, async () => {
+      const userId = await userWithNarrative();
+      await statement(userId);
+      const n = await narrative(sql, userId);
+      expect(n?.invalidated_at, 'invalidated in the same transaction').not.toBeNull();
+      const [active] = await sql`select reason, status from narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`;
+      expect(active?.reason, 'a regeneration is queued').toBe('memories_changed');
+    });
+  }
+
+  it('metadata-only edits change nothing; regeneration clears the invalidation', async () => {
+    const userId = await userWithNarrative();
+    await sql`update memories set metadata = '{"importance": 0.9}' where user_id = ${userId}`;
+    expect((await narrative(sql, userId))?.invalidated_at, 'metadata is not narrative input').toBeNull();
+    await sql`delete from memories where id = (select id from memories where user_id = ${userId} limit 1)`;
+    const [queued] = await sql`select id::int from narrative_jobs where user_id = ${userId} and status = 'queued'`;
+    await fastForward(sql, queued.id);
+    await waitForJob(sql, queued.id, (j) => j.status === 'succeeded', 'regenerate');
+    const n = await narrative(sql, userId);
+    expect(n?.invalidated_at, 'served again after regeneration').toBeNull();
+    expect(n?.version, 'new version').toBe(2);
+    expect(n?.source_memory_count, 'built without the deleted memory').toBe(5);
+  });
+
+  it('a burst of new memories past the threshold queues one debounced stale job', async () => {
+    const userId = await userWithNarrative();
+    const [{ stale_after_new_memories: threshold }] = await sql`select stale_after_new_memories from private.settings`;
+    for (let i = 0; i < threshold + 5; i++) await addMemories(sql, userId, 1, `new ${i}`);
+    const jobs = await sql`select reason, run_after from narrative_jobs where user_id = ${userId} and status = 'queued'`;
+    expect(jobs.length, 'one job for the whole burst').toBe(1);
+    expect(jobs[0].reason, 'stale refresh').toBe('stale');
+    expect(jobs[0].run_after > new Date(), 'debounced').toBe(true);
+    expect((await narrative(sql, userId))?.invalidated_at, 'new memories do not invalidate').toBeNull();
+  });
+
+  it('deleting a user removes their narrative, jobs and memories', async () => {
+    const userId = await userWithNarrative();
+    await sql`delete from auth.users where id = ${userId}`;
+    const [counts] = await sql`select
+      (select count(*)::int from user_narratives where user_id = ${userId}) as narratives,
+      (select count(*)::int from narrative_jobs where user_id = ${userId}) as jobs,
+      (select count(*)::int from memories where user_id = ${userId}) as memories`;
+    expect(counts, 'everything of the user is gone').toEqual({ narratives: 0, jobs: 0, memories: 0 });
+  });
+});
