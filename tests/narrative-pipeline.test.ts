@@ -10,7 +10,7 @@ import { API_URL, db, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
 
 const sql = db(8);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
-afterAll(() => sql.end());
+afterAll(() => sql.end({ timeout: 2 }));
 
 const finished = (j: { status: string }) => j.status === 'succeeded' || j.status === 'failed';
 

@@ -4,7 +4,7 @@ import { afterAll, expect, it } from 'vitest';
 import { db, eventually } from './helpers/stack.ts';
 
 const sql = db();
-afterAll(() => sql.end());
+afterAll(() => sql.end({ timeout: 2 }));
 
 it('a one-minute pg_cron job runs and records its run', async () => {
   const name = `test-cron-${Date.now()}`;

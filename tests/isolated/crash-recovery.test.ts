@@ -1,0 +1,84 @@
+// Recovery from dead processes: these stop shared services, so they run alone.
+//  - generate-narrative killed mid-generation -> lease expires -> sweeper requeues -> succeeds
+//  - a pg_net request lost while the worker was down -> sweeper re-dispatches -> succeeds
+//  - Postgres restarted -> the pg_net worker and the functions carry on
+import { execFileSync } from 'node:child_process';
+import { afterAll, expect, it } from 'vitest';
+import { ROOT } from '../../local/config.ts';
+import { startCluster, stopCluster } from '../../local/postgres.ts';
+import { stopService } from '../../local/processes.ts';
+import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { addMemories, enqueue, fastForward, job, makeUser, marker, waitForJob } from '../helpers/pipeline.ts';
+import { db, eventually, FAKE_GEMINI_URL } from '../helpers/stack.ts';
+
+const sql = db(2);
+const fake = fakeGeminiControl(FAKE_GEMINI_URL);
+afterAll(() => sql.end({ timeout: 2 }));
+
+/** Brings back whatever a test stopped, the way a developer would: npm start. */
+function restartStack() {
+  execFileSync('npx', ['tsx', 'local/cli.ts', 'start', '--functions-env', 'tests/functions.env'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+it('a function killed mid-generation: lease expiry, requeue, then success', async () => {
+  const m = marker();
+  await fake.scenario(m, [{ kind: 'ok', latencyMs: 1800 }, { kind: 'ok' }]);
+  const userId = await makeUser(sql);
+  await addMemories(sql, userId, 6, `I work on ${m}`);
+  const { job_id } = await enqueue(sql, userId);
+  await waitForJob(sql, job_id, (j) => j.status === 'running', 'be claimed');
+
+  await stopService('runtime', 'SIGKILL');
+  const orphan = await job(sql, job_id);
+  expect(orphan.status, 'the killed attempt leaves the job running under its lease').toBe('running');
+  restartStack();
+
+  await sql`update narrative_jobs set locked_until = now() - interval '1 second' where id = ${job_id}`;
+  const [{ sweep }] = await sql`select private.sweep() as sweep`;
+  expect(sweep.requeued_expired, 'the sweeper returned the expired lease').toBeGreaterThanOrEqual(1);
+  const requeued = await job(sql, job_id);
+  expect(requeued.status, 'back to queued').toBe('queued');
+  expect(requeued.last_error_code, 'the row says why').toBe('lease_expired');
+  expect(requeued.attempts, 'the lost attempt was counted').toBe(1);
+
+  await fastForward(sql, job_id);
+  const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded' || j.status === 'failed', 'finish');
+  expect(done.status, 'the retry succeeds').toBe('succeeded');
+  expect(done.attempts, 'second attempt').toBe(2);
+  const [n] = await sql`select version from user_narratives where user_id = ${userId}`;
+  expect(n.version, 'stored once').toBe(1);
+});
+
+it('a request lost while the pg_net worker was down is re-dispatched by the sweeper', async () => {
+  const userId = await makeUser(sql);
+  await addMemories(sql, userId, 5);
+  await stopService('pg_net_worker');
+  const { job_id } = await enqueue(sql, userId);
+  const sent = await job(sql, job_id);
+  expect(sent.dispatch_count, 'dispatched by the insert trigger').toBe(1);
+  // What a crash of the real pg_net worker does: the queued request is gone.
+  const lost = await sql`delete from net.http_request_queue where id = ${sent.last_request_id} returning id`;
+  expect(lost.length, 'the request was waiting in the queue').toBe(1);
+  restartStack();
+
+  await sql`select private.sweep()`;
+  expect((await job(sql, job_id)).dispatch_count, 'inside the in-flight window nothing is re-sent').toBe(1);
+  await sql`update narrative_jobs set dispatched_at = now() - interval '1 hour' where id = ${job_id}`;
+  const [{ sweep }] = await sql`select private.sweep() as sweep`;
+  expect(sweep.dispatched, 'the sweeper re-dispatched').toBeGreaterThanOrEqual(1);
+  const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
+  expect(done.dispatch_count, 'sent twice in all').toBe(2);
+  expect(done.attempts, 'one attempt: the lost request never reached the function').toBe(1);
+});
+
+it('after a Postgres restart the pg_net worker and the functions carry on', async () => {
+  stopCluster('fast');
+  startCluster();
+  const userId = await eventually('the database to accept queries again', async () => {
+    return await makeUser(sql);
+  }, 20_000, 200);
+  await addMemories(sql, userId, 5);
+  const { job_id } = await enqueue(sql, userId);
+  const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed after the restart', 20_000);
+  expect(done.attempts, 'delivered and generated normally').toBe(1);
+});
