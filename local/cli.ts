@@ -42,6 +42,8 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
         SUPABASE_ANON_KEY: keys.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
         SUPABASE_JWKS: JSON.stringify(jwks(keys)),
+        SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
+        SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
       },
     },
   };
@@ -77,6 +79,7 @@ function statusLines(keys: LocalKeys): string {
     `DB_URL=${DB_URL}`,
     `ANON_KEY=${keys.anonKey}`,
     `SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
+    `PUBLISHABLE_KEY=${keys.publishableKey}`,
     `SECRET_KEY=${keys.secretKey}`,
     `NARRATIVE_SERVICE_SECRET=${keys.narrativeServiceSecret}`,
     `JWKS=${JSON.stringify(jwks(keys))}`,

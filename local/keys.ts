@@ -11,6 +11,7 @@ export interface LocalKeys {
   anonKey: string;
   serviceRoleKey: string;
   secretKey: string;
+  publishableKey: string;
   narrativeServiceSecret: string;
 }
 
@@ -28,7 +29,13 @@ async function apiKey(privateJwk: JWK, role: 'anon' | 'service_role'): Promise<s
 }
 
 export async function ensureKeys(): Promise<LocalKeys> {
-  if (fs.existsSync(KEYS_FILE)) return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
+  if (fs.existsSync(KEYS_FILE)) {
+    const keys = JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
+    if (keys.publishableKey) return keys;
+    keys.publishableKey = `sb_publishable_${crypto.randomBytes(18).toString('base64url')}`;
+    fs.writeFileSync(KEYS_FILE, JSON.stringify(keys, null, 2), { mode: 0o600 });
+    return keys;
+  }
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = crypto.randomUUID();
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
@@ -39,6 +46,7 @@ export async function ensureKeys(): Promise<LocalKeys> {
     anonKey: await apiKey(privateJwk, 'anon'),
     serviceRoleKey: await apiKey(privateJwk, 'service_role'),
     secretKey: `sb_secret_${crypto.randomBytes(24).toString('base64url')}`,
+    publishableKey: `sb_publishable_${crypto.randomBytes(18).toString('base64url')}`,
     narrativeServiceSecret: crypto.randomBytes(32).toString('base64url'),
   };
   fs.mkdirSync(STATE_DIR, { recursive: true });

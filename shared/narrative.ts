@@ -36,3 +36,61 @@ export const narrativeText = z
 
 /** Body of POST /functions/v1/generate-narrative (sent by the dispatch trigger via pg_net). */
 export const generateNarrativeBody = z.object({ job_id: z.number().int().positive() }).strict();
+
+/** `Narrative-Status` header of a 204 from GET /functions/v1/narrative. */
+export const NARRATIVE_STATUSES = ['queued', 'running', 'failed', 'ineligible'] as const;
+export type NarrativeStatus = (typeof NARRATIVE_STATUSES)[number];
+
+/** 200 from GET /functions/v1/narrative. */
+export const narrativeResponse = z.object({
+  narrative: z.string(),
+  version: z.number().int(),
+  generated_at: z.string(),
+  age_days: z.number(),
+  stale: z.boolean(),
+  model: z.string().nullable(),
+});
+export type NarrativeResponse = z.infer<typeof narrativeResponse>;
+
+/** 202 from POST /functions/v1/narrative (manual regeneration). */
+export const regenerateResponse = z.object({
+  job_id: z.number().int(),
+  status: z.enum(['queued', 'running']),
+});
+
+export const USER_MESSAGE_MAX_CHARS = 8_000;
+
+/** Body of POST /functions/v1/orchestrate. */
+export const orchestrateBody = z.object({
+  user_id: z.string().uuid().optional(),
+  user_message: z.string().max(USER_MESSAGE_MAX_CHARS),
+  is_new_conversation: z.boolean(),
+}).strict();
+export type OrchestrateBody = z.infer<typeof orchestrateBody>;
+
+export const orchestrateResponse = z.object({
+  source: z.enum(['narrative', 'fallback', 'none']),
+  context: z.string(),
+  narrative: z.object({ version: z.number().int(), generated_at: z.string(), stale: z.boolean() }).nullable(),
+  job: z.object({ id: z.number().int(), status: z.enum(JOB_STATUSES) }).nullable(),
+  timing_ms: z.number(),
+});
+export type OrchestrateResponse = z.infer<typeof orchestrateResponse>;
+
+/** Body of POST /functions/v1/backfill. */
+export const backfillBody = z.object({
+  min_memories: z.number().int().min(1).max(100_000).optional(),
+  dry_run: z.boolean().optional(),
+  limit: z.number().int().min(1).max(10_000_000).optional(),
+  force: z.boolean().optional(),
+}).strict();
+export type BackfillBody = z.infer<typeof backfillBody>;
+
+export const backfillResponse = z.object({
+  eligible: z.number().int(),
+  enqueued: z.number().int(),
+  skipped_fresh: z.number().int(),
+  skipped_active: z.number().int(),
+  dry_run: z.boolean(),
+});
+export type BackfillResponse = z.infer<typeof backfillResponse>;

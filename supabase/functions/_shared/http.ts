@@ -13,7 +13,30 @@ export const corsHeaders = {
   'access-control-allow-origin': '*',
   'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-expose-headers': 'narrative-status, retry-after',
 };
+
+/** 405 for anything but the listed methods. */
+export function allowMethods(req: Request, ...methods: string[]): void {
+  if (!methods.includes(req.method)) {
+    throw new HttpError(405, 'method_not_allowed', `Use ${methods.join(' or ')}`, { allow: methods.join(', ') });
+  }
+}
+
+/** Accepts an empty body or an empty JSON object, for endpoints that take no parameters. */
+export async function expectNoBody(req: Request): Promise<void> {
+  const text = await req.text();
+  if (text.trim() === '') return;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0) {
+    throw new HttpError(400, 'invalid_request', 'This endpoint takes no parameters');
+  }
+}
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {

@@ -1,0 +1,127 @@
+// Reading the cache and building contexts, always inside the caller's RLS transaction.
+import { sql, type Tx } from '../db.ts';
+
+export interface ServingSettings {
+  ttl_days: number;
+  stale_after_new_memories: number;
+  min_memories: number;
+  fallback_timeout_ms: number;
+}
+
+// Thresholds change rarely (an operator's UPDATE); re-read them every 30 s, not per request.
+let settingsCache: { at: number; value: Promise<ServingSettings> } | null = null;
+export function servingSettings(): Promise<ServingSettings> {
+  if (!settingsCache || Date.now() - settingsCache.at > 30_000) {
+    const value = sql<ServingSettings[]>`select * from private.serving_settings()`.then((r) => r[0]);
+    value.catch(() => { settingsCache = null; });
+    settingsCache = { at: Date.now(), value };
+  }
+  return settingsCache.value;
+}
+
+export interface StoredNarrative {
+  narrative_content: string;
+  version: number;
+  generated_at: Date;
+  model: string | null;
+  servable: boolean;
+  new_memories_since: number;
+}
+
+/** The user's narrative row (RLS: only their own is visible). One indexed read. */
+export async function readNarrative(tx: Tx): Promise<StoredNarrative | undefined> {
+  const [row] = await tx<StoredNarrative[]>`
+    select narrative_content, version, generated_at, model, invalidated_at is null as servable, new_memories_since
+    from public.user_narratives where user_id = auth.uid()`;
+  return row;
+}
+
+export function freshness(n: StoredNarrative, s: ServingSettings): { age_days: number; stale: boolean } {
+  const age_days = Math.round(((Date.now() - n.generated_at.getTime()) / 86_400_000) * 100) / 100;
+  return { age_days, stale: age_days > s.ttl_days || n.new_memories_since >= s.stale_after_new_memories };
+}
+
+export interface NarrativeRequest {
+  outcome: 'queued' | 'active' | 'ineligible' | 'cooldown' | 'failed';
+  job_id: number | null;
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | null;
+  retry_after_seconds: number | null;
+}
+
+/** Ask for a (re)generation for the signed-in user; idempotent, policy in SQL. */
+export async function requestNarrative(tx: Tx, reason: 'cache_miss' | 'stale' | 'manual'): Promise<NarrativeRequest> {
+  const [row] = await tx<NarrativeRequest[]>`select outcome, job_id::int, status, retry_after_seconds from public.request_narrative(${reason})`;
+  return row;
+}
+
+export function jobOf(r: NarrativeRequest): { id: number; status: 'queued' | 'running' | 'succeeded' | 'failed' } | null {
+  return r.job_id !== null && r.status ? { id: r.job_id, status: r.status } : null;
+}
+
+interface MemoryLine { kind: 'recent' | 'relevant'; content: string; created_at: Date }
+
+const CONTEXT_MAX_CHARS = 4_000;
+const LINE_MAX_CHARS = 300;
+const PER_KIND = 8;
+
+function clip(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= LINE_MAX_CHARS ? flat : `${flat.slice(0, LINE_MAX_CHARS - 1)}…`;
+}
+
+function render(lines: MemoryLine[], heading: string): string {
+  const seen = new Set<string>();
+  const parts: string[] = [heading];
+  let size = heading.length;
+  const kinds = new Set(lines.map((l) => l.kind)).size;
+  for (const kind of ['relevant', 'recent'] as const) {
+    const chosen = lines.filter((l) => l.kind === kind && !seen.has(l.content));
+    if (chosen.length === 0) continue;
+    if (kinds > 1) {
+      const title = kind === 'recent' ? 'Recent memories:' : 'Related to the current message:';
+      parts.push(title);
+      size += title.length;
+    }
+    for (const l of chosen) {
+      const line = `- [${l.created_at.toISOString().slice(0, 10)}] ${clip(l.content)}`;
+      if (size + line.length > CONTEXT_MAX_CHARS) break;
+      seen.add(l.content);
+      parts.push(line);
+      size += line.length + 1;
+    }
+  }
+  return seen.size === 0 ? '' : parts.join('\n');
+}
+
+/**
+ * Context from memories within a fixed time budget: the most relevant to the message (Postgres
+ * full-text search over the user's own rows) and, when `withRecent`, the most recent. If the
+ * search overruns the budget, the recent memories alone are used.
+ */
+export async function memoryContext(tx: Tx, message: string, withRecent: boolean, timeoutMs: number): Promise<string> {
+  const heading = withRecent
+    ? 'What is known about the user so far (their own memories; a full portrait is being prepared):'
+    : 'Memories of the user related to this message:';
+  const recent = withRecent ? PER_KIND : 0;
+  let lines: MemoryLine[];
+  try {
+    lines = await tx.savepoint((sp) => [
+      sp`select set_config('statement_timeout', ${String(timeoutMs)}, true)`,
+      sp<MemoryLine[]>`
+        (select 'recent' as kind, content, created_at from public.memories
+          where user_id = auth.uid() and state = 'active' order by created_at desc limit ${recent})
+        union all
+        (select 'relevant', m.content, m.created_at
+          from public.memories m, websearch_to_tsquery('english', ${message}) q
+          where m.user_id = auth.uid() and m.state = 'active' and m.fts @@ q
+          order by ts_rank(m.fts, q) desc, m.created_at desc limit ${PER_KIND})`,
+    ]).then((results) => results[1] as MemoryLine[]);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '57014') throw err;
+    if (!withRecent) return '';
+    lines = await tx<MemoryLine[]>`
+      select 'recent' as kind, content, created_at from public.memories
+      where user_id = auth.uid() and state = 'active' order by created_at desc limit ${recent}`;
+  }
+  return render(lines, heading);
+}
