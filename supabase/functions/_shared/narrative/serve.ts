@@ -94,6 +94,15 @@ function render(lines: MemoryLine[], heading: string): string {
 }
 
 /**
+ * A full-text query matching memories that share any word (stemmed, stopwords dropped) with the
+ * message, ranked by ts_rank: a conversational message rarely has all its words in one memory.
+ */
+function anyWordQuery(message: string) {
+  return sql`select to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) as query
+    from (select unnest(tsvector_to_array(to_tsvector('english', ${message}))) as lexeme limit 64) words`;
+}
+
+/**
  * Context from memories within a fixed time budget: the most relevant to the message (Postgres
  * full-text search over the user's own rows) and, when `withRecent`, the most recent. If the
  * search overruns the budget, the recent memories alone are used.
@@ -112,9 +121,9 @@ export async function memoryContext(tx: Tx, message: string, withRecent: boolean
           where user_id = auth.uid() and state = 'active' order by created_at desc limit ${recent})
         union all
         (select 'relevant', m.content, m.created_at
-          from public.memories m, websearch_to_tsquery('english', ${message}) q
-          where m.user_id = auth.uid() and m.state = 'active' and m.fts @@ q
-          order by ts_rank(m.fts, q) desc, m.created_at desc limit ${PER_KIND})`,
+          from public.memories m, (${anyWordQuery(message)}) q
+          where m.user_id = auth.uid() and m.state = 'active' and m.fts @@ q.query
+          order by ts_rank(m.fts, q.query) desc, m.created_at desc limit ${PER_KIND})`,
     ]).then((results) => results[1] as MemoryLine[]);
   } catch (err) {
     if ((err as { code?: string }).code !== '57014') throw err;
