@@ -19,6 +19,7 @@ export interface JobRow {
   last_error_code: string | null;
   dispatched_at: Date | null;
   dispatch_count: number;
+  last_request_id: number | null;
   model: string | null;
   prompt_tokens: number | null;
   output_tokens: number | null;

@@ -1,0 +1,163 @@
+// npm run chaos: 1,000 jobs for 1,000 users while the (fake) Gemini fails 30 % of calls (429,
+// 503, hangs past the timeout, truncated and garbage output), the functions runtime and the
+// pg_net worker are killed and restarted, and Postgres is restarted once. Then it checks:
+// every job succeeded or failed with a reason, none stuck, never two active jobs for one user,
+// versions only grew, no narrative lost or written twice. Loopback only; stops by itself.
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { DB_URL, ROOT } from '../local/config.ts';
+import { startCluster, stopCluster } from '../local/postgres.ts';
+import { stopService } from '../local/processes.ts';
+import { startFakeGemini, type FakeGemini } from '../tests/helpers/fake-gemini.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '1000' },
+    'time-limit': { type: 'string', default: '420' },
+    seed: { type: 'string', default: '7' },
+  },
+});
+const JOBS = Number(opts.jobs);
+const LIMIT_MS = Number(opts['time-limit']) * 1000;
+const say = (msg: string) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function startStack() {
+  execFileSync('npx', ['tsx', 'local/cli.ts', 'start', '--functions-env', 'tests/functions.env'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+async function main(): Promise<number> {
+  let fake: FakeGemini | null = null;
+  try {
+    fake = await startFakeGemini({ port: 54330, apiKey: 'fake-gemini-key' });
+  } catch {
+    say('port 54330 is busy (a test run?); stop it and try again');
+    return 2;
+  }
+  startStack();
+  const sql = postgres(DB_URL, { max: 4, onnotice: () => {}, connect_timeout: 5 });
+  const [saved] = await sql`select * from private.settings`;
+  const violations: string[] = [];
+  const started = Date.now();
+  try {
+    // Fast retries and short leases so recovery happens within the run.
+    await sql`update private.settings set backoff_base_seconds = 1, backoff_max_seconds = 4, lease_seconds = 12,
+      redispatch_after_seconds = 10, max_concurrency = 8, max_attempts = 6`;
+    fake.setDefault({ kind: 'ok', latencyMs: 40 });
+    fake.setChaos({
+      failureRate: 0.3, seed: Number(opts.seed), scope: 'all',
+      failures: [
+        { kind: 'error', status: 429, retryDelaySeconds: 1 }, { kind: 'error', status: 503 },
+        { kind: 'hang' }, { kind: 'truncated' }, { kind: 'garbage' },
+      ],
+    });
+
+    say(`creating ${JOBS} users with 6 memories each`);
+    const users = await sql<{ id: string }[]>`
+      insert into auth.users (id, email)
+      select gen_random_uuid(), 'chaos-' || g || '-' || extract(epoch from now())::bigint || '@example.test'
+      from generate_series(1, ${JOBS}) g returning id`;
+    const ids = users.map((u) => u.id);
+    await sql`insert into public.memories (user_id, content)
+      select u, 'chaos memory ' || g || ' about gardening and compilers' from unnest(${ids}::uuid[]) u, generate_series(1, 6) g`;
+
+    say('enqueueing in one statement');
+    await sql`insert into public.narrative_jobs (user_id, reason) select u, 'backfill' from unnest(${ids}::uuid[]) u`;
+
+    const versions = new Map<string, number>();
+    let maxActivePerUser = 0;
+    const disruptions: [number, string, () => Promise<void>][] = [
+      [8_000, 'kill -9 the functions runtime', async () => { await stopService('runtime', 'SIGKILL'); await sleep(2000); startStack(); }],
+      [20_000, 'kill -9 the pg_net worker', async () => { await stopService('pg_net_worker', 'SIGKILL'); await sleep(2000); startStack(); }],
+      [32_000, 'restart Postgres', async () => { stopCluster('fast'); await sleep(1000); startCluster(); }],
+      [45_000, 'kill -9 the functions runtime again', async () => { await stopService('runtime', 'SIGKILL'); await sleep(1000); startStack(); }],
+    ];
+    let next = 0;
+    for (;;) {
+      const elapsed = Date.now() - started;
+      if (next < disruptions.length && elapsed >= disruptions[next][0]) {
+        say(disruptions[next][1]);
+        await disruptions[next][2]();
+        next++;
+      }
+      try {
+        await sql`select private.sweep()`; // what pg_cron does every minute, every second here
+        const snap = await sql<{ user_id: string; version: number }[]>`
+          select user_id, version from public.user_narratives where user_id = any(${ids}::uuid[])`;
+        for (const r of snap) {
+          const before = versions.get(r.user_id) ?? 0;
+          if (r.version < before) violations.push(`version went down for ${r.user_id}: ${before} -> ${r.version}`);
+          versions.set(r.user_id, r.version);
+        }
+        const [{ m }] = await sql`select coalesce(max(n), 0)::int as m from (select count(*) as n from public.narrative_jobs
+          where user_id = any(${ids}::uuid[]) and status in ('queued', 'running') group by user_id) x`;
+        maxActivePerUser = Math.max(maxActivePerUser, m);
+        const [c] = await sql`select count(*) filter (where status in ('succeeded', 'failed'))::int as done,
+          count(*) filter (where status = 'running')::int as running, count(*)::int as total
+          from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
+        say(`done ${c.done}/${c.total}, running ${c.running}, gemini calls ${fake.calls().length}`);
+        if (c.done === c.total && next >= disruptions.length) break;
+      } catch (err) {
+        say(`database not answering (${(err as Error).message}); retrying`);
+      }
+      if (Date.now() - started > LIMIT_MS) {
+        violations.push(`time limit of ${LIMIT_MS / 1000} s reached with jobs unfinished (stuck)`);
+        break;
+      }
+      await sleep(1000);
+    }
+
+    const jobs = await sql<{ user_id: string; status: string; attempts: number; last_error: string | null; narrative_version: number | null }[]>`
+      select user_id, status, attempts, last_error, narrative_version from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
+    const narratives = await sql<{ user_id: string; version: number }[]>`
+      select user_id, version from public.user_narratives where user_id = any(${ids}::uuid[])`;
+    const byUser = new Map(narratives.map((n) => [n.user_id, n.version]));
+    const count = (s: string) => jobs.filter((j) => j.status === s).length;
+    const jobsPerUser = new Map<string, number>();
+    for (const j of jobs) jobsPerUser.set(j.user_id, (jobsPerUser.get(j.user_id) ?? 0) + 1);
+
+    for (const j of jobs) {
+      if (j.status !== 'succeeded' && j.status !== 'failed') violations.push(`job of ${j.user_id} ended ${j.status}`);
+      if (j.status === 'failed' && !j.last_error) violations.push(`failed job of ${j.user_id} has no reason`);
+      if (j.status === 'succeeded' && byUser.get(j.user_id) !== 1) {
+        violations.push(`succeeded job of ${j.user_id} but narrative version ${byUser.get(j.user_id) ?? 'missing'} (lost or written twice)`);
+      }
+      if (j.status === 'failed' && byUser.has(j.user_id)) violations.push(`failed job of ${j.user_id} but a narrative was stored`);
+    }
+    for (const [u, n] of jobsPerUser) if (n !== 1) violations.push(`user ${u} has ${n} jobs (duplicated)`);
+    if (maxActivePerUser > 1) violations.push(`saw ${maxActivePerUser} active jobs for one user`);
+
+    const attempts = jobs.reduce((s, j) => s + j.attempts, 0);
+    const chaosCalls = fake.calls().filter((c) => c.chaos).length;
+    console.log([
+      '', 'chaos run', '---------',
+      `jobs               ${jobs.length}`,
+      `succeeded          ${count('succeeded')}`,
+      `failed             ${count('failed')} (each with last_error)`,
+      `queued/running     ${count('queued') + count('running')}`,
+      `attempts           ${attempts} (${(attempts / Math.max(jobs.length, 1)).toFixed(2)} per job)`,
+      `gemini calls       ${fake.calls().length}, of which failed on purpose ${chaosCalls}`,
+      `disruptions        ${disruptions.map((d) => d[1]).join('; ')}`,
+      `max active / user  ${maxActivePerUser}`,
+      `elapsed            ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      `violations         ${violations.length}`,
+      ...violations.slice(0, 20).map((v) => `  - ${v}`),
+    ].join('\n'));
+
+    await sql`delete from auth.users where id = any(${ids}::uuid[])`;
+    return violations.length ? 1 : 0;
+  } finally {
+    await sql`update private.settings set backoff_base_seconds = ${saved.backoff_base_seconds},
+      backoff_max_seconds = ${saved.backoff_max_seconds}, lease_seconds = ${saved.lease_seconds},
+      redispatch_after_seconds = ${saved.redispatch_after_seconds}, max_concurrency = ${saved.max_concurrency},
+      max_attempts = ${saved.max_attempts}`.catch(() => {});
+    await sql.end({ timeout: 2 });
+    await fake.close();
+  }
+}
+
+main().then((code) => process.exit(code), (err) => {
+  console.error(`chaos run crashed: ${(err as Error).stack ?? err}`);
+  process.exit(2);
+});
