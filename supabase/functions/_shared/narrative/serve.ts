@@ -96,8 +96,9 @@ function render(lines: MemoryLine[], heading: string): string {
 /**
  * A full-text query matching memories that share any word (stemmed, stopwords dropped) with the
  * message, ranked by ts_rank: a conversational message rarely has all its words in one memory.
+ * A subquery with one column, `query`; also used by the MCP server's search tools.
  */
-function anyWordQuery(message: string) {
+export function anyWordQuery(message: string) {
   return sql`select to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) as query
     from (select unnest(tsvector_to_array(to_tsvector('english', ${message}))) as lexeme limit 64) words`;
 }

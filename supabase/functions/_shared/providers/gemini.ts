@@ -4,7 +4,7 @@
 // whether to retry (and when). Error messages carry HTTP and Google status, never the prompt or key.
 import { ApiError, type GenerateContentResponse, GoogleGenAI } from '@google/genai';
 import { buildPrompt } from '../narrative/prompt.ts';
-import { type GenerationResult, type NarrativeInput, type NarrativeProvider, ProviderError } from './types.ts';
+import { type CompletionPrompt, type GenerationResult, type NarrativeInput, type NarrativeProvider, ProviderError } from './types.ts';
 
 export interface GeminiProviderOptions {
   apiKey: string;
@@ -61,8 +61,13 @@ export class GeminiProvider implements NarrativeProvider {
   }
 
   async generate(input: NarrativeInput, signal: AbortSignal): Promise<GenerationResult> {
+    return await this.complete(buildPrompt(input), signal);
+  }
+
+  /** One call with any prompt (the narrative, or the MCP server's answers over memories). */
+  async complete(prompt: CompletionPrompt, signal: AbortSignal): Promise<GenerationResult> {
     if (signal.aborted) throw callerAbort(signal);
-    const { system, user } = buildPrompt(input);
+    const { system, user } = prompt;
 
     // The SDK links our signal with addEventListener('abort'), which never fires if the signal
     // aborts before it gets there, and never removes its listener. So: hand it a per-call signal,
@@ -86,7 +91,7 @@ export class GeminiProvider implements NarrativeProvider {
           config: {
             systemInstruction: system,
             temperature: this.temperature,
-            maxOutputTokens: this.maxOutputTokens,
+            maxOutputTokens: prompt.maxOutputTokens ?? this.maxOutputTokens,
             abortSignal: call.signal,
           },
         }),

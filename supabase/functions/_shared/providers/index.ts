@@ -5,8 +5,14 @@ import { LocalProvider } from './local.ts';
 import type { NarrativeProvider } from './types.ts';
 
 export function createProvider(): NarrativeProvider {
+  return createGemini() ?? new LocalProvider();
+}
+
+/** Gemini for free-form answers over memories (the MCP server), or null offline: callers then
+ *  answer extractively. */
+export function createGemini(): GeminiProvider | null {
   const cfg = providerEnv();
-  if (!cfg.apiKey) return new LocalProvider();
+  if (!cfg.apiKey) return null;
   return new GeminiProvider({
     apiKey: cfg.apiKey,
     model: cfg.model!,

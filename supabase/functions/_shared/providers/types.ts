@@ -22,6 +22,13 @@ export interface GenerationResult {
   outputTokens: number | null;
 }
 
+/** A prompt for one model call: system instruction, user text, optional output cap. */
+export interface CompletionPrompt {
+  system: string;
+  user: string;
+  maxOutputTokens?: number;
+}
+
 export interface NarrativeProvider {
   readonly name: 'gemini' | 'local';
   readonly model: string;

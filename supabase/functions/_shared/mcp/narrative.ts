@@ -1,0 +1,50 @@
+// The narrative as the MCP server shows it (get_narrative and the narrative://me resource): the
+// same serving rules as GET /functions/v1/narrative — a servable narrative with its freshness
+// (a stale one queues a refresh), or the honest reason there is none, queueing a cache_miss job
+// for an eligible user.
+import { z } from 'zod';
+import { NARRATIVE_STATUSES } from '../../../../shared/narrative.ts';
+import type { Tx } from '../db.ts';
+import { freshness, readNarrative, requestNarrative, servingSettings } from '../narrative/serve.ts';
+
+export const NARRATIVE_URI = 'narrative://me';
+
+export const narrativeStateShape = {
+  status: z.enum(['ready', ...NARRATIVE_STATUSES]),
+  narrative: z.string().nullable(),
+  version: z.number().int().nullable(),
+  generated_at: z.string().nullable(),
+  age_days: z.number().nullable(),
+  stale: z.boolean().nullable(),
+  model: z.string().nullable(),
+};
+export type NarrativeState = z.infer<z.ZodObject<typeof narrativeStateShape>>;
+
+export async function narrativeState(tx: Tx): Promise<NarrativeState> {
+  const settings = await servingSettings();
+  const n = await readNarrative(tx);
+  if (n?.servable) {
+    const { age_days, stale } = freshness(n, settings);
+    if (stale) await requestNarrative(tx, 'stale');
+    return {
+      status: 'ready', narrative: n.narrative_content, version: n.version, generated_at: n.generated_at.toISOString(),
+      age_days, stale, model: n.model,
+    };
+  }
+  const r = await requestNarrative(tx, 'cache_miss');
+  const status = r.outcome === 'ineligible' ? 'ineligible'
+    : r.outcome === 'failed' ? 'failed'
+    : r.status === 'running' ? 'running' : 'queued';
+  return { status, narrative: null, version: null, generated_at: null, age_days: null, stale: null, model: null };
+}
+
+const WHY_NOT: Record<Exclude<NarrativeState['status'], 'ready'>, string> = {
+  queued: 'The user\'s narrative is queued to be written; ask again shortly.',
+  running: 'The user\'s narrative is being written right now; ask again shortly.',
+  failed: 'Writing the user\'s narrative failed; it will be retried later.',
+  ineligible: 'The user does not have enough memories for a narrative yet.',
+};
+
+export function narrativeMarkdown(s: NarrativeState): string {
+  return s.status === 'ready' && s.narrative !== null ? s.narrative : `_${WHY_NOT[s.status as keyof typeof WHY_NOT]}_`;
+}

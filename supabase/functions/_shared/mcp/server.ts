@@ -1,0 +1,180 @@
+// The MCP server for one signed-in user: memory tools and the narrative at conversation start.
+// Built per request (stateless Streamable HTTP): the user is the access token's subject, fixed
+// here, and every query runs as that user under RLS — no tool argument can name another user.
+// Inputs are zod shapes, which the SDK both validates and advertises as JSON Schema.
+// @ts-types: Deno cannot type this SDK's `.js` subpaths (its `./*` export maps types to `*.js.d.ts`,
+// modelcontextprotocol/typescript-sdk#2701), so each import names its declarations.
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+// @ts-types="@modelcontextprotocol/sdk/types"
+import type { CallToolResult, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { z } from 'zod';
+import { orchestrateResponse, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
+import type { UserClaims } from '../auth.ts';
+import { asUser, type Tx } from '../db.ts';
+import { log } from '../http.ts';
+import { orchestrate } from '../narrative/orchestrate.ts';
+import { answer, ASK, DEEP, type AnswerSpec } from './answer.ts';
+import type { CallLog } from './log.ts';
+import { addMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
+import { NARRATIVE_URI, narrativeMarkdown, narrativeState, narrativeStateShape } from './narrative.ts';
+
+/** Statement timeout for a tool's queries. */
+const STATEMENT_TIMEOUT_MS = 5_000;
+/** As the memories.content check constraint. */
+const MEMORY_MAX_CHARS = 20_000;
+
+// Text Postgres can store (no NUL), not blank.
+const textInput = (max: number, what: string) => z.string().trim().min(1, `${what} must not be empty`).max(max)
+  .refine((s) => !s.includes('\u0000'), `${what} must not contain NUL characters`);
+const limit = (max: number, dflt: number) => z.number().int().min(1).max(max).default(dflt)
+  .describe(`How many to return, 1 to ${max} (default ${dflt})`);
+
+const memoryOut = { id: z.string(), content: z.string(), created_at: z.string() };
+const answerOut = {
+  answer: z.string(),
+  source: z.enum(['model', 'extractive']),
+  model: z.string().nullable(),
+  memories_used: z.number().int(),
+  fallback_reason: z.string().nullable(),
+};
+
+// One compiled-schema cache for every request, instead of a new Ajv per server.
+const validator = new AjvJsonSchemaValidator();
+
+const iso = (d: Date) => d.toISOString();
+
+export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
+  const server = new McpServer({ name: 'narrative-cache', version: '0.1.0' }, {
+    jsonSchemaValidator: validator,
+    instructions: 'Memory of the signed-in user. Call jean_memory at the start of every conversation (and with each '
+      + 'new user message) for context; add_memories to remember something; search_memory, list_memories, '
+      + 'ask_memory and deep_memory_query to recall; get_narrative for the user\'s portrait.',
+  });
+
+  const asMe = <T>(work: (tx: Tx) => Promise<T>) => asUser(claims, async (tx) => {
+    await tx`select set_config('statement_timeout', ${String(STATEMENT_TIMEOUT_MS)}, true)`;
+    return await work(tx);
+  });
+
+  /** Runs a tool: its result as text plus structured content, or a tool error (never a crash). */
+  async function run(id: RequestId, work: () => Promise<{ text: string; data: Record<string, unknown> }>): Promise<CallToolResult> {
+    try {
+      const { text, data } = await work();
+      return { content: [{ type: 'text', text }], structuredContent: data };
+    } catch (err) {
+      // Bad arguments never get here (the SDK refuses them first); what is left is the database.
+      const timeout = (err as { code?: string }).code === '57014';
+      if (!timeout) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
+      const e = timeout
+        ? { code: 'timeout', message: 'The query took too long; try a narrower one' }
+        : { code: 'internal_error', message: 'The tool failed unexpectedly; try again' };
+      calls.note(id, { error_code: e.code });
+      return { isError: true, content: [{ type: 'text', text: e.message }], _meta: { error_code: e.code } };
+    }
+  }
+
+  server.registerTool('jean_memory', {
+    title: 'Context for this conversation',
+    description: 'Call at the start of every conversation, and with each new user message, to get what is known '
+      + 'about the user: their narrative (a portrait) for a new conversation, otherwise the memories relevant to the message.',
+    inputSchema: {
+      user_message: z.string().max(USER_MESSAGE_MAX_CHARS).refine((s) => !s.includes('\u0000'), 'user_message must not contain NUL characters')
+        .describe('The user\'s message, verbatim'),
+      is_new_conversation: z.boolean().describe('True for the first message of a conversation'),
+    },
+    outputSchema: orchestrateResponse.shape,
+    annotations: { readOnlyHint: false, openWorldHint: false },
+  }, ({ user_message, is_new_conversation }, extra) => run(extra.requestId, async () => {
+    const started = performance.now();
+    const r = await asUser(claims, (tx) => orchestrate(tx, user_message, is_new_conversation));
+    calls.note(extra.requestId, { source: r.source });
+    const data = { ...r, timing_ms: Math.round((performance.now() - started) * 10) / 10 };
+    return { text: r.context || 'Nothing is known about the user yet.', data };
+  }));
+
+  server.registerTool('add_memories', {
+    title: 'Remember something',
+    description: 'Store a memory for the user: a fact, preference, decision or event worth remembering later.',
+    inputSchema: { text: textInput(MEMORY_MAX_CHARS, 'text').describe('What to remember, 1 to 20000 characters') },
+    outputSchema: { memory: z.object(memoryOut) },
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  }, ({ text }, extra) => run(extra.requestId, async () => {
+    const m = await asMe((tx) => addMemory(tx, text));
+    return { text: `Remembered (memory ${m.id}).`, data: { memory: { id: m.id, content: m.content, created_at: iso(m.created_at) } } };
+  }));
+
+  server.registerTool('list_memories', {
+    title: 'Recent memories',
+    description: 'The user\'s memories, newest first.',
+    inputSchema: { limit: limit(100, 20) },
+    outputSchema: { memories: z.array(z.object({ ...memoryOut, metadata: z.record(z.unknown()) })), count: z.number().int() },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, ({ limit }, extra) => run(extra.requestId, async () => {
+    const rows = await asMe((tx) => listMemories(tx, limit));
+    const memories = rows.map((m) => ({ id: m.id, content: m.content, metadata: m.metadata, created_at: iso(m.created_at) }));
+    return { text: JSON.stringify({ memories, count: memories.length }), data: { memories, count: memories.length } };
+  }));
+
+  server.registerTool('search_memory', {
+    title: 'Search memories',
+    description: 'Full-text search over the user\'s memories (any of the words, stemmed), best matches first.',
+    inputSchema: { query: textInput(2_000, 'query').describe('Words to look for'), limit: limit(50, 10) },
+    outputSchema: { results: z.array(z.object({ ...memoryOut, rank: z.number() })), count: z.number().int() },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, ({ query, limit }, extra) => run(extra.requestId, async () => {
+    const rows = await asMe((tx) => searchMemories(tx, query, limit));
+    const results = rows.map((m) => ({ id: m.id, content: m.content, created_at: iso(m.created_at), rank: m.rank }));
+    return { text: JSON.stringify({ results, count: results.length }), data: { results, count: results.length } };
+  }));
+
+  const answering = (spec: AnswerSpec, relevant: number, recent: number) =>
+    async (question: string, id: RequestId, signal: AbortSignal) => {
+      const found = await asMe((tx) => memoriesFor(tx, question, relevant, recent));
+      const a = await answer(spec, question, found.relevant, found.recent, signal);
+      calls.note(id, { answer_source: a.source, fallback_reason: a.fallback_reason });
+      return { text: a.answer, data: { ...a } };
+    };
+  const ask = answering(ASK, 10, 5);
+  const deep = answering(DEEP, 40, 20);
+
+  server.registerTool('ask_memory', {
+    title: 'Ask about the user',
+    description: 'A quick answer (within about 3 seconds) to a question about the user, from their most relevant memories.',
+    inputSchema: { question: textInput(2_000, 'question').describe('The question') },
+    outputSchema: answerOut,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, ({ question }, extra) => run(extra.requestId, () => ask(question, extra.requestId, extra.signal)));
+
+  server.registerTool('deep_memory_query', {
+    title: 'Deep question about the user',
+    description: 'A longer synthesis (up to about 10 seconds) over many of the user\'s memories, relevant and recent. '
+      + 'For broad questions; prefer ask_memory for quick facts.',
+    inputSchema: { search_query: textInput(2_000, 'search_query').describe('The question or topic') },
+    outputSchema: answerOut,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, ({ search_query }, extra) => run(extra.requestId, () => deep(search_query, extra.requestId, extra.signal)));
+
+  server.registerTool('get_narrative', {
+    title: 'The user\'s narrative',
+    description: 'The user\'s narrative (who they are, current work, how to interact with them, recurring themes) with '
+      + 'its version and freshness; when there is none to serve yet, why (queued, running, failed or ineligible).',
+    outputSchema: narrativeStateShape,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, (extra) => run(extra.requestId, async () => {
+    const state = await asMe(narrativeState);
+    return { text: narrativeMarkdown(state), data: { ...state } };
+  }));
+
+  server.registerResource('narrative', NARRATIVE_URI, {
+    title: 'The user\'s narrative',
+    description: 'The signed-in user\'s narrative as markdown (or why there is none yet).',
+    mimeType: 'text/markdown',
+  }, async (uri) => {
+    const state = await asMe(narrativeState);
+    return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: narrativeMarkdown(state) }] };
+  });
+
+  return server;
+}
