@@ -46,7 +46,8 @@ export function renderProgress(state: ProgressState, width = 80): string {
   const rate = state.rate === null ? '—' : state.rate.toFixed(1);
   const text = ` ${String(Math.floor(fraction * 100)).padStart(3)}%  done ${state.done}  failed ${state.failed}`
     + `  left ${state.remaining}  ${rate} jobs/s  ETA ${eta}`;
-  const barWidth = Math.min(40, Math.max(10, width - 1 - text.length - 2));
+  // 20 cells on an 80-column terminal; narrower only when big numbers need the room.
+  const barWidth = Math.max(10, Math.min(Math.floor((width - 40) / 2), width - 1 - text.length - 2));
   const filled = Math.round(fraction * barWidth);
   return `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}]${text}`.slice(0, Math.max(width - 1, 20));
 }
@@ -54,22 +55,21 @@ export function renderProgress(state: ProgressState, width = 80): string {
 interface Target { url: string; headers: Record<string, string> }
 
 function target(): Target {
-  const envKey = process.env.SUPABASE_SECRET_KEY || process.env.SUPABASE_SERVICE_ROLE_KEY;
   let url = process.env.SUPABASE_URL;
-  let key = envKey;
-  if (url && !key) throw new CliError('SUPABASE_URL is set but neither SUPABASE_SECRET_KEY nor SUPABASE_SERVICE_ROLE_KEY is.');
+  let key = process.env.SUPABASE_SECRET_KEY || process.env.SUPABASE_SERVICE_ROLE_KEY;
+  if (!url && key) throw new CliError('SUPABASE_SECRET_KEY/SUPABASE_SERVICE_ROLE_KEY is set but SUPABASE_URL is not.');
   if (!url) {
-    if (envKey) throw new CliError('SUPABASE_SECRET_KEY/SUPABASE_SERVICE_ROLE_KEY is set but SUPABASE_URL is not.');
     if (!fs.existsSync(KEYS_FILE)) {
       throw new CliError('No SUPABASE_URL/SUPABASE_SECRET_KEY in the environment and no local stack (run npm start)');
     }
     const keys = JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as { secretKey?: string; serviceRoleKey?: string };
     url = API_URL;
     key = keys.secretKey || keys.serviceRoleKey;
-    if (!key) throw new CliError(`${KEYS_FILE} has neither secretKey nor serviceRoleKey.`);
   }
-  const auth: Record<string, string> = key!.startsWith('sb_secret_') ? { apikey: key! } : { authorization: `Bearer ${key}` };
-  return { url: `${url.replace(/\/+$/, '')}/functions/v1/backfill`, headers: auth };
+  if (!key) throw new CliError(`No key for ${url}: set SUPABASE_SECRET_KEY or SUPABASE_SERVICE_ROLE_KEY.`);
+  // New secret keys go in `apikey`; the legacy service_role key is a JWT and goes in Authorization.
+  const headers: Record<string, string> = key.startsWith('sb_secret_') ? { apikey: key } : { authorization: `Bearer ${key}` };
+  return { url: `${url.replace(/\/+$/, '')}/functions/v1/backfill`, headers };
 }
 
 async function call<T>(t: Target, method: 'GET' | 'POST', body?: BackfillBody): Promise<T> {
@@ -135,7 +135,7 @@ async function watch(t: Target, baseline: QueueHealth, json: boolean): Promise<v
       health = await call<QueueHealth>(t, 'GET');
       pollErrors = 0;
     } catch (err) {
-      if (++pollErrors >= 5) throw err;
+      if (++pollErrors >= 5) { if (tty) out.write('\n'); throw err; }
       await sleep(1000);
       continue;
     }
