@@ -27,5 +27,9 @@ npx vitest run --project stack --reporter=default --reporter=json --outputFile.j
 PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+# Leave the stack as npm start makes it: functions back on the default env (the fake Gemini
+# is gone once vitest exits, so jobs would otherwise fail with network errors).
+npx tsx local/cli.ts start >/dev/null || status=1
+
 node scripts/test-summary.mjs "$results" || status=1
 exit $status

@@ -1,14 +1,17 @@
 // One fake Gemini per vitest run, on the port tests/functions.env points the functions at.
-// Test files (in worker processes) drive it through its HTTP control API.
+// Test files (in worker processes) drive it through its HTTP control API. If another run's fake
+// already answers on that port (a second vitest in parallel during development), use it.
 import { startFakeGemini, type FakeGemini } from './helpers/fake-gemini.ts';
 
+const PORT = 54330;
 let fake: FakeGemini | undefined;
 
 export async function setup(): Promise<void> {
   try {
-    fake = await startFakeGemini({ port: 54330, apiKey: 'fake-gemini-key' });
+    fake = await startFakeGemini({ port: PORT, apiKey: 'fake-gemini-key' });
   } catch (err) {
-    throw new Error(`Could not start the fake Gemini on 54330 (is another test run going?): ${(err as Error).message}`);
+    const shared = await fetch(`http://127.0.0.1:${PORT}/__fake/calls`).then((r) => r.ok, () => false);
+    if (!shared) throw new Error(`Port ${PORT} is taken by something that is not a fake Gemini: ${(err as Error).message}`);
   }
 }
 
