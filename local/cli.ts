@@ -2,7 +2,8 @@
 // without Docker). See README "Local stack".
 import fs from 'node:fs';
 import path from 'node:path';
-import { API_URL, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
+import { API_URL, DASHBOARD_PORT, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
+import { buildDashboard, DASHBOARD_DIST, DASHBOARD_URL, dashboardUp } from './dashboard.ts';
 import { ensureKeys, jwks, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
 import {
@@ -11,7 +12,7 @@ import {
 } from './postgres.ts';
 import { logFile, pidOf, startService, stopService, waitFor, type Service } from './processes.ts';
 
-const SERVICES = ['runtime', 'pg_net_worker'] as const;
+const SERVICES = ['runtime', 'pg_net_worker', 'dashboard'] as const;
 
 // `start --functions-env FILE` runs the functions with FILE instead of supabase/functions/.env
 // (like `supabase functions serve --env-file`); the tests use it to point Gemini at a fake.
@@ -45,6 +46,12 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
         SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
         SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
       },
+    },
+    dashboard: {
+      name: 'dashboard',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join('local', 'dashboard-server.ts')],
+      env: { DASHBOARD_PORT: String(DASHBOARD_PORT), DASHBOARD_DIR: DASHBOARD_DIST, DASHBOARD_API_URL: API_URL },
     },
   };
 }
@@ -83,14 +90,26 @@ function statusLines(keys: LocalKeys): string {
     `SECRET_KEY=${keys.secretKey}`,
     `NARRATIVE_SERVICE_SECRET=${keys.narrativeServiceSecret}`,
     `JWKS=${JSON.stringify(jwks(keys))}`,
+    `DASHBOARD_URL=${DASHBOARD_URL}`,
   ].join('\n');
 }
 
+const dashboardLine = `Dashboard: ${DASHBOARD_URL}  (demo login: demo@example.com / password123)`;
+
 async function startRuntime(keys: LocalKeys): Promise<void> {
   if (functionsEnvFile && !fs.existsSync(functionsEnvFile)) throw new Error(`No such env file: ${functionsEnvFile}`);
+  // A runtime still up from a partly running stack may have another env file: not that one.
+  if (runningEnvFile() !== functionsEnvFile) await stopService('runtime');
   startService(services(keys).runtime);
   fs.writeFileSync(envFileMarker, functionsEnvFile);
   await waitFor(`API (see ${logFile('runtime')})`, apiUp, 60_000);
+}
+
+/** Builds the dashboard when its sources changed, then serves it (static files: no restart needed). */
+async function startDashboard(keys: LocalKeys): Promise<void> {
+  buildDashboard(keys.anonKey);
+  startService(services(keys).dashboard);
+  await waitFor(`dashboard (see ${logFile('dashboard')})`, dashboardUp, 15_000);
 }
 
 async function start(): Promise<void> {
@@ -101,8 +120,11 @@ async function start(): Promise<void> {
       await startRuntime(keys);
       console.log(`Functions restarted with ${functionsEnvFile || 'supabase/functions/.env'}.`);
     }
+    // Edited dashboard sources are rebuilt; the server reads files from disk, so it keeps running.
+    buildDashboard(keys.anonKey);
     console.log('The local stack is already running.');
     console.log(statusLines(keys));
+    console.log(dashboardLine);
     return;
   }
   const t0 = Date.now();
@@ -128,8 +150,10 @@ async function start(): Promise<void> {
   // The runtime first, so requests queued by the seed are delivered on the first try.
   await startRuntime(keys);
   startService(svc.pg_net_worker);
+  await startDashboard(keys);
   console.log(`Local stack is up in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
   console.log(statusLines(keys));
+  console.log(dashboardLine);
 }
 
 async function stop(): Promise<void> {

@@ -1,0 +1,294 @@
+// The narrative panel: one state at a time (loading, writing, narrative, ineligible, failed,
+// error), polling with backoff while a narrative is being written, and the Regenerate button
+// with its cooldown. Every outcome puts something on screen; nothing fails silently.
+import type { NarrativeResponse } from '../../shared/narrative.ts';
+import type { Failure, NarrativeApi, NarrativeResult } from './api.ts';
+import { backoff, generatedAgo, minutesLeft } from './format.ts';
+import { parseMarkdown, toDom } from './markdown.ts';
+
+export interface PanelElements {
+  root: HTMLElement;
+  heading: HTMLElement;
+  status: HTMLElement;
+  retry: HTMLButtonElement;
+  tryAgain: HTMLButtonElement;
+  article: HTMLElement;
+  generated: HTMLTimeElement;
+  version: HTMLElement;
+  model: HTMLElement;
+  stale: HTMLElement;
+  regenerate: HTMLButtonElement;
+  body: HTMLElement;
+}
+
+type State = 'loading' | 'writing' | 'narrative' | 'ineligible' | 'failed' | 'error';
+type Tone = 'info' | 'warn' | 'error';
+
+/** What a poll waits for: any narrative, or one newer than a version already shown. */
+interface Goal {
+  newerThan: number | null;
+  /** When waiting for a newer version while an older one is served, give up at this time. */
+  until: number;
+  /** Say so when giving up (a Regenerate the user asked for; a stale refresh is quiet). */
+  announce: boolean;
+}
+
+// How long a Regenerate (or a stale refresh) waits for the new version while the old one is shown.
+const REFRESH_WAIT_MS = 3 * 60_000;
+// Mirrors the default of private.settings.min_memories; a 204 ineligible does not carry it.
+const MIN_MEMORIES = 5;
+
+export class NarrativePanel {
+  private state: State = 'loading';
+  private shown: NarrativeResponse | null = null;
+  /** Bumped by every new action: an older poll that wakes up sees a different run and stops. */
+  private run = 0;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshing = false;
+  private retryable = false;
+  private cooldownUntil = 0;
+  private cooldownTimer: ReturnType<typeof setTimeout> | undefined;
+  private said = '';
+
+  constructor(
+    private readonly el: PanelElements,
+    private readonly api: NarrativeApi,
+    private readonly onUnauthorized: () => void,
+  ) {
+    el.retry.addEventListener('click', () => void this.load());
+    el.tryAgain.addEventListener('click', () => void this.regenerate());
+    el.regenerate.addEventListener('click', () => void this.regenerate());
+  }
+
+  /** Shows whatever the server has for the signed-in user. */
+  async load(): Promise<void> {
+    const run = this.begin();
+    if (!this.shown) this.setState('loading');
+    this.say('info', 'Loading your narrative…');
+    const r = await this.api.get();
+    if (run === this.run) this.handle(run, r, { newerThan: null, until: Infinity, announce: false }, 0);
+  }
+
+  /** Signed out: stop polling and forget what was shown. */
+  reset(): void {
+    this.run++;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.cooldownTimer);
+    this.shown = null;
+    this.refreshing = false;
+    this.retryable = false;
+    this.cooldownUntil = 0;
+    this.el.body.replaceChildren();
+    this.say(null, '');
+    this.setState('loading');
+  }
+
+  async regenerate(): Promise<void> {
+    if (this.coolingDown()) return;
+    const run = this.begin();
+    this.setRefreshing(true);
+    this.say('info', 'Asking for a new version…');
+    const r = await this.api.regenerate();
+    if (run !== this.run) return;
+    this.setRefreshing(r.kind === 'accepted' && this.shown !== null);
+    switch (r.kind) {
+      case 'accepted':
+        if (this.shown) {
+          this.say('info', r.status === 'running' ? 'A new version is being written…' : 'A new version is queued…',
+            'The current one stays here until it is ready.');
+        } else {
+          this.writing(r.status);
+        }
+        this.schedule(run, { newerThan: this.shown?.version ?? null, until: Date.now() + REFRESH_WAIT_MS, announce: true }, 0);
+        return;
+      case 'cooldown':
+        this.cooldown(r.retryAfterSeconds);
+        return;
+      case 'not_eligible':
+        if (this.shown) this.say('warn', 'Not enough memories for a new version', r.message);
+        else this.ineligible();
+        return;
+      default:
+        this.fail(r);
+    }
+  }
+
+  private begin(): number {
+    clearTimeout(this.pollTimer);
+    this.retryable = false;
+    this.sync();
+    return ++this.run;
+  }
+
+  private schedule(run: number, goal: Goal, attempt: number): void {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(async () => {
+      if (run !== this.run) return;
+      const r = await this.api.get();
+      if (run === this.run) this.handle(run, r, goal, attempt + 1);
+    }, backoff(attempt));
+  }
+
+  private handle(run: number, r: NarrativeResult, goal: Goal, attempt: number): void {
+    if (r.kind === 'narrative') {
+      const n = r.narrative;
+      if (goal.newerThan !== null && n.version <= goal.newerThan) {
+        // The new version is not there yet; the one served is still the latest.
+        this.showNarrative(n);
+        if (Date.now() < goal.until) return this.schedule(run, goal, attempt);
+        this.refreshing = false;
+        if (goal.announce) {
+          this.say('warn', 'The new version is taking longer than expected',
+            'The current version stays here; reload the page later to see the new one.');
+        }
+        return this.sync();
+      }
+      const updated = this.shown !== null && n.version > this.shown.version;
+      this.refreshing = false;
+      this.showNarrative(n);
+      if (updated) this.say('info', `Updated to version ${n.version}.`);
+      else if (n.stale) this.say('warn', 'This narrative is out of date', 'A fresh version has been requested; it will replace this one here.');
+      else this.say(null, '');
+      // Reading a stale narrative queued a refresh: swap it in when it lands.
+      if (n.stale) this.schedule(run, { newerThan: n.version, until: Date.now() + REFRESH_WAIT_MS, announce: false }, 0);
+      return;
+    }
+    if (r.kind === 'pending') {
+      if (r.status === 'ineligible') return this.ineligible();
+      if (r.status === 'failed') return this.failed();
+      this.writing(r.status);
+      return this.schedule(run, goal, attempt);
+    }
+    this.fail(r);
+  }
+
+  private showNarrative(n: NarrativeResponse): void {
+    const same = this.shown?.version === n.version && this.shown.narrative === n.narrative && this.state === 'narrative';
+    this.shown = n;
+    this.el.generated.dateTime = n.generated_at;
+    this.el.generated.title = new Date(n.generated_at).toLocaleString();
+    this.el.generated.textContent = `Generated ${generatedAgo(n.age_days)}`;
+    this.el.version.textContent = `version ${n.version}`;
+    this.el.model.textContent = n.model ?? 'model not recorded';
+    this.el.stale.hidden = !n.stale;
+    if (!same) this.el.body.replaceChildren(toDom(document, parseMarkdown(n.narrative)));
+    this.setState('narrative');
+  }
+
+  private writing(status: 'queued' | 'running'): void {
+    this.shown = null;
+    this.setState('writing');
+    this.say('info', 'Your narrative is being written',
+      status === 'running'
+        ? 'It is being written right now and will appear here by itself.'
+        : 'It is queued and will appear here by itself, usually within a minute.');
+  }
+
+  private ineligible(): void {
+    this.shown = null;
+    this.setState('ineligible');
+    this.say('info', 'Not enough memories yet',
+      `A narrative is written once you have at least ${MIN_MEMORIES} memories. Add more and it will appear here.`);
+  }
+
+  private failed(): void {
+    this.shown = null;
+    this.setState('failed');
+    this.say('error', 'Writing your narrative failed', 'The last attempt did not succeed. You can try again.');
+  }
+
+  private fail(f: Failure): void {
+    this.refreshing = false;
+    if (f.kind === 'unauthorized') {
+      this.reset();
+      this.onUnauthorized();
+      return;
+    }
+    let title: string;
+    let detail: string;
+    if (f.kind === 'network') {
+      [title, detail] = ["Can't reach the server", 'Check your connection, then retry.'];
+    } else if (f.status >= 500) {
+      [title, detail] = [`Something went wrong on our side (HTTP ${f.status})`, 'Please retry in a moment.'];
+    } else if (f.status < 400) {
+      [title, detail] = ['Something went wrong on our side', `The server sent an unexpected answer (HTTP ${f.status}).`];
+    } else {
+      [title, detail] = [`The request was refused (HTTP ${f.status})`, f.message ?? 'Please retry.'];
+    }
+    this.retryable = true;
+    if (!this.shown) this.state = 'error';
+    this.sync();
+    this.say('error', title, detail);
+  }
+
+  private coolingDown(): boolean {
+    return this.cooldownUntil > Date.now();
+  }
+
+  private cooldown(seconds: number): void {
+    clearTimeout(this.cooldownTimer);
+    this.cooldownUntil = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = (this.cooldownUntil - Date.now()) / 1000;
+      if (left <= 0) {
+        this.cooldownUntil = 0;
+        this.say('info', 'You can ask for a new version again.');
+        return this.sync();
+      }
+      this.say('warn', `You can ask again in ${minutesLeft(left)} min`, 'A new version was asked for recently.');
+      this.sync();
+      this.cooldownTimer = setTimeout(tick, Math.min(left * 1000, 15_000));
+    };
+    tick();
+  }
+
+  private setRefreshing(refreshing: boolean): void {
+    this.refreshing = refreshing;
+    this.sync();
+  }
+
+  private setState(state: State): void {
+    this.state = state;
+    this.sync();
+  }
+
+  /** Visibility and enabled state of everything, from the fields above. */
+  private sync(): void {
+    const { el } = this;
+    el.root.dataset.state = this.state;
+    el.root.setAttribute('aria-busy', String(this.state === 'loading' || this.refreshing));
+    const blocked = this.refreshing || this.coolingDown();
+    const focused = document.activeElement;
+    el.article.hidden = this.state !== 'narrative';
+    el.retry.hidden = !this.retryable;
+    el.tryAgain.hidden = this.state !== 'failed';
+    el.regenerate.disabled = blocked;
+    el.tryAgain.disabled = blocked;
+    // A button that just disappeared under the keyboard focus hands it to the heading.
+    if (focused instanceof HTMLElement && focused !== document.body && el.root.contains(focused) && focused.closest('[hidden]')) {
+      el.heading.focus();
+    }
+  }
+
+  /** The polite live region: a title and an optional detail; unchanged text is not re-announced. */
+  private say(tone: Tone | null, title: string, detail = ''): void {
+    const key = `${tone}|${title}|${detail}`;
+    if (key === this.said) return;
+    this.said = key;
+    const { status } = this.el;
+    // The region stays in the page (an empty one collapses in CSS) so screen readers keep watching it.
+    status.className = tone ? `status status-${tone}` : 'status';
+    const nodes: Node[] = [];
+    if (title) {
+      const strong = document.createElement('strong');
+      strong.textContent = title;
+      nodes.push(strong);
+    }
+    if (detail) {
+      const span = document.createElement('span');
+      span.textContent = detail;
+      nodes.push(span);
+    }
+    status.replaceChildren(...nodes);
+  }
+}
