@@ -51,7 +51,7 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
       name: 'dashboard',
       command: process.execPath,
       args: ['--import', 'tsx', path.join('local', 'dashboard-server.ts')],
-      env: { DASHBOARD_PORT: String(DASHBOARD_PORT), DASHBOARD_DIR: DASHBOARD_DIST, DASHBOARD_API_URL: API_URL },
+      env: { DASHBOARD_PORT: String(DASHBOARD_PORT), DASHBOARD_DIR: DASHBOARD_DIST },
     },
   };
 }

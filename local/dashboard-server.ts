@@ -1,14 +1,13 @@
 // LOCAL: the dashboard's web server for `npm start` (what a static host does in production).
 // Serves DASHBOARD_DIR (dashboard/dist) on 127.0.0.1:DASHBOARD_PORT with the right content
-// types, index.html for any other page path (SPA fallback), and forwards /auth/v1/* and
-// /functions/v1/* to DASHBOARD_API_URL (see local/dashboard.ts for why).
+// types and index.html for any other page path (SPA fallback). The page talks to the API on
+// :54321 directly, as it would to a Supabase project.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
 const port = Number(process.env.DASHBOARD_PORT ?? 54323);
 const dir = path.resolve(process.env.DASHBOARD_DIR ?? 'dashboard/dist');
-const api = new URL(process.env.DASHBOARD_API_URL ?? 'http://127.0.0.1:54321');
 const host = '127.0.0.1';
 
 const TYPES: Record<string, string> = {
@@ -27,30 +26,7 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.webmanifest': 'application/manifest+json',
 };
-const PROXIED = ['/auth/v1/', '/functions/v1/'];
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
-const agent = new http.Agent({ keepAlive: true });
-
 const log = (fields: Record<string, unknown>) => console.log(JSON.stringify({ ts: new Date().toISOString(), ...fields }));
-
-function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const headers: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
-  headers.host = api.host;
-  const upstream = http.request({ host: api.hostname, port: api.port, method: req.method, path: req.url, headers, agent }, (up) => {
-    const out: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
-    res.writeHead(up.statusCode ?? 502, out);
-    up.pipe(res);
-  });
-  // The API is down: drop the connection, so the browser sees what it would see talking to the
-  // API directly (a network error), not an error page the API never sent.
-  upstream.on('error', (err) => {
-    log({ level: 'warn', msg: 'api_unreachable', path: req.url, error: err.message });
-    res.destroy();
-  });
-  req.pipe(upstream);
-}
 
 function send(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
@@ -102,11 +78,10 @@ function serveStatic(req: http.IncomingMessage, res: http.ServerResponse, pathna
 
 const server = http.createServer((req, res) => {
   const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-  if (PROXIED.some((p) => pathname.startsWith(p))) return proxy(req, res);
   serveStatic(req, res, pathname);
 });
 server.keepAliveTimeout = 5000;
-server.listen(port, host, () => log({ level: 'info', msg: 'listening', url: `http://${host}:${port}`, dir, api: api.origin }));
+server.listen(port, host, () => log({ level: 'info', msg: 'listening', url: `http://${host}:${port}`, dir }));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -1,14 +1,11 @@
 // The dashboard for `npm start`: built with Vite when dashboard/dist is missing or older than its
 // sources, then served by local/dashboard-server.ts on 127.0.0.1:54323.
-//
-// The Auth stand-in (local/runtime/auth.ts) answers no CORS, so a page on :54323 could not sign
-// in against :54321 directly. The dashboard server therefore forwards /auth/v1/* and
-// /functions/v1/* to the API, and the local build points supabase-js at the dashboard's own
-// origin. Built for a Supabase project, VITE_SUPABASE_URL is the project URL instead.
+// The local build points supabase-js at the local API; built for a Supabase project,
+// VITE_SUPABASE_URL is the project URL instead.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DASHBOARD_PORT, HOST, ROOT } from './config.ts';
+import { API_URL, DASHBOARD_PORT, HOST, ROOT } from './config.ts';
 
 export const DASHBOARD_DIR = path.join(ROOT, 'dashboard');
 export const DASHBOARD_DIST = path.join(DASHBOARD_DIR, 'dist');
@@ -44,7 +41,7 @@ function upToDate(env: Record<string, string>): boolean {
 
 /** Builds dashboard/dist unless it is current; returns whether it built. */
 export function buildDashboard(anonKey: string): boolean {
-  const env = { VITE_SUPABASE_URL: DASHBOARD_URL, VITE_SUPABASE_ANON_KEY: anonKey };
+  const env = { VITE_SUPABASE_URL: API_URL, VITE_SUPABASE_ANON_KEY: anonKey };
   if (upToDate(env)) return false;
   console.log('Building the dashboard ...');
   const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');

@@ -115,8 +115,24 @@ async function validJwt(req: Request): Promise<'missing' | 'invalid' | 'ok'> {
   }
 }
 
+// Supabase's API gateway answers CORS for Auth (browsers sign in from other origins); functions
+// answer their own preflights, but gateway errors carry the headers so a browser can read them.
+const gatewayCors = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type, x-supabase-api-version',
+  'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+  'access-control-max-age': '3600',
+};
+
 const relay = (status: number, message: string) =>
-  new Response(JSON.stringify({ code: status, message }), { status, headers: { 'content-type': 'application/json' } });
+  new Response(JSON.stringify({ code: status, message }), { status, headers: { ...gatewayCors, 'content-type': 'application/json' } });
+
+async function authWithCors(req: Request, url: URL): Promise<Response> {
+  if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: gatewayCors });
+  const res = await auth(req, url.pathname.slice('/auth/v1'.length), url);
+  for (const [k, v] of Object.entries(gatewayCors)) res.headers.set(k, v);
+  return res;
+}
 
 async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): Promise<Response> {
   const [, name, ...rest] = url.pathname.slice('/functions/v1'.length).split('/');
@@ -143,7 +159,7 @@ async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): P
 realServe({ port, hostname, onListen: () => log({ level: 'info', msg: 'listening', port, functions: [...handlers.keys()] }) },
   async (req, info) => {
     const url = new URL(req.url);
-    if (url.pathname.startsWith('/auth/v1/') ) return await auth(req, url.pathname.slice('/auth/v1'.length), url);
+    if (url.pathname.startsWith('/auth/v1/')) return await authWithCors(req, url);
     if (url.pathname.startsWith('/functions/v1/')) return await functions(req, url, info);
     return relay(404, 'no Route matched with those values');
   });

@@ -78,3 +78,16 @@ export async function makeUser(sql: Sql): Promise<string> {
   await sql`insert into auth.users (id, email) values (${id}, ${`test-${id}@example.test`})`;
   return id;
 }
+
+/** Waits until no job is queued or running, fast-forwarding backoffs and sweeping meanwhile
+ *  (for suites that need a quiet queue: they run alone, in tests/isolated). */
+export async function drainQueue(sql: Sql, timeoutMs = 30_000): Promise<void> {
+  await eventually('the queue to drain', async () => {
+    const [{ n }] = await sql`select count(*)::int as n from narrative_jobs where status in ('queued', 'running')`;
+    if (n === 0) return true;
+    await sql`update narrative_jobs set run_after = now(), dispatched_at = null
+              where status = 'queued' and (run_after > now() or dispatched_at < now() - interval '5 seconds')`;
+    await sql`select private.sweep()`;
+    return false;
+  }, timeoutMs, 250);
+}

@@ -1,7 +1,7 @@
 // Admin backfill touches every eligible user, so it runs alone: dry run, real run, repeat
 // (idempotent), force, and its effect on the queue.
 import { afterAll, expect, it } from 'vitest';
-import { addMemories, makeUser } from '../helpers/pipeline.ts';
+import { addMemories, drainQueue, makeUser } from '../helpers/pipeline.ts';
 import { API_URL, db, eventually, keys } from '../helpers/stack.ts';
 
 const sql = db(2);
@@ -24,7 +24,7 @@ it('dry run counts without writing; a real run enqueues; a repeat enqueues nothi
   for (const u of users) await addMemories(sql, u, 7);
   const small = await makeUser(sql);
   await addMemories(sql, small, 6);
-  await eventually('the queue to be idle', async () => (await activeJobs()) === 0, 20_000, 100);
+  await drainQueue(sql);
 
   const jobsBefore = await jobCount();
   const dry = await backfill({ min_memories: 7, dry_run: true });

@@ -3,7 +3,7 @@
 // request.jwt.claims, so row level security is enforced by Postgres itself.
 import postgres from 'postgres';
 import { env } from './env.ts';
-import type { Claims } from './auth.ts';
+import type { Claims, UserClaims } from './auth.ts';
 
 export const sql = postgres(env.dbUrl, {
   prepare: false,
@@ -22,4 +22,22 @@ export function asUser<T>(claims: Claims, work: (tx: Tx) => Promise<T>): Promise
                     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
     return await work(tx);
   }) as Promise<T>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The hot path's read as the user in ONE round trip: role, claims and a parameterless statement
+ * sent as one simple-protocol query, which Postgres runs as one implicit transaction (SET LOCAL
+ * holds for it; an error rolls it all back). Only `sub` and `role` go into the claims — enough
+ * for auth.uid()-based policies, and built from a checked UUID so the literal needs no escaping
+ * beyond what is shown. Anything more than a single read uses asUser.
+ */
+export async function readAsUser<T>(claims: UserClaims, statement: string): Promise<T[]> {
+  if (!UUID.test(claims.sub)) throw new Error('readAsUser: sub is not a UUID');
+  const literal = JSON.stringify({ sub: claims.sub.toLowerCase(), role: 'authenticated' });
+  const results = await sql.unsafe(
+    `set local role authenticated; select set_config('request.jwt.claims', '${literal}', true); ${statement}`,
+  ) as unknown as T[][];
+  return results[2];
 }

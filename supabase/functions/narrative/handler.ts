@@ -4,8 +4,7 @@
 import { requireUser } from '../_shared/auth.ts';
 import { asUser } from '../_shared/db.ts';
 import { allowMethods, corsHeaders, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
-import { freshness, readNarrative, requestNarrative, servingSettings } from '../_shared/narrative/serve.ts';
-import type { NarrativeStatus } from '../../../shared/narrative.ts';
+import { narrativeView, requestNarrative, servingSettings } from '../_shared/narrative/serve.ts';
 
 export const handler = route('narrative', async (req, ctx) => {
   allowMethods(req, 'GET', 'POST');
@@ -25,21 +24,10 @@ export const handler = route('narrative', async (req, ctx) => {
     return json({ job_id: r.job_id, status: r.status }, 202);
   }
 
-  const settings = await servingSettings();
-  return await asUser(claims, async (tx) => {
-    const n = await readNarrative(tx);
-    if (n?.servable) {
-      const { age_days, stale } = freshness(n, settings);
-      if (stale) await requestNarrative(tx, 'stale');
-      return json({
-        narrative: n.narrative_content, version: n.version, generated_at: n.generated_at.toISOString(),
-        age_days, stale, model: n.model,
-      });
-    }
-    const r = await requestNarrative(tx, 'cache_miss');
-    const status: NarrativeStatus = r.outcome === 'ineligible' ? 'ineligible'
-      : r.outcome === 'failed' ? 'failed'
-      : r.status === 'running' ? 'running' : 'queued';
-    return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': status } });
-  });
+  const view = await narrativeView(claims);
+  if (view.status === 'ready') {
+    const { status: _ready, ...body } = view;
+    return json(body);
+  }
+  return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': view.status } });
 });

@@ -5,7 +5,6 @@
 // message. Runs as the user (RLS), also when a service acts on a user's behalf.
 import { orchestrateBody, type OrchestrateResponse } from '../../../shared/narrative.ts';
 import { actAs, authenticate } from '../_shared/auth.ts';
-import { asUser } from '../_shared/db.ts';
 import { allowMethods, HttpError, json, readJson, route } from '../_shared/http.ts';
 import { orchestrate } from '../_shared/narrative/orchestrate.ts';
 
@@ -25,7 +24,6 @@ export const handler = route('orchestrate', async (req, ctx) => {
     claims = actAs(body.user_id);
   }
   ctx.user_id = claims.sub;
-  const result: Omit<OrchestrateResponse, 'timing_ms'> = await asUser(claims, (tx) =>
-    orchestrate(tx, body.user_message, body.is_new_conversation));
+  const result: Omit<OrchestrateResponse, 'timing_ms'> = await orchestrate(claims, body.user_message, body.is_new_conversation);
   return json({ ...result, timing_ms: Math.round((performance.now() - started) * 10) / 10 });
 });

@@ -12,7 +12,7 @@ export interface Memory {
 /** A memory for the signed-in user; the memory-change triggers take it from there. */
 export async function addMemory(tx: Tx, content: string): Promise<Memory> {
   const [row] = await tx<Memory[]>`
-    insert into public.memories (user_id, content) values (auth.uid(), ${content})
+    insert into public.memories (user_id, content) values ((select auth.uid()), ${content})
     returning id, content, created_at`;
   return row;
 }
@@ -24,7 +24,7 @@ export type FoundMemory = Memory & { rank: number };
 export async function listMemories(tx: Tx, limit: number): Promise<ListedMemory[]> {
   return await tx<ListedMemory[]>`
     select id, content, metadata, created_at from public.memories
-    where user_id = auth.uid() and state = 'active'
+    where user_id = (select auth.uid()) and state = 'active'
     order by created_at desc, id desc limit ${limit}`;
 }
 
@@ -33,7 +33,7 @@ export async function searchMemories(tx: Tx, query: string, limit: number): Prom
   return await tx<FoundMemory[]>`
     select m.id, m.content, m.created_at, ts_rank(m.fts, q.query)::float8 as rank
     from public.memories m, (${anyWordQuery(query)}) q
-    where m.user_id = auth.uid() and m.state = 'active' and m.fts @@ q.query
+    where m.user_id = (select auth.uid()) and m.state = 'active' and m.fts @@ q.query
     order by rank desc, m.created_at desc limit ${limit}`;
 }
 
@@ -42,7 +42,7 @@ export async function memoriesFor(tx: Tx, query: string, relevant: number, recen
   const top = await searchMemories(tx, query, relevant);
   const latest = await tx<Memory[]>`
     select id, content, created_at from public.memories
-    where user_id = auth.uid() and state = 'active'
+    where user_id = (select auth.uid()) and state = 'active'
     order by created_at desc limit ${recent + top.length}`;
   const seen = new Set(top.map((m) => m.id));
   return { relevant: top, recent: latest.filter((m) => !seen.has(m.id)).slice(0, recent) };

@@ -4,8 +4,8 @@
 // for an eligible user.
 import { z } from 'zod';
 import { NARRATIVE_STATUSES } from '../../../../shared/narrative.ts';
-import type { Tx } from '../db.ts';
-import { freshness, readNarrative, requestNarrative, servingSettings } from '../narrative/serve.ts';
+import type { UserClaims } from '../auth.ts';
+import { narrativeView } from '../narrative/serve.ts';
 
 export const NARRATIVE_URI = 'narrative://me';
 
@@ -20,22 +20,10 @@ export const narrativeStateShape = {
 };
 export type NarrativeState = z.infer<z.ZodObject<typeof narrativeStateShape>>;
 
-export async function narrativeState(tx: Tx): Promise<NarrativeState> {
-  const settings = await servingSettings();
-  const n = await readNarrative(tx);
-  if (n?.servable) {
-    const { age_days, stale } = freshness(n, settings);
-    if (stale) await requestNarrative(tx, 'stale');
-    return {
-      status: 'ready', narrative: n.narrative_content, version: n.version, generated_at: n.generated_at.toISOString(),
-      age_days, stale, model: n.model,
-    };
-  }
-  const r = await requestNarrative(tx, 'cache_miss');
-  const status = r.outcome === 'ineligible' ? 'ineligible'
-    : r.outcome === 'failed' ? 'failed'
-    : r.status === 'running' ? 'running' : 'queued';
-  return { status, narrative: null, version: null, generated_at: null, age_days: null, stale: null, model: null };
+export async function narrativeState(claims: UserClaims): Promise<NarrativeState> {
+  const view = await narrativeView(claims);
+  if (view.status === 'ready') return view;
+  return { status: view.status, narrative: null, version: null, generated_at: null, age_days: null, stale: null, model: null };
 }
 
 const WHY_NOT: Record<Exclude<NarrativeState['status'], 'ready'>, string> = {

@@ -88,7 +88,7 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     annotations: { readOnlyHint: false, openWorldHint: false },
   }, ({ user_message, is_new_conversation }, extra) => run(extra.requestId, async () => {
     const started = performance.now();
-    const r = await asUser(claims, (tx) => orchestrate(tx, user_message, is_new_conversation));
+    const r = await orchestrate(claims, user_message, is_new_conversation);
     calls.note(extra.requestId, { source: r.source });
     const data = { ...r, timing_ms: Math.round((performance.now() - started) * 10) / 10 };
     return { text: r.context || 'Nothing is known about the user yet.', data };
@@ -163,7 +163,7 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     outputSchema: narrativeStateShape,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, (extra) => run(extra.requestId, async () => {
-    const state = await asMe(narrativeState);
+    const state = await narrativeState(claims);
     return { text: narrativeMarkdown(state), data: { ...state } };
   }));
 
@@ -172,7 +172,7 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     description: 'The signed-in user\'s narrative as markdown (or why there is none yet).',
     mimeType: 'text/markdown',
   }, async (uri) => {
-    const state = await asMe(narrativeState);
+    const state = await narrativeState(claims);
     return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: narrativeMarkdown(state) }] };
   });
 

@@ -1,5 +1,7 @@
 // Reading the cache and building contexts, always inside the caller's RLS transaction.
-import { sql, type Tx } from '../db.ts';
+import type { UserClaims } from '../auth.ts';
+import { asUser, readAsUser, sql, type Tx } from '../db.ts';
+import type { NarrativeStatus } from '../../../../shared/narrative.ts';
 
 export interface ServingSettings {
   ttl_days: number;
@@ -9,6 +11,8 @@ export interface ServingSettings {
 }
 
 // Thresholds change rarely (an operator's UPDATE); re-read them every 30 s, not per request.
+// Call it before opening a transaction, never inside one: a refresh needs its own connection,
+// and a pool whose connections all wait inside transactions for it would never give it one.
 let settingsCache: { at: number; value: Promise<ServingSettings> } | null = null;
 export function servingSettings(): Promise<ServingSettings> {
   if (!settingsCache || Date.now() - settingsCache.at > 30_000) {
@@ -28,11 +32,11 @@ export interface StoredNarrative {
   new_memories_since: number;
 }
 
-/** The user's narrative row (RLS: only their own is visible). One indexed read. */
-export async function readNarrative(tx: Tx): Promise<StoredNarrative | undefined> {
-  const [row] = await tx<StoredNarrative[]>`
+/** The user's narrative row (RLS: only their own is visible): one indexed read, one round trip. */
+export async function readNarrative(claims: UserClaims): Promise<StoredNarrative | undefined> {
+  const [row] = await readAsUser<StoredNarrative>(claims, `
     select narrative_content, version, generated_at, model, invalidated_at is null as servable, new_memories_since
-    from public.user_narratives where user_id = auth.uid()`;
+    from public.user_narratives where user_id = (select auth.uid())`);
   return row;
 }
 
@@ -42,7 +46,8 @@ export function freshness(n: StoredNarrative, s: ServingSettings): { age_days: n
 }
 
 export interface NarrativeRequest {
-  outcome: 'queued' | 'active' | 'ineligible' | 'cooldown' | 'failed';
+  /** ready: what the caller missed exists by now (a job just stored it); nothing was queued. */
+  outcome: 'queued' | 'active' | 'ready' | 'ineligible' | 'cooldown' | 'failed';
   job_id: number | null;
   status: 'queued' | 'running' | 'succeeded' | 'failed' | null;
   retry_after_seconds: number | null;
@@ -52,6 +57,33 @@ export interface NarrativeRequest {
 export async function requestNarrative(tx: Tx, reason: 'cache_miss' | 'stale' | 'manual'): Promise<NarrativeRequest> {
   const [row] = await tx<NarrativeRequest[]>`select outcome, job_id::int, status, retry_after_seconds from public.request_narrative(${reason})`;
   return row;
+}
+
+export type NarrativeView =
+  | { status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean; model: string | null }
+  | { status: NarrativeStatus };
+
+/**
+ * What to show the user now (GET /narrative, MCP get_narrative): the cached narrative — a fresh
+ * hit costs one round trip — or why there is none, queueing the work that fixes it (a refresh
+ * for a stale one, a cache_miss job for an eligible user without one).
+ */
+export async function narrativeView(claims: UserClaims, retried = false): Promise<NarrativeView> {
+  const settings = await servingSettings();
+  const n = await readNarrative(claims);
+  if (n?.servable) {
+    const { age_days, stale } = freshness(n, settings);
+    if (stale) await asUser(claims, (tx) => requestNarrative(tx, 'stale'));
+    return {
+      status: 'ready', narrative: n.narrative_content, version: n.version, generated_at: n.generated_at.toISOString(),
+      age_days, stale, model: n.model,
+    };
+  }
+  const r = await asUser(claims, (tx) => requestNarrative(tx, 'cache_miss'));
+  if (r.outcome === 'ready' && !retried) return await narrativeView(claims, true);
+  return {
+    status: r.outcome === 'ineligible' ? 'ineligible' : r.outcome === 'failed' ? 'failed' : r.status === 'running' ? 'running' : 'queued',
+  };
 }
 
 export function jobOf(r: NarrativeRequest): { id: number; status: 'queued' | 'running' | 'succeeded' | 'failed' } | null {
@@ -119,11 +151,11 @@ export async function memoryContext(tx: Tx, message: string, withRecent: boolean
       sp`select set_config('statement_timeout', ${String(timeoutMs)}, true)`,
       sp<MemoryLine[]>`
         (select 'recent' as kind, content, created_at from public.memories
-          where user_id = auth.uid() and state = 'active' order by created_at desc limit ${recent})
+          where user_id = (select auth.uid()) and state = 'active' order by created_at desc limit ${recent})
         union all
         (select 'relevant', m.content, m.created_at
           from public.memories m, (${anyWordQuery(message)}) q
-          where m.user_id = auth.uid() and m.state = 'active' and m.fts @@ q.query
+          where m.user_id = (select auth.uid()) and m.state = 'active' and m.fts @@ q.query
           order by ts_rank(m.fts, q.query) desc, m.created_at desc limit ${PER_KIND})`,
     ]).then((results) => results[1] as MemoryLine[]);
   } catch (err) {
@@ -131,7 +163,7 @@ export async function memoryContext(tx: Tx, message: string, withRecent: boolean
     if (!withRecent) return '';
     lines = await tx<MemoryLine[]>`
       select 'recent' as kind, content, created_at from public.memories
-      where user_id = auth.uid() and state = 'active' order by created_at desc limit ${recent}`;
+      where user_id = (select auth.uid()) and state = 'active' order by created_at desc limit ${recent}`;
   }
   return render(lines, heading);
 }
