@@ -8,7 +8,7 @@
 // failure or Ctrl-C). The 100,000-user backfill runs inside a transaction that is rolled back, so
 // none of its jobs is ever dispatched. Exit 1 if any measured run has more than 1 % errors.
 // Other options: --users N (cache-hit users, 50), --connections N (64), --api-url URL (another
-// functions runtime), --no-settings-sync (see syncSettingsCache).
+// functions runtime).
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,7 +24,7 @@ import { RUN_DIR } from '../local/config.ts';
 // Options
 
 function parseArgs(argv: string[]) {
-  const o = { noSettingsSync: false, duration: 10, json: null as string | null, skip: new Set<string>(), users: 50, connections: 64, apiUrl: API_URL };
+  const o = { duration: 10, json: null as string | null, skip: new Set<string>(), users: 50, connections: 64, apiUrl: API_URL };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -38,9 +38,8 @@ function parseArgs(argv: string[]) {
     else if (a.startsWith('--users')) o.users = Number(val());
     else if (a.startsWith('--connections')) o.connections = Number(val());
     else if (a.startsWith('--api-url')) o.apiUrl = val().replace(/\/+$/, '');
-    else if (a === '--no-settings-sync') o.noSettingsSync = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,steady,miss,enqueue,pipeline,backfill] [--users N] [--connections N] [--api-url URL] [--no-settings-sync]');
+      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,steady,miss,enqueue,pipeline,backfill] [--users N] [--connections N] [--api-url URL]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -399,39 +398,6 @@ async function afterHttpRun(label: string, r: LoadResult) {
   notes.push(`ABORTED HTTP steps after ${httpBroken}`);
 }
 
-/**
- * The functions re-read their serving settings every 30 s through their shared pool, and
- * orchestrate does it from inside its open transaction: a refresh while every pooled connection
- * is in such a transaction deadlocks the pool for good (orchestrate() calls servingSettings()
- * inside asUser(); nothing times the refresh out). Before a saturating
- * orchestrate run the bench waits until it has seen a refresh happen (a serial request whose
- * settings query shows up in pg_stat_activity), so the run fits in the 30 s that follow.
- * `--no-settings-sync` skips this (and will likely wedge the functions runtime).
- */
-async function syncSettingsCache(u: BenchUser): Promise<void> {
-  if (opts.noSettingsSync) return;
-  const refreshedSince = async (t: Date | null) => {
-    const [{ n }] = await sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity
-      where application_name = 'edge-functions' and query like '%private.serving_settings()%'
-        and state_change >= coalesce(${t}, clock_timestamp() - interval '2 seconds')`;
-    return n > 0;
-  };
-  if (await refreshedSince(null)) return; // e.g. the preflight request just refreshed it
-  const deadline = Date.now() + 40_000;
-  while (Date.now() < deadline) {
-    const [{ t }] = await sql<{ t: Date }[]>`select clock_timestamp() as t`;
-    await fetch(`${API}/functions/v1/orchestrate`, {
-      method: 'POST', signal: AbortSignal.timeout(5000),
-      headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }),
-    }).then((r) => r.text()).catch(() => '');
-    if (await refreshedSince(t)) return;
-    await new Promise((res) => setTimeout(res, 1000));
-  }
-  progress('settings-cache sync: no refresh observed within 40 s; going ahead anyway');
-}
-
 /** One request of each kind before any load, so a broken stack fails fast and clearly. */
 async function preflight(u: BenchUser) {
   const checks = [
@@ -468,15 +434,9 @@ const HIT_EXPECT = { orchestrate: '"source":"narrative"', narrative: '"narrative
 
 async function measureHits(users: BenchUser[], kind: 'orchestrate' | 'narrative'): Promise<{ r: LoadResult; row: Row }> {
   const label = kind === 'orchestrate' ? 'cache-hit POST /orchestrate' : 'cache-hit GET /narrative';
-  const sync = kind === 'orchestrate' && CONNS >= 8;
-  if (sync) {
-    progress(`${label}: waiting for the functions' 30 s settings refresh (see --no-settings-sync)`);
-    await syncSettingsCache(users[0]);
-  }
   progress(`${label}: warm-up ${WARMUP_S} s at ${CONNS} connections`);
   await afterHttpRun(`${label} warm-up`, await runAutocannon({ requestsFor: hitRequests(users, kind), connections: CONNS, duration: WARMUP_S, expect: HIT_EXPECT[kind] }));
   if (httpBroken) throw new Error(`warm-up failed: ${httpBroken}`);
-  if (sync && WARMUP_S + D > 25) await syncSettingsCache(users[0]);
   progress(`${label}: measuring ${D} s at ${CONNS} connections`);
   const r = await runAutocannon({ requestsFor: hitRequests(users, kind), connections: CONNS, duration: D, expect: HIT_EXPECT[kind] });
   await afterHttpRun(label, r);
@@ -862,10 +822,6 @@ async function main(): Promise<number> {
     progress(`${err.message} — skipping the HTTP steps`);
   });
   const hits = !opts.skip.has('hits');
-  if (!opts.noSettingsSync && hits) {
-    notes.push('before the 64-connection orchestrate run the bench waited until it saw the functions refresh their 30 s settings cache, '
-      + 'because a refresh while the pool is saturated by orchestrate transactions deadlocks the runtime (--no-settings-sync to skip).');
-  }
   const hitO = httpBroken || !hits ? null : await measureHits(users, 'orchestrate').catch(httpStepFailed);
   const hitN = httpBroken || !hits ? null : await measureHits(users, 'narrative').catch(httpStepFailed);
   const raw = hits ? await measureRawReads(ids) : null;
