@@ -63,7 +63,8 @@ async function main(): Promise<number> {
       select u, 'chaos memory ' || g || ' about gardening and compilers' from unnest(${ids}::uuid[]) u, generate_series(1, 6) g`;
 
     say('enqueueing in one statement');
-    await sql`insert into public.narrative_jobs (user_id, reason) select u, 'backfill' from unnest(${ids}::uuid[]) u`;
+    await sql`insert into public.narrative_jobs (user_id, reason, max_attempts)
+      select u, 'backfill', (select max_attempts from private.settings) from unnest(${ids}::uuid[]) u`;
 
     const versions = new Map<string, number>();
     let maxActivePerUser = 0;
@@ -108,8 +109,8 @@ async function main(): Promise<number> {
       await sleep(1000);
     }
 
-    const jobs = await sql<{ user_id: string; status: string; attempts: number; last_error: string | null; narrative_version: number | null }[]>`
-      select user_id, status, attempts, last_error, narrative_version from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
+    const jobs = await sql<{ user_id: string; status: string; attempts: number; last_error: string | null; last_error_code: string | null }[]>`
+      select user_id, status, attempts, last_error, last_error_code from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
     const narratives = await sql<{ user_id: string; version: number }[]>`
       select user_id, version from public.user_narratives where user_id = any(${ids}::uuid[])`;
     const byUser = new Map(narratives.map((n) => [n.user_id, n.version]));
@@ -129,12 +130,15 @@ async function main(): Promise<number> {
     if (maxActivePerUser > 1) violations.push(`saw ${maxActivePerUser} active jobs for one user`);
 
     const attempts = jobs.reduce((s, j) => s + j.attempts, 0);
+    const reasons = new Map<string, number>();
+    for (const j of jobs) if (j.status === 'failed') reasons.set(j.last_error_code ?? '?', (reasons.get(j.last_error_code ?? '?') ?? 0) + 1);
+    for (const j of jobs) if (j.status === 'failed') say(`failed after ${j.attempts} attempts: ${j.last_error}`);
     const chaosCalls = fake.calls().filter((c) => c.chaos).length;
     console.log([
       '', 'chaos run', '---------',
       `jobs               ${jobs.length}`,
       `succeeded          ${count('succeeded')}`,
-      `failed             ${count('failed')} (each with last_error)`,
+      `failed             ${count('failed')} (each with last_error: ${[...reasons].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
       `queued/running     ${count('queued') + count('running')}`,
       `attempts           ${attempts} (${(attempts / Math.max(jobs.length, 1)).toFixed(2)} per job)`,
       `gemini calls       ${fake.calls().length}, of which failed on purpose ${chaosCalls}`,

@@ -20,5 +20,7 @@ const total = Number(/Tests=(\d+)/.exec(prove)?.[1] ?? 0);
 const provedFailed = (prove.match(/^not ok/gm) ?? []).length + (/Result: PASS/.test(prove) ? 0 : 1);
 passed += total - Math.min(total, provedFailed);
 failed += provedFailed;
+const chaos = fs.existsSync(path.join(dir, 'chaos.txt')) ? fs.readFileSync(path.join(dir, 'chaos.txt'), 'utf8') : '';
+if (/violations\s+0\b/.test(chaos)) passed += 1; else failed += 1;
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);

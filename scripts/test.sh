@@ -24,6 +24,10 @@ rm -rf "$results" && mkdir -p "$results"
 status=0
 npx vitest run --project isolated --reporter=default --reporter=json --outputFile.json="$results/isolated.json" || status=1
 npx vitest run --project stack --reporter=default --reporter=json --outputFile.json="$results/stack.json" || status=1
+# Faults on purpose (kills the runtime and the worker, restarts Postgres): alone, after vitest.
+npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 2>/dev/null | tee "$results/chaos.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
 PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
