@@ -20,6 +20,8 @@ const total = Number(/Tests=(\d+)/.exec(prove)?.[1] ?? 0);
 const provedFailed = (prove.match(/^not ok/gm) ?? []).length + (/Result: PASS/.test(prove) ? 0 : 1);
 passed += total - Math.min(total, provedFailed);
 failed += provedFailed;
+const typecheck = fs.existsSync(path.join(dir, 'typecheck.txt')) ? fs.readFileSync(path.join(dir, 'typecheck.txt'), 'utf8').trim() : '';
+if (typecheck === 'ok') passed += 1; else failed += 1;
 const chaos = fs.existsSync(path.join(dir, 'chaos.txt')) ? fs.readFileSync(path.join(dir, 'chaos.txt'), 'utf8') : '';
 if (/violations\s+0\b/.test(chaos)) passed += 1; else failed += 1;
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -22,6 +22,7 @@ results=.local/test-results
 rm -rf "$results" && mkdir -p "$results"
 
 status=0
+if npm run -s typecheck; then echo ok > "$results/typecheck.txt"; else echo failed > "$results/typecheck.txt"; status=1; fi
 npx vitest run --project isolated --reporter=default --reporter=json --outputFile.json="$results/isolated.json" || status=1
 npx vitest run --project stack --reporter=default --reporter=json --outputFile.json="$results/stack.json" || status=1
 # Faults on purpose (kills the runtime and the worker, restarts Postgres): alone, after vitest.
