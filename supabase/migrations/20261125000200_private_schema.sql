@@ -1,9 +1,13 @@
 -- Internals live in `private`, a schema the Data API does not expose: tables of settings and
 -- bookkeeping, and every queue operation as a function. Nothing in it is executable by the API
--- roles unless granted explicitly below or in later files.
+-- roles: the functions' service connection (postgres) owns everything here, and service_role
+-- may use it; a user can only reach the queue through our functions (and the one public RPC,
+-- request_narrative).
 create schema if not exists private;
 revoke all on schema private from public;
 alter default privileges in schema private revoke execute on functions from public;
+alter default privileges in schema private grant execute on functions to service_role;
+alter default privileges in schema private grant select on tables to service_role;
 grant usage on schema private to service_role;
 
 -- Operator-tunable policy for the narrative pipeline, one row. SQL (cron, triggers) and the
@@ -24,6 +28,10 @@ create table private.settings (
   stale_debounce_seconds int not null default 60 check (stale_debounce_seconds >= 0),
   change_debounce_seconds int not null default 10 check (change_debounce_seconds >= 0),
   manual_cooldown_seconds int not null default 300 check (manual_cooldown_seconds >= 0),
+  -- How long a cache miss answers "failed" after a failed job before trying again.
+  failure_cooldown_seconds int not null default 900 check (failure_cooldown_seconds >= 0),
+  -- Time budget of the fallback context's full-text search.
+  fallback_timeout_ms int not null default 150 check (fallback_timeout_ms >= 10),
   weekly_batch_size int not null default 1000 check (weekly_batch_size >= 1),
   weekly_spread_seconds int not null default 600 check (weekly_spread_seconds >= 0),
   prompt_char_budget int not null default 60000 check (prompt_char_budget >= 1000),

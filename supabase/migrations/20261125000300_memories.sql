@@ -34,6 +34,11 @@ create policy "Users delete their own memories" on public.memories
   for delete to authenticated using ((select auth.uid()) = user_id);
 
 revoke truncate, references, trigger on public.memories from anon, authenticated;
+-- Clients write what a memory says, never its bookkeeping: created_at drives invalidation and
+-- staleness, so it is the server's clock, not the client's.
+revoke insert, update on public.memories from anon, authenticated;
+grant insert (user_id, content, metadata, state) on public.memories to authenticated;
+grant update (content, metadata, state) on public.memories to authenticated;
 
 -- Keeps updated_at and deleted_at honest whatever the client sends.
 create function private.touch_memory() returns trigger language plpgsql set search_path = '' as $$

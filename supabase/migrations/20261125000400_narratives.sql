@@ -32,11 +32,3 @@ create policy "Users read their own narrative" on public.user_narratives
   for select to authenticated using ((select auth.uid()) = user_id);
 
 revoke insert, update, delete, truncate, references, trigger on public.user_narratives from anon, authenticated;
-
--- When a user's memories last changed in a way that invalidates narratives built before it
--- (edit, archive, delete). Kept even when the user has no narrative yet, so a generation that
--- read memories before the change cannot publish them.
-create table private.memory_changes (
-  user_id uuid primary key references auth.users (id) on delete cascade,
-  changed_at timestamptz not null
-);

@@ -31,6 +31,10 @@ create table public.narrative_jobs (
   memories_used int,
   memories_omitted int,
   narrative_version int,
+  -- Set (under this row's lock) by any edit/archive/delete of the user's memories while the job
+  -- is active; cleared at claim. A completion that finds it set stores its narrative invalidated
+  -- and queues another job: what it read may include a memory that is gone now.
+  memories_changed boolean not null default false,
   constraint running_has_lease check (status <> 'running' or (locked_until is not null and lease_token is not null)),
   constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)
 );
@@ -148,6 +152,7 @@ begin
     locked_until = now() + make_interval(secs => s.lease_seconds),
     lease_token = gen_random_uuid(),
     dispatched_at = null,
+    memories_changed = false,
     updated_at = now()
   where id = p_job_id
   returning * into j;
@@ -199,7 +204,7 @@ declare
   s private.settings;
   v_user uuid;
   v_version int;
-  v_changed_at timestamptz;
+  v_dirty boolean;
   v_new_since int;
 begin
   select * into s from private.settings;
@@ -209,13 +214,12 @@ begin
     output_tokens = p_output_tokens, duration_ms = p_duration_ms,
     memories_used = p_memories_used, memories_omitted = p_memories_omitted
   where id = p_job_id and lease_token = p_lease_token and status = 'running'
-  returning user_id into v_user;
+  returning user_id, memories_changed into v_user, v_dirty;
   if v_user is null then
     return query select 'lease_lost', null::int;
     return;
   end if;
 
-  select changed_at into v_changed_at from private.memory_changes where user_id = v_user;
   select count(*) into v_new_since from public.memories
     where user_id = v_user and state = 'active' and created_at > p_as_of;
 
@@ -225,8 +229,8 @@ begin
   values (
     v_user, p_content, 1, now(), now(), p_model, p_memories_used, p_memories_omitted, p_as_of,
     v_new_since,
-    case when v_changed_at > p_as_of then v_changed_at end,
-    case when v_changed_at > p_as_of then 'memories_changed' end,
+    case when v_dirty then now() end,
+    case when v_dirty then 'memories_changed' end,
     p_job_id)
   on conflict (user_id) do update set
     narrative_content = excluded.narrative_content,
@@ -255,7 +259,7 @@ begin
 
   update public.narrative_jobs set narrative_version = v_version where id = p_job_id;
 
-  if v_changed_at > p_as_of and private.is_eligible(v_user) then
+  if v_dirty and private.is_eligible(v_user) then
     perform private.enqueue_job(v_user, 'memories_changed', s.change_debounce_seconds);
   elsif v_new_since >= s.stale_after_new_memories then
     perform private.enqueue_job(v_user, 'stale', s.stale_debounce_seconds);

@@ -65,14 +65,18 @@ end
 $$;
 
 -- New jobs are dispatched by the statement that inserts them (one call per statement, so a
--- set-based backfill of 100,000 rows sends at most max_concurrency requests).
+-- set-based backfill of 100,000 rows sends at most max_concurrency requests). An idempotent
+-- enqueue that inserted nothing (ON CONFLICT DO NOTHING) dispatches nothing.
 create function private.dispatch_inserted_jobs() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  perform private.dispatch_pending();
+  if exists (select 1 from new_jobs) then
+    perform private.dispatch_pending();
+  end if;
   return null;
 end
 $$;
 
 create trigger dispatch_inserted_jobs after insert on public.narrative_jobs
+  referencing new table as new_jobs
   for each statement execute function private.dispatch_inserted_jobs();

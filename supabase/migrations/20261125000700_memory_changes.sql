@@ -21,8 +21,10 @@ begin
   loop
     -- The user may be going away (cascade from auth.users): nothing to record then.
     continue when not exists (select 1 from auth.users where id = r.user_id);
-    insert into private.memory_changes (user_id, changed_at) values (r.user_id, now())
-    on conflict (user_id) do update set changed_at = excluded.changed_at;
+    -- Under the job row's lock: a claim or completion of this user's job waits for this
+    -- transaction, so it sees the flag (see narrative_jobs.memories_changed).
+    update public.narrative_jobs set memories_changed = true, updated_at = now()
+    where user_id = r.user_id and status in ('queued', 'running');
     update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
     where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
     if private.is_eligible(r.user_id) then

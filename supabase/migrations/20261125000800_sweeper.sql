@@ -82,8 +82,9 @@ $$;
 
 -- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is older than
 -- ttl_days, oldest first, at most weekly_batch_size per run, with run_after spread over
--- weekly_spread_seconds. Run every 10 minutes, a million users are refreshed over the day
--- their narratives expire instead of all in one minute.
+-- weekly_spread_seconds. Run every 10 minutes that is up to 144,000 a day with the defaults
+-- (raise weekly_batch_size with max_concurrency for more users): expiries are spread over the
+-- week the narratives were generated in, never a herd in one minute.
 create function private.enqueue_weekly_refresh() returns int
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -98,6 +99,11 @@ begin
       and not exists (
         select 1 from public.narrative_jobs j
         where j.user_id = n.user_id and j.status in ('queued', 'running'))
+      -- A user whose generation failed this week keeps the old narrative until next week.
+      and not exists (
+        select 1 from public.narrative_jobs j
+        where j.user_id = n.user_id and j.status = 'failed'
+          and j.finished_at > now() - make_interval(days => s.ttl_days))
       and private.is_eligible(n.user_id)
     order by n.generated_at
     limit s.weekly_batch_size

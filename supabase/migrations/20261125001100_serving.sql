@@ -1,20 +1,16 @@
 -- Serving: what the narrative, orchestrate, MCP and backfill functions call. Policy (eligibility,
 -- cooldowns, idempotency) is in SQL so every caller gets the same answer.
 
--- How long after a failed job a cache miss waits before trying again (not hammering a provider
--- that just refused), so GET /narrative can honestly answer "failed".
-alter table private.settings
-  add column failure_cooldown_seconds int not null default 900 check (failure_cooldown_seconds >= 0),
-  add column fallback_timeout_ms int not null default 150 check (fallback_timeout_ms >= 10);
-
 -- Per-user full-text search over memories without scanning other users' rows.
 create extension if not exists btree_gin with schema extensions;
 create index memories_user_fts_idx on public.memories using gin (user_id, fts) where state = 'active';
 
 -- Ask for a narrative for the signed-in user (auth.uid()). Reasons: cache_miss and stale (from
 -- reads), manual (the Regenerate button). Outcomes:
---   queued | active (a job already exists; returned) | ineligible | cooldown (manual asked too
---   soon; retry_after_seconds) | failed (the last job failed recently; retry_after_seconds)
+--   queued | active (a job already exists; returned) | ready (what the caller missed exists by
+--   now: a job stored it between the caller's read and this call; nothing queued) |
+--   ineligible | cooldown (manual asked too soon; retry_after_seconds) |
+--   failed (the last job failed recently; retry_after_seconds)
 create function public.request_narrative(p_reason text default 'cache_miss')
 returns table (outcome text, job_id bigint, status text, retry_after_seconds int)
 language plpgsql security definer set search_path = '' as $$
@@ -46,6 +42,16 @@ begin
       return;
     end if;
   else
+    if exists (
+      select 1 from public.user_narratives n
+      where n.user_id = v_user and n.invalidated_at is null
+        and (p_reason = 'cache_miss'
+             or (n.generated_at > now() - make_interval(days => s.ttl_days)
+                 and n.new_memories_since < s.stale_after_new_memories))
+    ) then
+      return query select 'ready', null::bigint, null::text, null::int;
+      return;
+    end if;
     select * into v_last from public.narrative_jobs
     where user_id = v_user order by created_at desc limit 1;
     if v_last.status = 'failed' and v_last.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds) then
@@ -59,6 +65,7 @@ begin
   return query select case when v_job.created then 'queued' else 'active' end, v_job.job_id, v_job.status, null::int;
 end
 $$;
+
 revoke all on function public.request_narrative(text) from public, anon;
 grant execute on function public.request_narrative(text) to authenticated, service_role;
 
@@ -89,7 +96,8 @@ begin
     coalesce(n.invalidated_at is null and n.generated_at > now() - make_interval(days => s.ttl_days), false)
   from (
     select m.user_id from public.memories m where m.state = 'active'
-    group by m.user_id having count(*) >= p_min_memories
+    -- Never below the eligibility threshold: such jobs could only fail (not_eligible).
+    group by m.user_id having count(*) >= greatest(p_min_memories, s.min_memories)
   ) c
   left join public.user_narratives n on n.user_id = c.user_id;
 
@@ -145,6 +153,3 @@ language sql stable security definer set search_path = '' as $$
                    'ttl_days', ttl_days, 'min_memories', min_memories) from private.settings)
   )
 $$;
-
-revoke all on all functions in schema private from public, anon, authenticated;
-grant execute on all functions in schema private to service_role;

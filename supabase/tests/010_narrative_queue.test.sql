@@ -5,17 +5,21 @@ begin;
 create extension if not exists pgtap with schema extensions;
 select plan(34);
 
-update private.settings set max_concurrency = 1, min_memories = 3;
+-- A cap of one more than what is running elsewhere right now: our first claim fills it.
+update private.settings set min_memories = 3,
+  max_concurrency = (select count(*) + 1 from narrative_jobs where status = 'running');
 
 insert into auth.users (id, email) values
   ('10000000-0000-4000-8000-00000000000a', 'queue-a@example.test'),
   ('10000000-0000-4000-8000-00000000000b', 'queue-b@example.test'),
   ('10000000-0000-4000-8000-00000000000c', 'queue-c@example.test'),
-  ('10000000-0000-4000-8000-00000000000d', 'queue-d@example.test');
+  ('10000000-0000-4000-8000-00000000000d', 'queue-d@example.test'),
+  ('10000000-0000-4000-8000-00000000000e', 'queue-e@example.test');
 insert into public.memories (user_id, content)
 select u, 'memory ' || g
 from unnest(array['10000000-0000-4000-8000-00000000000a', '10000000-0000-4000-8000-00000000000b',
-                  '10000000-0000-4000-8000-00000000000d']::uuid[]) u, generate_series(1, 4) g;
+                  '10000000-0000-4000-8000-00000000000d', '10000000-0000-4000-8000-00000000000e']::uuid[]) u,
+     generate_series(1, 4) g;
 insert into public.memories (user_id, content)
 values ('10000000-0000-4000-8000-00000000000c', 'only one memory');
 
@@ -37,7 +41,7 @@ select is((select status from narrative_jobs where id = (select job_id from ja))
 select is((select outcome from private.claim_job((select job_id from ja))), 'not_claimable', 'a running job cannot be claimed twice');
 select is((select outcome from private.claim_job(-1)), 'not_found', 'unknown jobs are reported');
 
--- The global cap: with max_concurrency = 1, a second user's job waits.
+-- The global cap is reached: a second user's job waits.
 create temp table jb as select * from private.enqueue_job('10000000-0000-4000-8000-00000000000b', 'manual');
 select is((select outcome from private.claim_job((select job_id from jb))), 'concurrency_limited', 'the running cap holds');
 select is((select status from narrative_jobs where id = (select job_id from jb)), 'queued', 'a deferred job stays queued');
@@ -75,21 +79,22 @@ select is((select outcome from private.fail_job((select job_id from jb), (select
           'failed', 'out of attempts fails even when retryable');
 select matches((select last_error from narrative_jobs where id = (select job_id from jb)), 'gave up after 5 attempts', 'and says so');
 
--- Weekly refresh picks exactly the eligible users whose narrative is older than the TTL and
--- who have no active job.
+-- Weekly refresh picks exactly the eligible users whose narrative is older than the TTL, who
+-- have no active job and whose generation did not fail this week (B's just failed above).
 insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values
   ('10000000-0000-4000-8000-00000000000b', 'b', now() - interval '8 days', now() - interval '8 days'),
   ('10000000-0000-4000-8000-00000000000c', 'c', now() - interval '8 days', now() - interval '8 days'),
-  ('10000000-0000-4000-8000-00000000000d', 'd', now() - interval '8 days', now() - interval '8 days');
+  ('10000000-0000-4000-8000-00000000000d', 'd', now() - interval '8 days', now() - interval '8 days'),
+  ('10000000-0000-4000-8000-00000000000e', 'e', now() - interval '8 days', now() - interval '8 days');
 select private.enqueue_job('10000000-0000-4000-8000-00000000000d', 'manual');
 update user_narratives set generated_at = now() - interval '1 day' where user_id = '10000000-0000-4000-8000-00000000000a';
 select private.enqueue_weekly_refresh();
 select results_eq(
   $$select user_id::text from narrative_jobs where reason = 'weekly' and user_id::text like '10000000-%' order by 1$$,
-  $$values ('10000000-0000-4000-8000-00000000000b')$$,
-  'weekly: old + eligible + idle only (not fresh A, not ineligible C, not busy D)');
+  $$values ('10000000-0000-4000-8000-00000000000e')$$,
+  'weekly: old + eligible + idle only (not fresh A, not just-failed B, not ineligible C, not busy D)');
 select ok((select run_after between now() and now() + interval '10 minutes' from narrative_jobs where reason = 'weekly'
-           and user_id = '10000000-0000-4000-8000-00000000000b'), 'weekly jobs are spread over the next minutes');
+           and user_id = '10000000-0000-4000-8000-00000000000e'), 'weekly jobs are spread over the next minutes');
 
 -- RLS: users read only their own narrative and jobs, and cannot write either.
 set local role authenticated;

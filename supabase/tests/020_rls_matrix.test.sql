@@ -3,7 +3,7 @@
 -- are not executable by the API roles.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(54);
+select plan(55);
 
 -- Exposed schema hygiene.
 select is(
@@ -57,7 +57,7 @@ select is((select count(*)::int from narrative_jobs), 0, 'anon: select jobs -> n
 select throws_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000a', 'x')$$, '42501', null, 'anon: insert memory -> denied');
 select throws_ok($$insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values ('20000000-0000-4000-8000-00000000000a', 'x', now(), now())$$, '42501', null, 'anon: insert narrative -> denied');
 select throws_ok($$insert into narrative_jobs (user_id, reason) values ('20000000-0000-4000-8000-00000000000a', 'manual')$$, '42501', null, 'anon: insert job -> denied');
-select is(pg_temp.affected($q$update memories set content = 'x'$q$), 0, 'anon: update memories -> 0 rows');
+select throws_ok($$update memories set content = 'x'$$, '42501', null, 'anon: update memories -> denied (no column privileges)');
 select throws_ok($$update user_narratives set narrative_content = 'x'$$, '42501', null, 'anon: update narratives -> denied');
 select throws_ok($$update narrative_jobs set status = 'failed'$$, '42501', null, 'anon: update jobs -> denied');
 select is(pg_temp.affected($q$delete from memories$q$), 0, 'anon: delete memories -> 0 rows');
@@ -72,6 +72,7 @@ select results_eq($$select narrative_content from user_narratives$$, $$values ('
 select results_eq($$select user_id::text from narrative_jobs$$, $$values ('20000000-0000-4000-8000-00000000000a')$$, 'A: select jobs -> only A''s');
 select lives_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000a', 'A new')$$, 'A: insert own memory -> ok');
 select throws_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000b', 'planted')$$, '42501', null, 'A: insert memory for B -> denied');
+select throws_ok($$insert into memories (user_id, content, created_at) values ('20000000-0000-4000-8000-00000000000a', 'x', now() + interval '1 year')$$, '42501', null, 'A: set created_at -> denied (the server''s clock decides)');
 select is(pg_temp.affected($q$update memories set content = 'A edited' where id = '21000000-0000-4000-8000-00000000000a'$q$), 1, 'A: update own memory -> 1 row');
 select is(pg_temp.affected($q$update memories set content = 'hacked' where id = '21000000-0000-4000-8000-00000000000b'$q$), 0, 'A: update B''s memory -> 0 rows');
 select throws_ok($$update memories set user_id = '20000000-0000-4000-8000-00000000000b' where id = '21000000-0000-4000-8000-00000000000a'$$, '42501', null, 'A: give a memory to B -> denied');

@@ -19,20 +19,21 @@ const jobCount = async () => (await sql`select count(*)::int as n from narrative
 const activeJobs = async () => (await sql`select count(*)::int as n from narrative_jobs where status in ('queued', 'running')`)[0].n as number;
 
 it('dry run counts without writing; a real run enqueues; a repeat enqueues nothing; force regenerates', async () => {
-  // Users with 7 memories; min_memories 7 keeps older fixtures (seed users have fewer) out of the counts.
+  // Users with 37 memories and min_memories 37: other suites' users (seed users have 9 at most)
+  // stay out of the counts and of the forced regeneration.
   const users = [await makeUser(sql), await makeUser(sql), await makeUser(sql)];
-  for (const u of users) await addMemories(sql, u, 7);
+  for (const u of users) await addMemories(sql, u, 37);
   const small = await makeUser(sql);
-  await addMemories(sql, small, 6);
+  await addMemories(sql, small, 36);
   await drainQueue(sql);
 
   const jobsBefore = await jobCount();
-  const dry = await backfill({ min_memories: 7, dry_run: true });
+  const dry = await backfill({ min_memories: 37, dry_run: true });
   expect(dry.dry_run, 'flagged as a dry run').toBe(true);
   expect(dry.enqueued, 'would enqueue at least our three users').toBeGreaterThanOrEqual(3);
   expect(await jobCount(), 'a dry run writes nothing').toBe(jobsBefore);
 
-  const real = await backfill({ min_memories: 7 });
+  const real = await backfill({ min_memories: 37 });
   expect(real.enqueued, 'the real run enqueues what the dry run said').toBe(dry.enqueued);
   expect(real.eligible, 'same eligible count').toBe(dry.eligible);
   const ours = await sql`select user_id, reason from narrative_jobs where user_id in ${sql(users)}`;
@@ -41,17 +42,17 @@ it('dry run counts without writing; a real run enqueues; a repeat enqueues nothi
   const [{ n: smallJobs }] = await sql`select count(*)::int as n from narrative_jobs where user_id = ${small}`;
   expect(smallJobs, 'below min_memories: not enqueued').toBe(0);
 
-  const repeat = await backfill({ min_memories: 7 });
+  const repeat = await backfill({ min_memories: 37 });
   expect(repeat.enqueued, 'idempotent: nothing new while jobs are active').toBe(0);
 
   await eventually('the backfill to finish', async () => (await activeJobs()) === 0, 30_000, 100);
-  const after = await backfill({ min_memories: 7 });
+  const after = await backfill({ min_memories: 37 });
   expect(after.enqueued, 'idempotent: fresh narratives are skipped').toBe(0);
   expect(after.skipped_fresh, 'our users are now fresh').toBeGreaterThanOrEqual(3);
 
-  const limited = await backfill({ min_memories: 7, force: true, limit: 2 });
+  const limited = await backfill({ min_memories: 37, force: true, limit: 2 });
   expect(limited.enqueued, 'force regenerates fresh ones, up to limit').toBe(2);
-  const forced = await backfill({ min_memories: 7, force: true });
+  const forced = await backfill({ min_memories: 37, force: true });
   expect(forced.skipped_active, 'the two just queued are active').toBeGreaterThanOrEqual(2);
   await eventually('the forced run to finish', async () => (await activeJobs()) === 0, 30_000, 100);
   const versions = await sql`select version from user_narratives where user_id in ${sql(users)}`;

@@ -34,8 +34,7 @@ it('a function killed mid-generation: lease expiry, requeue, then success', asyn
   restartStack();
 
   await sql`update narrative_jobs set locked_until = now() - interval '1 second' where id = ${job_id}`;
-  const [{ sweep }] = await sql`select private.sweep() as sweep`;
-  expect(sweep.requeued_expired, 'the sweeper returned the expired lease').toBeGreaterThanOrEqual(1);
+  await sql`select private.sweep()`;
   const requeued = await job(sql, job_id);
   expect(requeued.status, 'back to queued').toBe('queued');
   expect(requeued.last_error_code, 'the row says why').toBe('lease_expired');
@@ -64,8 +63,7 @@ it('a request lost while the pg_net worker was down is re-dispatched by the swee
   await sql`select private.sweep()`;
   expect((await job(sql, job_id)).dispatch_count, 'inside the in-flight window nothing is re-sent').toBe(1);
   await sql`update narrative_jobs set dispatched_at = now() - interval '1 hour' where id = ${job_id}`;
-  const [{ sweep }] = await sql`select private.sweep() as sweep`;
-  expect(sweep.dispatched, 'the sweeper re-dispatched').toBeGreaterThanOrEqual(1);
+  await sql`select private.sweep()`;
   const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
   expect(done.dispatch_count, 'sent twice in all').toBe(2);
   expect(done.attempts, 'one attempt: the lost request never reached the function').toBe(1);

@@ -16,9 +16,14 @@ export interface Claims extends JWTPayload {
 export type UserClaims = Claims & { sub: string };
 export type Caller = { kind: 'user'; claims: UserClaims } | { kind: 'service' };
 
+// SUPABASE_JWKS is {"keys": [...]} or a bare array of keys.
 const keySet = env.jwks
-  ? createLocalJWKSet(JSON.parse(env.jwks))
+  ? createLocalJWKSet((() => { const j = JSON.parse(env.jwks); return Array.isArray(j) ? { keys: j } : j; })())
   : createRemoteJWKSet(new URL('/auth/v1/.well-known/jwks.json', env.supabaseUrl));
+
+// A project's legacy service_role key is signed with the legacy JWT secret (HS256), which the
+// JWKS does not publish: recognise it by value.
+const legacyServiceKey = Deno.env.get('SUPABASE_SERVICE_ROLE_KEY') ?? null;
 
 // SUPABASE_SECRET_KEYS is a JSON object of named secret keys (platform); SUPABASE_SECRET_KEY a
 // single one (self-hosted).
@@ -68,6 +73,7 @@ export async function authenticate(req: Request): Promise<Caller> {
     if (apikey?.startsWith('sb_secret_')) throw new HttpError(401, 'invalid_api_key', 'The secret API key is not valid');
     throw new HttpError(401, 'missing_token', 'An Authorization: Bearer <token> header is required');
   }
+  if (legacyServiceKey && await secretsEqual(token, legacyServiceKey)) return { kind: 'service' };
   const claims = await verifyJwt(token);
   if (claims.role === 'service_role') return { kind: 'service' };
   if (claims.role === 'authenticated' && claims.sub) return { kind: 'user', claims: claims as UserClaims };

@@ -2,14 +2,15 @@
 // the narrative service secret (verify_jwt = false in config.toml), never by user tokens.
 import { generateNarrativeBody } from '../../../shared/narrative.ts';
 import { requiredEnv } from '../_shared/env.ts';
-import { HttpError, json, readJson, route, secretsEqual } from '../_shared/http.ts';
+import { bearerToken } from '../_shared/auth.ts';
+import { allowMethods, HttpError, json, readJson, route, secretsEqual } from '../_shared/http.ts';
 import { runAttempt } from '../_shared/narrative/generate.ts';
 
 const serviceSecret = requiredEnv('NARRATIVE_SERVICE_SECRET');
 
 export const handler = route('generate-narrative', async (req) => {
-  if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Use POST', { allow: 'POST' });
-  const token = req.headers.get('authorization')?.replace(/^bearer\s+/i, '') ?? '';
+  allowMethods(req, 'POST');
+  const token = bearerToken(req) ?? '';
   if (!token || !(await secretsEqual(token, serviceSecret))) {
     throw new HttpError(401, 'unauthorized', 'The narrative service secret is required');
   }

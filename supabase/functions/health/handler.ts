@@ -2,10 +2,10 @@
 // for this request when it runs as the caller (role, auth.uid()).
 import { requireUser } from '../_shared/auth.ts';
 import { asUser } from '../_shared/db.ts';
-import { HttpError, json, route } from '../_shared/http.ts';
+import { allowMethods, json, route } from '../_shared/http.ts';
 
 export const handler = route('health', async (req, ctx) => {
-  if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'Use GET');
+  allowMethods(req, 'GET');
   const claims = await requireUser(req);
   ctx.user_id = claims.sub;
   const [row] = await asUser(claims, (tx) => tx<{ user_id: string; db_role: string; db_time: Date }[]>`

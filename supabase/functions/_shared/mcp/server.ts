@@ -161,7 +161,7 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     description: 'The user\'s narrative (who they are, current work, how to interact with them, recurring themes) with '
       + 'its version and freshness; when there is none to serve yet, why (queued, running, failed or ineligible).',
     outputSchema: narrativeStateShape,
-    annotations: { readOnlyHint: true, openWorldHint: false },
+    annotations: { readOnlyHint: false, openWorldHint: false },
   }, (extra) => run(extra.requestId, async () => {
     const state = await narrativeState(claims);
     return { text: narrativeMarkdown(state), data: { ...state } };

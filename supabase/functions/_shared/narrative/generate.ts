@@ -4,10 +4,12 @@
 import { narrativeText } from '../../../../shared/narrative.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
-import { createProvider, providerTimeoutMs } from '../providers/index.ts';
+import { createProvider } from '../providers/index.ts';
+import { providerEnv } from '../env.ts';
 import { ProviderError, type NarrativeProvider, type PromptMemory } from '../providers/types.ts';
 
 const provider: NarrativeProvider = createProvider();
+const timeoutMs = providerEnv().timeoutMs;
 
 export interface AttemptResult {
   job_id: number;
@@ -74,17 +76,19 @@ export async function runAttempt(jobId: number): Promise<AttemptResult> {
     const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
-    const total = rows[0]?.total ?? 0;
+    // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
+    if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
+    const total = rows[0].total;
     const memories: PromptMemory[] = rows.map((r) => ({
       content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
     }));
-    const asOf = rows[0]?.as_of ?? new Date();
+    const asOf = rows[0].as_of;
     step(jobId, userId, 'load_memories', t1, 'ok', { memories_used: memories.length, memories_omitted: total - memories.length });
 
     const t2 = performance.now();
     let result;
     try {
-      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(providerTimeoutMs()));
+      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs));
     } catch (err) {
       step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
       throw err;

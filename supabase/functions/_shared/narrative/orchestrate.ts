@@ -23,10 +23,12 @@ export async function orchestrate(claims: UserClaims, message: string, isNewConv
   }
   const miss = await asUser(claims, async (tx) => {
     const r = await requestNarrative(tx, 'cache_miss');
-    if (r.outcome === 'ready') return null;
+    if (r.outcome === 'ready' && !retried) return null;
     const context = await memoryContext(tx, message, true, settings.fallback_timeout_ms);
     return { source: context ? 'fallback' : 'none', context, narrative: null, job: jobOf(r) } as const;
   });
-  // A job stored the narrative between the read and the request: serve it.
-  return miss ?? (retried ? { source: 'none', context: '', narrative: null, job: null } : await orchestrate(claims, message, true, true));
+  if (miss) return miss;
+  // A job stored the narrative between the read and the request: read again and serve it
+  // (once; should it flip again, the second pass answers with the fallback).
+  return await orchestrate(claims, message, true, true);
 }

@@ -23,4 +23,3 @@ export function createGemini(): GeminiProvider | null {
   });
 }
 
-export const providerTimeoutMs = () => providerEnv().timeoutMs;
