@@ -208,6 +208,11 @@ declare
   v_new_since int;
 begin
   select * into s from private.settings;
+  -- Storing and a reader's request_narrative are serialised per user (same lock, taken before
+  -- the job row's), so a reader never misses a narrative stored between its read and its request.
+  select user_id into v_user from public.narrative_jobs where id = p_job_id;
+  perform pg_advisory_xact_lock(hashtextextended('narrative:' || v_user::text, 0));
+  v_user := null;
   update public.narrative_jobs set
     status = 'succeeded', finished_at = now(), locked_until = null, lease_token = null,
     updated_at = now(), model = p_model, prompt_tokens = p_prompt_tokens,

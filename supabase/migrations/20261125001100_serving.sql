@@ -27,6 +27,8 @@ begin
   if p_reason not in ('cache_miss', 'stale', 'manual') then
     raise exception 'reason must be cache_miss, stale or manual' using errcode = '22023';
   end if;
+  -- Waits for a complete_job of this user in progress, so the checks below see its narrative.
+  perform pg_advisory_xact_lock(hashtextextended('narrative:' || v_user::text, 0));
   select * into s from private.settings;
   if not private.is_eligible(v_user) then
     return query select 'ineligible', null::bigint, null::text, null::int;
