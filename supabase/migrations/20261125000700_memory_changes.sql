@@ -59,32 +59,22 @@ begin
 end
 $$;
 
-create function private.on_memories_updated() returns trigger
+-- Edits (content, or leaving 'active') and deletes of active memories. The transition tables
+-- differ by operation; new_rows is only read for an UPDATE.
+create function private.on_memories_changed() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
   v_changes jsonb;
 begin
-  select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at))
-  into v_changes
-  from old_rows o join new_rows n on n.id = o.id
-  where o.state = 'active'
-    and (n.state <> 'active' or n.content is distinct from o.content or n.user_id <> o.user_id);
-  if v_changes is not null then
-    perform private.note_destructive_changes(v_changes);
+  if tg_op = 'UPDATE' then
+    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
+    from old_rows o join new_rows n on n.id = o.id
+    where o.state = 'active'
+      and (n.state <> 'active' or n.content is distinct from o.content or n.user_id <> o.user_id);
+  else
+    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
+    from old_rows o where o.state = 'active';
   end if;
-  return null;
-end
-$$;
-
-create function private.on_memories_deleted() returns trigger
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_changes jsonb;
-begin
-  select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at))
-  into v_changes
-  from old_rows o
-  where o.state = 'active';
   if v_changes is not null then
     perform private.note_destructive_changes(v_changes);
   end if;
@@ -97,7 +87,7 @@ create trigger memories_inserted after insert on public.memories
   for each statement execute function private.on_memories_inserted();
 create trigger memories_updated after update on public.memories
   referencing old table as old_rows new table as new_rows
-  for each statement execute function private.on_memories_updated();
+  for each statement execute function private.on_memories_changed();
 create trigger memories_deleted after delete on public.memories
   referencing old table as old_rows
-  for each statement execute function private.on_memories_deleted();
+  for each statement execute function private.on_memories_changed();
