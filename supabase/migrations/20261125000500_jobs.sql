@@ -286,6 +286,9 @@ language plpgsql security definer set search_path = '' as $$
 declare
   j public.narrative_jobs;
 begin
+  -- Serialised with readers' request_narrative like complete_job, so a failure is seen (and its
+  -- cooldown honoured) by a request that races it.
+  perform pg_advisory_xact_lock(hashtextextended('narrative:' || (select user_id from public.narrative_jobs where id = p_job_id)::text, 0));
   update public.narrative_jobs set
     status = case when p_retryable and attempts < max_attempts then 'queued' else 'failed' end,
     run_after = case when p_retryable and attempts < max_attempts
