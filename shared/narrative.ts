@@ -60,6 +60,9 @@ export const regenerateResponse = z.object({
 
 export const USER_MESSAGE_MAX_CHARS = 8_000;
 
+/** Longest memory (the memories.content check constraint says the same). */
+export const MEMORY_MAX_CHARS = 20_000;
+
 /** Body of POST /functions/v1/orchestrate. */
 export const orchestrateBody = z.object({
   user_id: z.string().uuid().optional(),

@@ -84,51 +84,34 @@ $$;
 -- keep the queue draining). Idempotent: a second run finds every user active or fresh.
 create function private.backfill(p_min_memories int, p_dry_run boolean, p_limit int, p_force boolean)
 returns table (eligible int, enqueued int, skipped_fresh int, skipped_active int)
-language plpgsql security definer set search_path = '' as $$
-#variable_conflict use_column
-declare
-  s private.settings;
-begin
-  select * into s from private.settings;
-  create temp table if not exists backfill_candidates (user_id uuid primary key, active boolean, fresh boolean) on commit drop;
-  truncate backfill_candidates;
-  insert into backfill_candidates
-  select c.user_id,
-    exists (select 1 from public.narrative_jobs j where j.user_id = c.user_id and j.status in ('queued', 'running')),
-    coalesce(n.invalidated_at is null and n.generated_at > now() - make_interval(days => s.ttl_days), false)
-  from (
-    select m.user_id from public.memories m where m.state = 'active'
-    -- Never below the eligibility threshold: such jobs could only fail (not_eligible).
-    group by m.user_id having count(*) >= greatest(p_min_memories, s.min_memories)
-  ) c
-  left join public.user_narratives n on n.user_id = c.user_id;
-
-  if p_dry_run then
-    return query select
-      (select count(*)::int from backfill_candidates),
-      (select least(count(*), coalesce(p_limit, count(*)))::int from backfill_candidates where not active and (p_force or not fresh)),
-      (select count(*)::int from backfill_candidates where not active and fresh and not p_force),
-      (select count(*)::int from backfill_candidates where active);
-    return;
-  end if;
-
-  return query
-  with inserted as (
+language sql security definer set search_path = '' as $$
+  with s as (select * from private.settings),
+  candidates as materialized (
+    select c.user_id,
+      exists (select 1 from public.narrative_jobs j where j.user_id = c.user_id and j.status in ('queued', 'running')) as active,
+      coalesce(n.invalidated_at is null and n.generated_at > now() - make_interval(days => s.ttl_days), false) as fresh
+    from s, (
+      select m.user_id from public.memories m where m.state = 'active'
+      -- Never below the eligibility threshold: such jobs could only fail (not_eligible).
+      group by m.user_id having count(*) >= greatest(p_min_memories, (select min_memories from private.settings))
+    ) c
+    left join public.user_narratives n on n.user_id = c.user_id
+  ),
+  wanted as (
+    select user_id from candidates where not active and (p_force or not fresh) order by user_id limit p_limit
+  ),
+  inserted as (
     insert into public.narrative_jobs (user_id, reason, max_attempts)
-    select user_id, 'backfill', s.max_attempts
-    from backfill_candidates
-    where not active and (p_force or not fresh)
-    order by user_id
-    limit p_limit
+    select w.user_id, 'backfill', s.max_attempts from wanted w, s
+    where not p_dry_run
     on conflict (user_id) where status in ('queued', 'running') do nothing
     returning 1
   )
   select
-    (select count(*)::int from backfill_candidates),
-    (select count(*)::int from inserted),
-    (select count(*)::int from backfill_candidates where not active and fresh and not p_force),
-    (select count(*)::int from backfill_candidates where active);
-end
+    (select count(*)::int from candidates),
+    case when p_dry_run then (select count(*)::int from wanted) else (select count(*)::int from inserted) end,
+    (select count(*)::int from candidates where not active and fresh and not p_force),
+    (select count(*)::int from candidates where active)
 $$;
 
 -- Queue health for operators and GET /functions/v1/backfill.

@@ -15,6 +15,10 @@ it('migrations apply to an empty database twice in a row, and the stack keeps wo
   const expected = migrationFiles().map((m) => m.version);
   expect(expected.length, 'there are migrations to apply').toBeGreaterThan(0);
   for (const round of [1, 2]) {
+    // Something the reset must wipe: a table no migration creates.
+    const before = db(1);
+    await before`create table if not exists public.reset_marker (round int)`;
+    await before.end();
     const out = dbReset();
     expect(out, `round ${round}: reset reports the rebuild`).toMatch(/rebuilt from scratch/);
     const sql = db(1);
@@ -22,8 +26,8 @@ it('migrations apply to an empty database twice in a row, and the stack keeps wo
       const rows = await sql<{ version: string }[]>`select version from supabase_migrations.schema_migrations order by version`;
       expect(rows.map((r) => r.version), `round ${round}: every migration recorded, in order`).toEqual(expected);
       const [{ users }] = await sql`select count(*)::int as users from auth.users where email like 'test-%'`;
-      const [{ probes }] = await sql`select count(*)::int as probes from pg_tables where tablename = 'cron_probe'`;
-      expect(probes, `round ${round}: nothing from before the reset survives`).toBe(0);
+      const [{ markers }] = await sql`select count(*)::int as markers from pg_tables where tablename = 'reset_marker'`;
+      expect(markers, `round ${round}: nothing from before the reset survives`).toBe(0);
       expect(users, `round ${round}: users made by tests are gone`).toBe(0);
       const secrets = await sql`select name from vault.decrypted_secrets order by name`;
       expect(secrets.map((s) => s.name), `round ${round}: dispatch secrets in Vault`).toEqual(['narrative_service_secret', 'project_url']);

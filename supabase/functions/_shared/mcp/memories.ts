@@ -1,7 +1,7 @@
 // The MCP server's reads and writes of memories, always inside the caller's RLS transaction:
 // `auth.uid()` is the token's subject, so nothing a client sends can reach another user's rows.
 import type { Tx } from '../db.ts';
-import { anyWordQuery } from '../narrative/serve.ts';
+import { anyWordQuery, relevantAndRecent } from '../narrative/serve.ts';
 
 export interface Memory {
   id: string;
@@ -39,11 +39,11 @@ export async function searchMemories(tx: Tx, query: string, limit: number): Prom
 
 /** What an answer is built from: the most relevant memories, then the most recent other ones. */
 export async function memoriesFor(tx: Tx, query: string, relevant: number, recent: number): Promise<{ relevant: Memory[]; recent: Memory[] }> {
-  const top = await searchMemories(tx, query, relevant);
-  const latest = await tx<Memory[]>`
-    select id, content, created_at from public.memories
-    where user_id = (select auth.uid()) and state = 'active'
-    order by created_at desc limit ${recent + top.length}`;
+  // Ask for enough recent ones to still have `recent` after dropping those already relevant.
+  const rows = await relevantAndRecent(tx, query, relevant, recent + relevant);
+  const top = rows.filter((r) => r.kind === 'relevant');
   const seen = new Set(top.map((m) => m.id));
-  return { relevant: top, recent: latest.filter((m) => !seen.has(m.id)).slice(0, recent) };
+  const latest = rows.filter((r) => r.kind === 'recent' && !seen.has(r.id)).slice(0, recent);
+  const plain = (m: Memory): Memory => ({ id: m.id, content: m.content, created_at: m.created_at });
+  return { relevant: top.map(plain), recent: latest.map(plain) };
 }

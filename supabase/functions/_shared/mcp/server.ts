@@ -10,7 +10,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { z } from 'zod';
-import { orchestrateResponse, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
+import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS, orchestrateResponse } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
 import { asUser, type Tx } from '../db.ts';
 import { log } from '../http.ts';
@@ -23,7 +23,6 @@ import { NARRATIVE_URI, narrativeMarkdown, narrativeState, narrativeStateShape }
 /** Statement timeout for a tool's queries. */
 const STATEMENT_TIMEOUT_MS = 5_000;
 /** As the memories.content check constraint. */
-const MEMORY_MAX_CHARS = 20_000;
 
 // Text Postgres can store (no NUL), not blank.
 const textInput = (max: number, what: string) => z.string().trim().min(1, `${what} must not be empty`).max(max)

@@ -90,7 +90,7 @@ export function jobOf(r: NarrativeRequest): { id: number; status: 'queued' | 'ru
   return r.job_id !== null && r.status ? { id: r.job_id, status: r.status } : null;
 }
 
-interface MemoryLine { kind: 'recent' | 'relevant'; content: string; created_at: Date }
+export interface MemoryLine { kind: 'recent' | 'relevant'; id: string; content: string; created_at: Date }
 
 const CONTEXT_MAX_CHARS = 4_000;
 const LINE_MAX_CHARS = 300;
@@ -136,9 +136,24 @@ export function anyWordQuery(message: string) {
 }
 
 /**
- * Context from memories within a fixed time budget: the most relevant to the message (Postgres
- * full-text search over the user's own rows) and, when `withRecent`, the most recent. If the
- * search overruns the budget, the recent memories alone are used.
+ * The user's memories most relevant to `message` (any-word full-text search, ranked) and their
+ * most recent ones, in one statement; a memory can be in both lists.
+ */
+export function relevantAndRecent(tx: Tx, message: string, relevant: number, recent: number) {
+  return tx<MemoryLine[]>`
+    (select 'recent' as kind, id, content, created_at from public.memories
+      where user_id = (select auth.uid()) and state = 'active' order by created_at desc limit ${recent})
+    union all
+    (select 'relevant', m.id, m.content, m.created_at
+      from public.memories m, (${anyWordQuery(message)}) q
+      where m.user_id = (select auth.uid()) and m.state = 'active' and m.fts @@ q.query
+      order by ts_rank(m.fts, q.query) desc, m.created_at desc limit ${relevant})`;
+}
+
+/**
+ * Context from memories within a fixed time budget: the most relevant to the message and, when
+ * `withRecent`, the most recent. If the search overruns the budget, the recent memories alone
+ * are used.
  */
 export async function memoryContext(tx: Tx, message: string, withRecent: boolean, timeoutMs: number): Promise<string> {
   const heading = withRecent
@@ -147,23 +162,14 @@ export async function memoryContext(tx: Tx, message: string, withRecent: boolean
   const recent = withRecent ? PER_KIND : 0;
   let lines: MemoryLine[];
   try {
-    lines = await tx.savepoint((sp) => [
-      sp`select set_config('statement_timeout', ${String(timeoutMs)}, true)`,
-      sp<MemoryLine[]>`
-        (select 'recent' as kind, content, created_at from public.memories
-          where user_id = (select auth.uid()) and state = 'active' order by created_at desc limit ${recent})
-        union all
-        (select 'relevant', m.content, m.created_at
-          from public.memories m, (${anyWordQuery(message)}) q
-          where m.user_id = (select auth.uid()) and m.state = 'active' and m.fts @@ q.query
-          order by ts_rank(m.fts, q.query) desc, m.created_at desc limit ${PER_KIND})`,
-    ]).then((results) => results[1] as MemoryLine[]);
+    lines = await tx.savepoint(async (sp) => {
+      await sp`select set_config('statement_timeout', ${String(timeoutMs)}, true)`;
+      return await relevantAndRecent(sp, message, PER_KIND, recent);
+    });
   } catch (err) {
     if ((err as { code?: string }).code !== '57014') throw err;
     if (!withRecent) return '';
-    lines = await tx<MemoryLine[]>`
-      select 'recent' as kind, content, created_at from public.memories
-      where user_id = (select auth.uid()) and state = 'active' order by created_at desc limit ${recent}`;
+    lines = await relevantAndRecent(tx, '', 0, recent);
   }
   return render(lines, heading);
 }
