@@ -6,29 +6,34 @@ import { API_URL, DASHBOARD_PORT, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './con
 import { buildDashboard, DASHBOARD_DIST, DASHBOARD_URL, dashboardUp } from './dashboard.ts';
 import { ensureKeys, jwks, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
+import { ensureExtensions } from './extensions.ts';
 import {
-  adminSql, clusterExists, ensureSystemPackages, initCluster, installPgNetStandIn, isRunning,
+  adminSql, clusterCurrent, clusterExists, ensureSystemPackages, initCluster, isRunning,
   removeCluster, startCluster, stopCluster,
 } from './postgres.ts';
 import { logFile, pidOf, startService, stopService, waitFor, type Service } from './processes.ts';
 
-const SERVICES = ['runtime', 'pg_net_worker', 'dashboard'] as const;
+const SERVICES = ['runtime', 'dashboard'] as const;
 
 // `start --functions-env FILE` runs the functions with FILE instead of supabase/functions/.env
 // (like `supabase functions serve --env-file`); the tests use it to point Gemini at a fake.
-const envFlag = process.argv.indexOf('--functions-env');
-const functionsEnvFile = envFlag > 0 ? path.resolve(process.argv[envFlag + 1] ?? '') : '';
+// `npm start --functions-env FILE` reaches us as npm config (npm_config_functions_env=true) plus
+// FILE as a plain argument; `npm start -- --functions-env FILE` and `tsx local/cli.ts start
+// --functions-env FILE` pass the flag itself. All three work.
+function functionsEnvArg(): string {
+  const flag = process.argv.indexOf('--functions-env');
+  if (flag > 0) return process.argv[flag + 1] ?? '';
+  const npmConfig = process.env.npm_config_functions_env;
+  if (npmConfig === undefined || npmConfig === '') return '';
+  return npmConfig === 'true' ? process.argv[3] ?? '' : npmConfig;
+}
+const functionsEnvArgValue = functionsEnvArg();
+const functionsEnvFile = functionsEnvArgValue ? path.resolve(functionsEnvArgValue) : '';
 const envFileMarker = path.join(RUN_DIR, 'runtime.functions-env');
 const runningEnvFile = () => (fs.existsSync(envFileMarker) ? fs.readFileSync(envFileMarker, 'utf8') : '');
 
 function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
   return {
-    pg_net_worker: {
-      name: 'pg_net_worker',
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join('local', 'pg_net', 'worker.ts')],
-      env: { PG_NET_DB_URL: DB_URL },
-    },
     runtime: {
       name: 'runtime',
       command: path.join(ROOT, 'node_modules', '.bin', 'deno'),
@@ -129,11 +134,18 @@ async function start(): Promise<void> {
   }
   const t0 = Date.now();
   ensureSystemPackages();
-  installPgNetStandIn();
+  await ensureExtensions();
   const keys = await ensureKeys();
+  if (clusterExists() && !clusterCurrent()) {
+    console.log('The local database was made by an older npm start (pg_net/Vault stand-ins); rebuilding it.');
+    removeCluster();
+  }
   const fresh = !clusterExists();
   if (fresh) initCluster();
   startCluster();
+  // The functions before the seed: pg_net delivers the jobs the seed queues as soon as it
+  // commits, so the runtime must already answer.
+  await startRuntime(keys);
   if (fresh) {
     await buildDatabase(keys);
   } else {
@@ -146,10 +158,6 @@ async function start(): Promise<void> {
       await sql.end();
     }
   }
-  const svc = services(keys);
-  // The runtime first, so requests queued by the seed are delivered on the first try.
-  await startRuntime(keys);
-  startService(svc.pg_net_worker);
   await startDashboard(keys);
   console.log(`Local stack is up in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
   console.log(statusLines(keys));
@@ -180,7 +188,7 @@ async function status(): Promise<void> {
 async function dbReset(): Promise<void> {
   const t0 = Date.now();
   ensureSystemPackages();
-  installPgNetStandIn();
+  await ensureExtensions();
   const keys = await ensureKeys();
   removeCluster();
   initCluster();

@@ -37,7 +37,6 @@ function which(bin: string): boolean {
 export function ensureSystemPackages(): void {
   const missing: string[] = [];
   if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) missing.push('postgresql-15');
-  if (!fs.existsSync('/usr/share/postgresql/15/extension/pg_cron.control')) missing.push('postgresql-15-cron');
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   if (!isRoot || !which('apt-get')) {
@@ -46,24 +45,6 @@ export function ensureSystemPackages(): void {
   console.log(`Installing ${missing.join(', ')} with apt-get ...`);
   const res = spawnSync('sh', ['-c', cmd], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (res.status !== 0) throw new Error(`apt-get failed; run it yourself:\n  sudo ${cmd}`);
-}
-
-/** Copies the pg_net stand-in's control and SQL files into Postgres' extension directory. */
-export function installPgNetStandIn(): void {
-  const shareDir = spawnSync(path.join(PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).stdout?.trim()
-    || '/usr/share/postgresql/15';
-  const extDir = path.join(shareDir, 'extension');
-  const srcDir = path.join(ROOT, 'local', 'pg_net');
-  for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith('.control') || f.endsWith('.sql'))) {
-    const src = fs.readFileSync(path.join(srcDir, file));
-    const dest = path.join(extDir, file);
-    if (fs.existsSync(dest) && fs.readFileSync(dest).equals(src)) continue;
-    try {
-      fs.writeFileSync(dest, src);
-    } catch {
-      throw new Error(`Cannot write ${dest}. Install the pg_net stand-in with:\n  sudo cp ${srcDir}/pg_net* ${extDir}/`);
-    }
-  }
 }
 
 function prepareDir(dir: string) {
@@ -88,17 +69,49 @@ export function initCluster(): void {
     '--auth-local', 'trust', '--auth-host', 'scram-sha-256',
   ]);
   fs.rmSync(pwfile);
-  fs.appendFileSync(path.join(pg.data, 'postgresql.conf'), `
-# --- local stack (see local/postgres.ts) ---
+  // Vault's root key: 64 hex characters read by vault.getkey_script when Postgres starts (on
+  // hosted Supabase the platform supplies it). It lives and dies with the cluster.
+  const keyFile = path.join(pg.data, 'vault_root.key');
+  fs.writeFileSync(keyFile, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+  fs.writeFileSync(path.join(pg.data, 'vault_getkey'), `#!/bin/sh\nexec cat '${keyFile}'\n`, { mode: 0o700 });
+  if (isRoot) spawnSync('chown', ['postgres:postgres', keyFile, path.join(pg.data, 'vault_getkey')]);
+  fs.writeFileSync(path.join(pg.data, FORMAT_FILE), `${CLUSTER_FORMAT}\n`);
+  writeConfig();
+}
+
+// Bumped when a cluster made by an older npm start cannot be reused (2: real pg_net, pg_cron
+// 1.6 and supabase_vault instead of the SQL-only stand-ins).
+const CLUSTER_FORMAT = '2';
+const FORMAT_FILE = 'local_stack_format';
+
+/** False for a cluster made by an older version of the local stack (it must be rebuilt). */
+export function clusterCurrent(): boolean {
+  try {
+    return fs.readFileSync(path.join(pg.data, FORMAT_FILE), 'utf8').trim() === CLUSTER_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+const CONFIG_MARKER = '# --- local stack (see local/postgres.ts) ---';
+
+/** (Re)writes the local stack's block at the end of postgresql.conf; applied at the next start. */
+function writeConfig(): void {
+  const file = path.join(pg.data, 'postgresql.conf');
+  const text = fs.readFileSync(file, 'utf8');
+  const at = text.indexOf(CONFIG_MARKER);
+  fs.writeFileSync(file, `${at >= 0 ? text.slice(0, at) : text}${CONFIG_MARKER}
 listen_addresses = '${HOST}'
 port = ${DB_PORT}
 unix_socket_directories = '${pg.sock}'
 max_connections = 300
 shared_buffers = 256MB
-shared_preload_libraries = 'pg_cron'
+# As on hosted Supabase: pg_net's and pg_cron's background workers, Vault's root key.
+shared_preload_libraries = 'pg_cron,pg_net,supabase_vault'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 32
+vault.getkey_script = '${path.join(pg.data, 'vault_getkey')}'
 timezone = 'UTC'
 log_timezone = 'UTC'
 # A throwaway development cluster: survive a Postgres crash, not an OS crash.
@@ -118,6 +131,7 @@ export function isRunning(): boolean {
 
 export function startCluster(): void {
   if (isRunning()) return;
+  writeConfig();
   prepareDir(pg.sock);
   prepareDir(path.dirname(pg.log));
   run(path.join(PG_BIN, 'pg_ctl'), ['start', '-D', pg.data, '-w', '-t', '60', '-l', pg.log]);

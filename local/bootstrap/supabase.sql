@@ -1,6 +1,6 @@
 -- LOCAL STAND-IN ONLY. On a real Supabase project all of this already exists; this file
--- recreates the parts this project relies on (roles, grants, the auth schema, a Vault
--- stand-in) so the same migrations run unchanged against a bare Postgres 15.
+-- recreates the parts this project relies on (roles, grants, the auth schema, Vault) so the
+-- same migrations run unchanged against a bare Postgres 15.
 -- Applied once, as superuser, right after initdb and before any migration.
 
 -- API roles, as Supabase creates them: PostgREST/Edge code switches into them per request.
@@ -116,56 +116,11 @@ grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to anon, authenticated, service_role;
 grant select on auth.users to service_role;
 
--- Vault stand-in: same functions and view as supabase_vault, but the secret is stored as
--- plain text (no pgsodium/libsodium encryption here). Never put a real secret in it.
+-- Vault: the real supabase_vault extension, as hosted Supabase has it installed (secrets are
+-- encrypted with the root key vault.getkey_script returns; see local/postgres.ts). The API
+-- roles get what hosted grants them.
 create schema vault;
-create table vault.secrets (
-  id uuid primary key default extensions.gen_random_uuid(),
-  name text,
-  description text not null default '',
-  secret text not null,
-  key_id uuid,
-  nonce bytea default extensions.gen_random_bytes(24),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
-);
-create unique index secrets_name_idx on vault.secrets (name) where name is not null;
-
-create function vault.create_secret(
-  new_secret text,
-  new_name text default null,
-  new_description text default '',
-  new_key_id uuid default null
-) returns uuid language sql security definer set search_path = '' as $$
-  insert into vault.secrets (secret, name, description, key_id)
-  values (new_secret, new_name, coalesce(new_description, ''), new_key_id)
-  returning id
-$$;
-
-create function vault.update_secret(
-  secret_id uuid,
-  new_secret text default null,
-  new_name text default null,
-  new_description text default null,
-  new_key_id uuid default null
-) returns void language sql security definer set search_path = '' as $$
-  update vault.secrets set
-    secret = coalesce(new_secret, secret),
-    name = coalesce(new_name, name),
-    description = coalesce(new_description, description),
-    key_id = coalesce(new_key_id, key_id),
-    updated_at = now()
-  where id = secret_id
-$$;
-
-create view vault.decrypted_secrets as
-  select id, name, description, secret, secret as decrypted_secret, key_id, nonce,
-         created_at, updated_at
-  from vault.secrets;
-
-revoke all on schema vault from public;
-revoke all on all tables in schema vault from public;
-revoke all on all functions in schema vault from public;
+create extension supabase_vault with schema vault;
 grant usage on schema vault to postgres, service_role;
 grant select on vault.decrypted_secrets to postgres, service_role;
 grant execute on function vault.create_secret(text, text, text, uuid),

@@ -59,6 +59,17 @@ try {
   if (!(err instanceof Deno.errors.NotFound)) throw err;
 }
 
+// The edge runtime's global for work that outlives a response (EdgeRuntime.waitUntil). Hosted
+// Supabase keeps the worker alive until the promise settles (within the wall-clock limit);
+// this one process lives on anyway, so the promise just runs. A rejection is logged, as the
+// platform logs it.
+// deno-lint-ignore no-explicit-any
+(globalThis as any).EdgeRuntime = {
+  waitUntil(promise: Promise<unknown>) {
+    Promise.resolve(promise).catch((err) => log({ level: 'error', msg: 'background_task_failed', error: String(err) }));
+  },
+};
+
 // Load every function, capturing the handler its index.ts passes to Deno.serve.
 const handlers = new Map<string, Handler>();
 const broken = new Map<string, string>();
