@@ -36,14 +36,14 @@ async function user(i: number, memories: number, narrative: boolean): Promise<{ 
   return { id, token };
 }
 
-/** Resident memory (kB) of the stack's processes: runtime, pg_net worker, all Postgres processes. */
+/** Resident memory (kB) of the stack's processes: the runtime and all Postgres processes (pg_net's worker among them). */
 function rss(): Record<string, number> {
   const of = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   const pidOf = (name: string) => Number(fs.readFileSync(`${RUN_DIR}/${name}.pid`, 'utf8'));
   const pg = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
     try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres'; } catch { return false; }
   }).reduce((sum, p) => { try { return sum + of(Number(p)); } catch { return sum; } }, 0);
-  return { runtime: of(pidOf('runtime')), pg_net_worker: of(pidOf('pg_net_worker')), postgres: pg };
+  return { runtime: of(pidOf('runtime')), postgres: pg };
 }
 
 function load(name: string, rate: number, requests: autocannon.Request[], ok: (status: number) => boolean) {

@@ -4,15 +4,28 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v pg_prove >/dev/null || [ ! -f /usr/share/postgresql/15/extension/pgtap.control ]; then
-  pkgs="postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
+# System packages npm cannot provide: pgTAP + pg_prove (database tests) and Chromium (browser
+# tests). As root they are installed with apt, as npm start installs Postgres; otherwise the
+# exact command is printed and the run stops: no suite is skipped for a missing package.
+missing=""
+[ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing="$missing postgresql-15-pgtap"
+command -v pg_prove >/dev/null || missing="$missing libtap-parser-sourcehandler-pgtap-perl"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null || exit 1
+    echo "Installing$missing with apt-get ..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } || exit 1
   else
-    echo "pgTAP is missing. Install it with: sudo apt-get install -y $pkgs" >&2
+    echo "Missing system packages:$missing. Install them with: sudo apt-get install -y$missing" >&2
     exit 1
   fi
 fi
+
+# The suites need the functions on tests/functions.env (Gemini -> the fake). Put the default
+# env back when this script ends, however it ends (success, failure, Ctrl-C).
+restore_default_env() { npx tsx local/cli.ts start >/dev/null 2>&1 || echo "Could not restart the functions on the default env; run npm start." >&2; }
+trap restore_default_env EXIT
+trap 'exit 130' INT TERM HUP
 
 npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
 
@@ -31,10 +44,6 @@ npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 2>/dev/null | tee "$results
 
 PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
-
-# Leave the stack as npm start makes it: functions back on the default env (the fake Gemini
-# is gone once vitest exits, so jobs would otherwise fail with network errors).
-npx tsx local/cli.ts start >/dev/null || status=1
 
 node scripts/test-summary.mjs "$results" || status=1
 exit $status
