@@ -6,7 +6,7 @@ import { fakeGeminiControl } from './helpers/fake-gemini.ts';
 import {
   addMemories, enqueue, fastForward, job, makeUser, marker, narrative, waitForJob,
 } from './helpers/pipeline.ts';
-import { API_URL, db, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
 
 const sql = db(8);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
@@ -67,6 +67,24 @@ describe('happy path', () => {
       where user_id = ${userId} and status in ('queued', 'running')`;
     expect(active, 'one active job').toBe(1);
     await waitForJob(sql, [...ids][0], finished, 'finish');
+  });
+
+  it('generate-narrative answers pg_net 202 at claim and generates in the background', async () => {
+    // pg_net takes its next batch only when every request of the current one has finished, so
+    // the dispatch must not wait for the LLM call.
+    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    const { job_id } = await enqueue(sql, userId);
+    const answer = await eventually('pg_net to record generate-narrative\'s answer', async () => {
+      const [r] = await sql<{ status_code: number; content: string; job_status: string }[]>`
+        select r.status_code, r.content, j.status as job_status from net._http_response r
+        join narrative_jobs j on j.last_request_id = r.id where j.id = ${job_id}`;
+      return r;
+    });
+    expect(answer.status_code, 'accepted').toBe(202);
+    expect(JSON.parse(answer.content), 'body').toEqual({ job_id, status: 'running' });
+    expect(answer.job_status, 'answered while the generation was still running').toBe('running');
+    const done = await waitForJob(sql, job_id, finished, 'finish in the background');
+    expect(done.status, `succeeded (last_error: ${done.last_error})`).toBe('succeeded');
   });
 
   it('a duplicate or late delivery is refused with 409 and writes nothing', async () => {

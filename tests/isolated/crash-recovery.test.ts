@@ -1,8 +1,11 @@
 // Recovery from dead processes: these stop shared services, so they run alone.
 //  - generate-narrative killed mid-generation -> lease expires -> sweeper requeues -> succeeds
-//  - a pg_net request lost while the worker was down -> sweeper re-dispatches -> succeeds
+//  - a pg_net request lost in a Postgres crash (its queue is an unlogged table) -> sweeper
+//    re-dispatches -> succeeds
 //  - Postgres restarted -> the pg_net worker and the functions carry on
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../../local/config.ts';
 import { startCluster, stopCluster } from '../../local/postgres.ts';
@@ -48,25 +51,45 @@ it('a function killed mid-generation: lease expiry, requeue, then success', asyn
   expect(n.version, 'stored once').toBe(1);
 });
 
-it('a request lost while the pg_net worker was down is re-dispatched by the sweeper', async () => {
-  const userId = await makeUser(sql);
-  await addMemories(sql, userId, 5);
-  await stopService('pg_net_worker');
-  const { job_id } = await enqueue(sql, userId);
-  const sent = await job(sql, job_id);
-  expect(sent.dispatch_count, 'dispatched by the insert trigger').toBe(1);
-  // What a crash of the real pg_net worker does: the queued request is gone.
-  const lost = await sql`delete from net.http_request_queue where id = ${sent.last_request_id} returning id`;
-  expect(lost.length, 'the request was waiting in the queue').toBe(1);
-  restartStack();
+it('a request lost in a Postgres crash is re-dispatched by the sweeper', async () => {
+  // pg_net takes the next batch only when every request of the current one has finished, so a
+  // request held open by this server keeps the job's dispatch waiting in net.http_request_queue.
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((_req, res) => { held.push(res); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hold`;
+  try {
+    await sql`select net.http_get(${url}, timeout_milliseconds := 60000)`;
+    await eventually('the worker to take the held request', async () => held.length > 0);
 
-  await sql`select private.sweep()`;
-  expect((await job(sql, job_id)).dispatch_count, 'inside the in-flight window nothing is re-sent').toBe(1);
-  await sql`update narrative_jobs set dispatched_at = now() - interval '1 hour' where id = ${job_id}`;
-  await sql`select private.sweep()`;
-  const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
-  expect(done.dispatch_count, 'sent twice in all').toBe(2);
-  expect(done.attempts, 'one attempt: the lost request never reached the function').toBe(1);
+    const userId = await makeUser(sql);
+    await addMemories(sql, userId, 5);
+    const { job_id } = await enqueue(sql, userId);
+    const sent = await job(sql, job_id);
+    expect(sent.dispatch_count, 'dispatched by the insert trigger').toBe(1);
+    const [waiting] = await sql`select id from net.http_request_queue where id = ${sent.last_request_id}`;
+    expect(waiting, 'the dispatch waits in the queue behind the held request').toBeDefined();
+
+    // A crash: recovery empties unlogged tables, so the queued request is gone.
+    stopCluster('immediate');
+    startCluster();
+    await eventually('the database to accept queries again', async () => (await sql`select 1 as ok`)[0], 20_000, 200);
+    const [gone] = await sql`select id from net.http_request_queue where id = ${sent.last_request_id}`;
+    expect(gone, 'the queued request did not survive the crash').toBeUndefined();
+    expect((await job(sql, job_id)).status, 'the job itself is durable').toBe('queued');
+
+    await sql`select private.sweep()`;
+    expect((await job(sql, job_id)).dispatch_count, 'inside the in-flight window nothing is re-sent').toBe(1);
+    await sql`update narrative_jobs set dispatched_at = now() - interval '1 hour' where id = ${job_id}`;
+    await sql`select private.sweep()`;
+    const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded', 'succeed');
+    expect(done.dispatch_count, 'sent twice in all').toBe(2);
+    expect(done.attempts, 'one attempt: the lost request never reached the function').toBe(1);
+  } finally {
+    for (const res of held) res.destroy();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });
 
 it('after a Postgres restart the pg_net worker and the functions carry on', async () => {

@@ -31,13 +31,16 @@ it('migrations apply to an empty database twice in a row, and the stack keeps wo
       expect(users, `round ${round}: users made by tests are gone`).toBe(0);
       const secrets = await sql`select name from vault.decrypted_secrets order by name`;
       expect(secrets.map((s) => s.name), `round ${round}: dispatch secrets in Vault`).toEqual(['narrative_service_secret', 'project_url']);
-      const exts = await sql`select extname from pg_extension where extname in ('pg_net', 'pg_cron') order by 1`;
-      expect(exts.map((e) => e.extname), `round ${round}: extensions`).toEqual(['pg_cron', 'pg_net']);
+      const [{ plain }] = await sql`select count(*)::int as plain from vault.secrets s
+        join vault.decrypted_secrets d using (id) where s.secret = d.decrypted_secret`;
+      expect(plain, `round ${round}: Vault stores the secrets encrypted`).toBe(0);
+      const exts = await sql`select extname from pg_extension where extname in ('pg_net', 'pg_cron', 'supabase_vault') order by 1`;
+      expect(exts.map((e) => e.extname), `round ${round}: extensions`).toEqual(['pg_cron', 'pg_net', 'supabase_vault']);
     } finally {
       await sql.end();
     }
   }
-  // The runtime and worker reconnect to the rebuilt database on their own.
+  // The runtime reconnects to the rebuilt database on their own.
   const user = await eventually('auth to work against the new database', () => createUser().catch(() => null), 20_000, 200);
   const health = await eventually('the health function to answer', async () => {
     const { data } = await user.client.functions.invoke('health', { method: 'GET' });

@@ -1,12 +1,21 @@
 // Internal endpoint the dispatch trigger calls through pg_net with {"job_id"}. Authenticated by
 // the narrative service secret (verify_jwt = false in config.toml), never by user tokens.
+//
+// It claims the job and answers 202 at once; the generation goes on in the background of the
+// same invocation (EdgeRuntime.waitUntil) while it holds the job's lease. pg_net works in
+// batches and starts the next batch only when every request of the current one has finished,
+// so answering only after a 30 s LLM call would hold back every dispatch queued behind it.
+// An invocation killed mid-generation is recovered by the lease (the sweeper requeues it).
 import { generateNarrativeBody } from '../../../shared/narrative.ts';
 import { requiredEnv } from '../_shared/env.ts';
 import { bearerToken } from '../_shared/auth.ts';
-import { allowMethods, HttpError, json, readJson, route, secretsEqual } from '../_shared/http.ts';
-import { runAttempt } from '../_shared/narrative/generate.ts';
+import { allowMethods, HttpError, json, log, readJson, route, secretsEqual } from '../_shared/http.ts';
+import { claimJob, runClaimed } from '../_shared/narrative/generate.ts';
 
 const serviceSecret = requiredEnv('NARRATIVE_SERVICE_SECRET');
+
+/** The edge runtime's API for work that outlives the response (Supabase docs: background tasks). */
+declare const EdgeRuntime: { waitUntil(promise: Promise<unknown>): void };
 
 export const handler = route('generate-narrative', async (req) => {
   allowMethods(req, 'POST');
@@ -15,5 +24,11 @@ export const handler = route('generate-narrative', async (req) => {
     throw new HttpError(401, 'unauthorized', 'The narrative service secret is required');
   }
   const { job_id } = await readJson(req, generateNarrativeBody);
-  return json(await runAttempt(job_id));
+  const job = await claimJob(job_id);
+  EdgeRuntime.waitUntil(runClaimed(job).catch((err: unknown) => {
+    // Recording the outcome itself failed (database gone): the lease expires and the sweeper
+    // requeues the job, so it is not lost; say so here.
+    log({ level: 'error', job_id, user_id: job.userId, step: 'background', outcome: 'unrecorded', error: String(err) });
+  }));
+  return json({ job_id, status: 'running' }, 202);
 });

@@ -1,6 +1,8 @@
 // One attempt of one narrative job: claim (lease) -> read memories within the prompt budget ->
 // provider -> validate -> store + succeed in one transaction. Failures are classified and
 // written to the job row (retry with backoff, or failed); nothing is dropped silently.
+// claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
+// function continues in the background while it holds the job's lease.
 import { narrativeText } from '../../../../shared/narrative.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
@@ -11,9 +13,18 @@ import { ProviderError, type NarrativeProvider, type PromptMemory } from '../pro
 const provider: NarrativeProvider = createProvider();
 const timeoutMs = providerEnv().timeoutMs;
 
+export interface ClaimedJob {
+  jobId: number;
+  userId: string;
+  lease: string;
+  attempts: number;
+  startedAt: number;
+}
+
 export interface AttemptResult {
   job_id: number;
-  status: 'succeeded' | 'queued' | 'failed';
+  /** lease_lost: the lease expired and another attempt took the job; this result was discarded. */
+  status: 'succeeded' | 'queued' | 'failed' | 'lease_lost';
   version?: number;
   error_code?: string;
 }
@@ -56,7 +67,8 @@ function acceptOutput(text: string, finishReason: string): string {
   return parsed.data;
 }
 
-export async function runAttempt(jobId: number): Promise<AttemptResult> {
+/** Takes the job's lease, or says (as an HttpError) why the job cannot be run now. */
+export async function claimJob(jobId: number): Promise<ClaimedJob> {
   const t0 = performance.now();
   const [claim] = await sql<Claim[]>`select * from private.claim_job(${jobId})`;
   step(jobId, claim.user_id, 'claim', t0, claim.outcome, { attempt: claim.attempts, reason: claim.reason });
@@ -68,9 +80,12 @@ export async function runAttempt(jobId: number): Promise<AttemptResult> {
     throw new HttpError(429, 'concurrency_limited', 'The running-job cap is reached; the job stays queued and is dispatched when a slot frees',
       { 'retry-after': '5' });
   }
-  const userId = claim.user_id!;
-  const lease = claim.lease_token!;
+  return { jobId, userId: claim.user_id!, lease: claim.lease_token!, attempts: claim.attempts!, startedAt: t0 };
+}
 
+/** Runs a claimed attempt to its end and records the outcome on the job row. */
+export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
+  const { jobId, userId, lease, startedAt: t0 } = job;
   try {
     const t1 = performance.now();
     const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
@@ -105,12 +120,9 @@ export async function runAttempt(jobId: number): Promise<AttemptResult> {
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)})`;
     step(jobId, userId, 'store', t3, done.outcome, { version: done.version });
-    if (done.outcome === 'lease_lost') {
-      throw new HttpError(409, 'lease_lost', `Job ${jobId} was taken over after its lease expired; this result was discarded`);
-    }
+    if (done.outcome === 'lease_lost') return { job_id: jobId, status: 'lease_lost' };
     return { job_id: jobId, status: 'succeeded', version: done.version ?? undefined };
   } catch (err) {
-    if (err instanceof HttpError) throw err;
     const failure = err instanceof ProviderError
       ? err
       : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
@@ -120,9 +132,7 @@ export async function runAttempt(jobId: number): Promise<AttemptResult> {
     step(jobId, userId, failed.outcome === 'retry_scheduled' ? 'retry' : 'fail', t0, failed.outcome, {
       error_code: failure.code, retryable: failure.retryable,
     });
-    if (failed.outcome === 'lease_lost') {
-      throw new HttpError(409, 'lease_lost', `Job ${jobId} was taken over after its lease expired`);
-    }
+    if (failed.outcome === 'lease_lost') return { job_id: jobId, status: 'lease_lost', error_code: failure.code };
     return { job_id: jobId, status: failed.status!, error_code: failure.code };
   }
 }
