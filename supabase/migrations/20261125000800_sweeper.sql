@@ -3,7 +3,8 @@
 --  1. Expired leases (running past locked_until: the function died or hung) go back to queued
 --     with backoff, or to failed when attempts are used up. The attempt was already counted.
 --  2. Dispatches whose pg_net request failed (transport error or 5xx recorded in
---     net._http_response) are marked not-in-flight at once, with the error on the row.
+--     net._http_response) are marked not-in-flight at once, with the error on the row; one
+--     that generate-narrative rejected (4xx other than 409/429) counts as a failed attempt.
 --  3. Dispatch due jobs into free slots (this also re-sends requests presumed lost).
 --  4. Prune finished jobs past retention and old pg_net responses.
 create function private.sweep() returns jsonb
@@ -43,18 +44,38 @@ begin
   select count(*) filter (where status = 'queued'), count(*) filter (where status = 'failed')
   into v_requeued, v_failed from moved;
 
-  with failed_dispatch as (
+  -- A 409 (duplicate or late delivery) and a 429 (running cap reached) are answers the queue
+  -- expects. Any other 4xx means generate-narrative refused the request itself (wrong service
+  -- secret, function not deployed, contract mismatch): retrying the same request cannot help
+  -- for long, so it counts as a failed attempt and ends in failed, with the status on the row.
+  with answered as (
+    select j.id, r.status_code, r.error_msg, left(r.content, 200) as content,
+           (r.error_msg is null and r.status_code between 400 and 499 and r.status_code not in (409, 429)) as rejected
+    from public.narrative_jobs j
+    join net._http_response r on r.id = j.last_request_id
+    where j.status = 'queued' and j.dispatched_at is not null
+      and (r.error_msg is not null or r.status_code >= 500
+           or (r.status_code between 400 and 499 and r.status_code not in (409, 429)))
+    for update of j skip locked
+  ), settled as (
     update public.narrative_jobs j set
       dispatched_at = null,
-      last_error_code = 'dispatch_failed',
-      last_error = 'dispatch_failed: ' || coalesce(r.error_msg, 'generate-narrative answered HTTP ' || r.status_code),
+      attempts = j.attempts + a.rejected::int,
+      status = case when a.rejected and j.attempts + 1 >= j.max_attempts then 'failed' else 'queued' end,
+      run_after = case when a.rejected then now() + private.backoff(j.attempts + 1) else j.run_after end,
+      finished_at = case when a.rejected and j.attempts + 1 >= j.max_attempts then now() end,
+      last_error_code = case when a.rejected then 'dispatch_rejected' else 'dispatch_failed' end,
+      last_error = case
+        when a.rejected then format('dispatch_rejected: generate-narrative answered HTTP %s%s%s', a.status_code,
+          coalesce(': ' || a.content, ''),
+          case when j.attempts + 1 >= j.max_attempts then format(' (gave up after %s attempts)', j.attempts + 1) else '' end)
+        else 'dispatch_failed: ' || coalesce(a.error_msg, 'generate-narrative answered HTTP ' || a.status_code)
+      end,
       updated_at = now()
-    from net._http_response r
-    where j.status = 'queued' and j.dispatched_at is not null and r.id = j.last_request_id
-      and (r.error_msg is not null or r.status_code >= 500)
+    from answered a where j.id = a.id
     returning j.id
   )
-  select count(*) into v_dispatch_failed from failed_dispatch;
+  select count(*) into v_dispatch_failed from settled;
 
   v_dispatched := private.dispatch_pending();
 
