@@ -1,6 +1,6 @@
 // `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
 //
-//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,backfill]
+//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,backfill]
 //
 // Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
 // (programmatic API); the ceiling is a raw primary-key read from Postgres with postgres.js.
@@ -19,6 +19,7 @@ import postgres from 'postgres';
 import { API_URL, DB_URL, keys } from '../tests/helpers/stack.ts';
 import { defaultNarrative, startFakeGemini, type FakeGemini } from '../tests/helpers/fake-gemini.ts';
 import { RUN_DIR } from '../local/config.ts';
+import { useFunctionsEnv } from '../local/functions-env.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -39,7 +40,7 @@ function parseArgs(argv: string[]) {
     else if (a.startsWith('--connections')) o.connections = Number(val());
     else if (a.startsWith('--api-url')) o.apiUrl = val().replace(/\/+$/, '');
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,steady,miss,enqueue,pipeline,backfill] [--users N] [--connections N] [--api-url URL]');
+      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,steady,miss,enqueue,pipeline,slow,backfill] [--users N] [--connections N] [--api-url URL]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -60,6 +61,10 @@ const MISS_CONNS = 4;
 const MISS_MEMORIES = 10_000;
 const ENQUEUE_USERS = 100;
 const ENQUEUE_WORKERS = 4;
+// A provider as slow as a real long generation, with concurrent enqueues: shows whether one
+// slow call holds back the dispatches queued after it (pg_net works batch by batch).
+const SLOW_PROVIDER_MS = 30_000;
+const SLOW_PROVIDER_JOBS = 20;
 const PIPELINE_JOBS = 200;
 const BACKFILL_USERS = 100_000;
 const MAX_ERROR_RATE = 0.01;
@@ -682,6 +687,46 @@ async function measureEnqueue(provider: string): Promise<void> {
   });
 }
 
+async function measureSlowProvider(): Promise<void> {
+  const label = `enqueue → stored, ${SLOW_PROVIDER_JOBS} concurrent enqueues, ${SLOW_PROVIDER_MS / 1000} s provider`;
+  if (!fake) {
+    notes.push(`SKIPPED ${label}: it needs the bench's own fake Gemini on 54330.`);
+    return;
+  }
+  progress(`${label}: functions on tests/functions.slow-provider.env, max_concurrency ${SLOW_PROVIDER_JOBS}`);
+  useFunctionsEnv('tests/functions.slow-provider.env');
+  const [saved] = await sql<{ max_concurrency: number }[]>`select max_concurrency from private.settings`;
+  await sql`update private.settings set max_concurrency = ${SLOW_PROVIDER_JOBS}`;
+  fake.setDefault({ kind: 'ok', latencyMs: SLOW_PROVIDER_MS });
+  try {
+    const ids = await createDbUsers('slow', SLOW_PROVIDER_JOBS);
+    await addMemories(sql, ids, 6);
+    const jobIds = await Promise.all(ids.map(async (id) => {
+      const [j] = await sql<{ job_id: number }[]>`select job_id::int from private.enqueue_job(${id}::uuid, 'manual')`;
+      return j.job_id;
+    }));
+    await pollJobs(jobIds, SLOW_PROVIDER_MS * 5);
+    const t = await jobTimings(jobIds);
+    const lat = [...t.values()].filter((x) => x.status === 'succeeded' && x.ms !== null).map((x) => x.ms!);
+    const bad = jobIds.length - lat.length;
+    const s = summarize(lat);
+    checkErrors(label, jobIds.length, bad, `${bad} not succeeded`);
+    const target = SLOW_PROVIDER_MS + 5_000;
+    progress(`${label}: ${lat.length}/${jobIds.length} succeeded, p50 ${s.p50?.toFixed(0)} ms, p95 ${s.p95?.toFixed(0)} ms`);
+    rows.push({
+      key: 'enqueue_to_stored_slow_provider', measurement: label, n: jobIds.length, errors: bad, ...s, rate: null,
+      measured: `p95 ${s.p95?.toFixed(0)} ms`, target: `p95 ≤ ${target} ms`,
+      verdict: s.p95 !== null && s.p95 <= target ? 'PASS' : 'MISS',
+    });
+    notes.push(`${label}: every job's request is answered 202 at claim, so pg_net's next batch never waits for a generation; `
+      + `target = one provider call + 5 s.`);
+  } finally {
+    fake.setDefault({ kind: 'ok' });
+    await sql`update private.settings set max_concurrency = ${saved.max_concurrency}`;
+    useFunctionsEnv('tests/functions.env');
+  }
+}
+
 async function pollJobs(ids: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -836,12 +881,16 @@ async function main(): Promise<number> {
   if (!opts.skip.has('steady') && !httpBroken) await measureSteady(users);
   if (!opts.skip.has('miss') && !httpBroken) await measureMiss();
 
-  if (!opts.skip.has('enqueue') || !opts.skip.has('pipeline')) {
+  if (!opts.skip.has('enqueue') || !opts.skip.has('pipeline') || !opts.skip.has('slow')) {
+    // Generation runs against the fake Gemini (instant answers); the default env is put back
+    // when the bench ends, however it ends.
+    useFunctionsEnv('tests/functions.env');
     const provider = await ensureProvider();
     progress(`provider for generation: ${provider}`);
     try {
       if (!opts.skip.has('enqueue')) await measureEnqueue(provider);
       if (!opts.skip.has('pipeline') && !pipelineBroken) await measurePipeline(provider);
+      if (!opts.skip.has('slow') && !pipelineBroken) await measureSlowProvider();
     } finally {
       await releaseProvider();
     }
@@ -863,7 +912,7 @@ async function main(): Promise<number> {
     table(),
     '',
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memory_gb} GB, ${machine.platform}; Node ${machine.node}; Postgres ${machine.postgres}.`,
-    `The load generator (autocannon, in this Node process), the functions (one Deno process), Postgres and the pg_net worker all share these ${machine.cores} cores.`,
+    `The load generator (autocannon, in this Node process), the functions (one Deno process), Postgres (with pg_net's background worker) all share these ${machine.cores} cores.`,
     `Latencies are per-request response times recorded from autocannon's response events (client side, including the load generator's own queueing).`,
     ...(rows.some((r) => r.key === 'steady_orchestrate') ? [
       `Fixed rate: ${RATE_SLICES} autocannon instances (1 connection, overallRate ${STEADY_RATE / RATE_SLICES}) started ${1000 / RATE_SLICES} ms apart, `
