@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { API_URL, DASHBOARD_PORT, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
 import { buildDashboard, DASHBOARD_DIST, DASHBOARD_URL, dashboardUp } from './dashboard.ts';
-import { ensureKeys, jwks, type LocalKeys } from './keys.ts';
+import { ensureKeys, JWT_MODE_MARKER, jwks, jwtMode, runningJwtMode, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
 import { ensureExtensions } from './extensions.ts';
 import {
@@ -31,6 +31,8 @@ const functionsEnvArgValue = functionsEnvArg();
 const functionsEnvFile = functionsEnvArgValue ? path.resolve(functionsEnvArgValue) : '';
 const envFileMarker = path.join(RUN_DIR, 'runtime.functions-env');
 const runningEnvFile = () => (fs.existsSync(envFileMarker) ? fs.readFileSync(envFileMarker, 'utf8') : '');
+// LOCAL_AUTH_JWT_MODE=es256|hs256: how the Auth stand-in signs user tokens (see local/keys.ts).
+const authJwtMode = jwtMode();
 
 function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
   return {
@@ -41,6 +43,9 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
       env: {
         LOCAL_KEYS_FILE: KEYS_FILE,
         LOCAL_FUNCTIONS_ENV_FILE: functionsEnvFile,
+        LOCAL_AUTH_JWT_MODE: authJwtMode,
+        // A legacy-secret project gives its functions the secret as a function secret.
+        ...(authJwtMode === 'hs256' ? { JWT_SECRET: keys.jwtSecret } : {}),
         NARRATIVE_SERVICE_SECRET: keys.narrativeServiceSecret,
         DENO_NO_UPDATE_CHECK: '1',
         SUPABASE_URL: API_URL,
@@ -104,9 +109,10 @@ const dashboardLine = `Dashboard: ${DASHBOARD_URL}  (demo login: demo@example.co
 async function startRuntime(keys: LocalKeys): Promise<void> {
   if (functionsEnvFile && !fs.existsSync(functionsEnvFile)) throw new Error(`No such env file: ${functionsEnvFile}`);
   // A runtime still up from a partly running stack may have another env file: not that one.
-  if (runningEnvFile() !== functionsEnvFile) await stopService('runtime');
+  if (runningEnvFile() !== functionsEnvFile || runningJwtMode() !== authJwtMode) await stopService('runtime');
   startService(services(keys).runtime);
   fs.writeFileSync(envFileMarker, functionsEnvFile);
+  fs.writeFileSync(JWT_MODE_MARKER, authJwtMode);
   await waitFor(`API (see ${logFile('runtime')})`, apiUp, 60_000);
 }
 
@@ -120,10 +126,10 @@ async function startDashboard(keys: LocalKeys): Promise<void> {
 async function start(): Promise<void> {
   if (await stackUp()) {
     const keys = await ensureKeys();
-    if (runningEnvFile() !== functionsEnvFile) {
+    if (runningEnvFile() !== functionsEnvFile || runningJwtMode() !== authJwtMode) {
       await stopService('runtime');
       await startRuntime(keys);
-      console.log(`Functions restarted with ${functionsEnvFile || 'supabase/functions/.env'}.`);
+      console.log(`Functions restarted with ${functionsEnvFile || 'supabase/functions/.env'}, ${authJwtMode} user tokens.`);
     }
     // Edited dashboard sources are rebuilt; the server reads files from disk, so it keeps running.
     buildDashboard(keys.anonKey);

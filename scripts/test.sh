@@ -21,13 +21,19 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# The suites need the functions on tests/functions.env (Gemini -> the fake). Put the default
-# env back when this script ends, however it ends (success, failure, Ctrl-C).
-restore_default_env() { npx tsx local/cli.ts start >/dev/null 2>&1 || echo "Could not restart the functions on the default env; run npm start." >&2; }
-trap restore_default_env EXIT
+# Leave the stack as npm start makes it, however this script ends: functions back on the default
+# env (the fake Gemini is gone once vitest exits, so jobs would otherwise fail with network errors)
+# and the Auth stand-in back on its default token kind (ES256).
+restored=0
+restore_default() {
+  [ "$restored" = 1 ] && return 0
+  restored=1
+  env -u LOCAL_AUTH_JWT_MODE npx tsx local/cli.ts start >/dev/null
+}
+trap restore_default EXIT
 trap 'exit 130' INT TERM HUP
 
-npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
+env -u LOCAL_AUTH_JWT_MODE npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || { echo "The local stack did not start (see .local/logs)." >&2; exit 1; }
 
 # supabase-js needs a WebSocket global, which Node 20 has behind a flag.
 export NODE_OPTIONS="--experimental-websocket --no-warnings=ExperimentalWarning"
@@ -38,12 +44,23 @@ status=0
 if npm run -s typecheck; then echo ok > "$results/typecheck.txt"; else echo failed > "$results/typecheck.txt"; status=1; fi
 npx vitest run --project isolated --reporter=default --reporter=json --outputFile.json="$results/isolated.json" || status=1
 npx vitest run --project stack --reporter=default --reporter=json --outputFile.json="$results/stack.json" || status=1
+# The user-facing suites again with the Auth stand-in issuing HS256 tokens and the functions given
+# the legacy JWT secret (a project not yet on JWT signing keys); only the runtime restarts.
+user_facing="tests/jwt-verification.test.ts tests/auth-and-gateway.test.ts tests/serving.test.ts tests/mcp.test.ts"
+if LOCAL_AUTH_JWT_MODE=hs256 npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null; then
+  npx vitest run --project stack $user_facing --reporter=default --reporter=json --outputFile.json="$results/stack-hs256.json" || status=1
+else
+  echo "The runtime did not restart in hs256 mode (see .local/logs)." >&2; status=1
+fi
+env -u LOCAL_AUTH_JWT_MODE npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || status=1
 # Faults on purpose (kills the runtime and the worker, restarts Postgres): alone, after vitest.
 npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 2>/dev/null | tee "$results/chaos.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
 PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+restore_default || status=1
 
 node scripts/test-summary.mjs "$results" || status=1
 exit $status

@@ -1,8 +1,12 @@
 // The Auth stand-in and the functions gateway, through supabase-js and plain fetch:
-// sign-in -> token -> function call as that user; verify_jwt refuses bad tokens.
+// sign-in -> token -> function call as that user; the gateway's verify_jwt check (for functions
+// that set it) refuses bad tokens, and functions with verify_jwt = false get every request.
+import fs from 'node:fs';
 import { SignJWT, generateKeyPair, importJWK } from 'jose';
+import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { API_URL, keys } from './helpers/stack.ts';
+import { createJwtGate } from '../local/runtime/gateway.ts';
+import { API_URL, authJwtMode, keys } from './helpers/stack.ts';
 import { anonClient, createUser, serviceClient } from './helpers/users.ts';
 
 const healthUrl = `${API_URL}/functions/v1/health`;
@@ -18,11 +22,13 @@ async function userToken(claims: Record<string, unknown>, opts: { expiresIn?: nu
 }
 
 describe('sign-in and a function call as the user', () => {
-  it('signInWithPassword gives an ES256 token with Supabase claims that functions.invoke accepts', async () => {
+  it('signInWithPassword gives a token with Supabase claims that functions.invoke accepts', async () => {
     const user = await createUser({ appMetadata: { plan: 'pro' } });
     const [header, payload] = user.accessToken.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
-    expect(header.alg, 'tokens are asymmetric').toBe('ES256');
-    expect(header.kid, 'tokens name their key').toBe(keys().publicJwk.kid);
+    const es256 = authJwtMode() === 'es256';
+    expect(header.alg, 'asymmetric tokens, or HS256 in legacy mode').toBe(es256 ? 'ES256' : 'HS256');
+    expect(header.kid, 'asymmetric tokens name their key').toBe(es256 ? keys().publicJwk.kid : undefined);
+    expect(payload.iss, 'issued by the local Auth').toBe(`${API_URL}/auth/v1`);
     expect(payload, 'Supabase claims').toMatchObject({
       sub: user.id, role: 'authenticated', aud: 'authenticated', email: user.email,
       app_metadata: { plan: 'pro', provider: 'email' }, user_metadata: {},
@@ -88,34 +94,47 @@ describe('sign-in and a function call as the user', () => {
   });
 });
 
-describe('verify_jwt = true refuses bad tokens with 401', () => {
-  const cases: [string, () => Promise<Record<string, string>>][] = [
-    ['no Authorization header', async () => ({})],
-    ['a malformed token', async () => ({ authorization: 'Bearer not.a.jwt' })],
-    ['an expired token', async () => ({ authorization: `Bearer ${await userToken({ sub: crypto.randomUUID() }, { expiresIn: -60 })}` })],
+describe('the gateway\'s verify_jwt check (local/runtime/gateway.ts)', () => {
+  const config = parseToml(fs.readFileSync('supabase/config.toml', 'utf8')) as { functions: Record<string, { verify_jwt?: boolean }> };
+
+  it('every function checks its caller in code: verify_jwt = false in config.toml', () => {
+    const names = fs.readdirSync('supabase/functions', { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('_')).map((e) => e.name);
+    expect(names.length, 'functions found').toBeGreaterThan(4);
+    for (const name of names) expect(config.functions[name]?.verify_jwt, `${name}: verify_jwt`).toBe(false);
+  });
+
+  const gate = (jwtSecret: string | null = null) => createJwtGate({ publicJwk: keys().publicJwk, jwtSecret });
+  const req = (token?: string) => new Request('http://x/functions/v1/f', token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const hs256 = (secret: string) => new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+  const cases: [string, () => Promise<string | undefined>][] = [
+    ['no Authorization header', async () => undefined],
+    ['a malformed token', async () => 'not.a.jwt'],
+    ['an expired token', () => userToken({ sub: crypto.randomUUID() }, { expiresIn: -60 })],
     ['a token signed by another key', async () => {
       const { privateKey } = await generateKeyPair('ES256');
-      return { authorization: `Bearer ${await userToken({ sub: crypto.randomUUID() }, { key: privateKey })}` };
+      return userToken({ sub: crypto.randomUUID() }, { key: privateKey });
     }],
     ['an alg:none token', async () => {
       const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const now = Math.floor(Date.now() / 1000);
-      return { authorization: `Bearer ${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: crypto.randomUUID(), role: 'service_role', exp: now + 600 })}.` };
+      return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: crypto.randomUUID(), role: 'service_role', exp: now + 600 })}.`;
     }],
-    ['an HS256 token', async () => {
-      const t = await new SignJWT({ role: 'service_role' }).setProtectedHeader({ alg: 'HS256' })
-        .setExpirationTime('1h').sign(new TextEncoder().encode('super-secret-jwt-token-with-at-least-32-characters-long'));
-      return { authorization: `Bearer ${t}` };
-    }],
+    ['an HS256 token without a legacy secret', () => hs256(keys().jwtSecret)],
   ];
-  for (const [name, headers] of cases) {
-    it(name, async () => {
-      const res = await fetch(healthUrl, { headers: await headers() });
-      expect(res.status, `${name} -> 401`).toBe(401);
-      const body = await res.json();
-      expect(typeof body.message, 'gateway error message').toBe('string');
+  for (const [name, token] of cases) {
+    it(`refuses ${name}`, async () => {
+      expect(await gate()(req(await token())), `${name} is refused`).not.toBe('ok');
     });
   }
+
+  it('lets valid tokens through: the signing key, and HS256 only with the legacy secret', async () => {
+    expect(await gate()(req(await userToken({ sub: crypto.randomUUID() }))), 'ES256 of the JWKS key').toBe('ok');
+    expect(await gate()(req(keys().anonKey)), 'the anon key is a valid JWT').toBe('ok');
+    expect(await gate(keys().jwtSecret)(req(await hs256(keys().jwtSecret))), 'HS256 with the secret').toBe('ok');
+    expect(await gate(keys().jwtSecret)(req(await hs256('y'.repeat(40)))), 'HS256 with another secret').toBe('invalid');
+  });
 
   it('a valid token reaches the function; the anon key is a valid JWT but not a user', async () => {
     const res = await fetch(healthUrl, { headers: { authorization: `Bearer ${keys().anonKey}` } });

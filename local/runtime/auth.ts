@@ -1,8 +1,9 @@
 // LOCAL STAND-IN for Supabase Auth (GoTrue): the endpoints supabase-js calls for password
 // sign-in, refresh, getUser, sign-out and admin user management, over the same auth.users /
-// auth.sessions / auth.refresh_tokens tables. Tokens are ES256 JWTs with Supabase's claims.
+// auth.sessions / auth.refresh_tokens tables. Tokens are JWTs with Supabase's claims: ES256 (JWT
+// signing keys), or HS256 with the legacy JWT secret when one is given (a legacy project).
 // Not implemented: email/SMS/OAuth/MFA flows, rate limits, email confirmation.
-import { type JWK, type JWTPayload, importJWK, jwtVerify, createLocalJWKSet, SignJWT } from 'jose';
+import { type JWK, type JWTPayload, createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose';
 import type { Sql } from 'postgres';
 
 export interface AuthOptions {
@@ -12,6 +13,8 @@ export interface AuthOptions {
   issuer: string;
   jwtExpiry: number;
   secretKey: string;
+  /** Set: user tokens are HS256 with this secret (and HS256 tokens are accepted). */
+  legacyJwtSecret: string | null;
 }
 
 interface UserRow {
@@ -83,9 +86,13 @@ export function createAuth(opts: AuthOptions) {
   const { sql } = opts;
   const jwks = createLocalJWKSet({ keys: [opts.publicJwk] });
   const signingKey = importJWK(opts.privateJwk, 'ES256');
+  const legacySecret = opts.legacyJwtSecret ? new TextEncoder().encode(opts.legacyJwtSecret) : null;
 
   async function verify(token: string): Promise<JWTPayload> {
     try {
+      if (legacySecret && decodeProtectedHeader(token).alg === 'HS256') {
+        return (await jwtVerify(token, legacySecret, { algorithms: ['HS256'] })).payload;
+      }
       return (await jwtVerify(token, jwks, { algorithms: ['ES256'] })).payload;
     } catch {
       throw new AuthError(403, 'bad_jwt', 'invalid JWT: unable to parse or verify signature, token is expired or invalid');
@@ -115,13 +122,14 @@ export function createAuth(opts: AuthOptions) {
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
     })
-      .setProtectedHeader({ alg: 'ES256', kid: opts.privateJwk.kid, typ: 'JWT' })
+      // Legacy-secret tokens name no key, as GoTrue's do.
+      .setProtectedHeader(legacySecret ? { alg: 'HS256', typ: 'JWT' } : { alg: 'ES256', kid: opts.privateJwk.kid, typ: 'JWT' })
       .setIssuer(opts.issuer)
       .setSubject(user.id)
       .setAudience(user.aud ?? 'authenticated')
       .setIssuedAt(now)
       .setExpirationTime(now + opts.jwtExpiry)
-      .sign(await signingKey);
+      .sign(legacySecret ?? await signingKey);
     return {
       access_token: accessToken,
       token_type: 'bearer',

@@ -4,9 +4,10 @@
 //                           Deno.serve(handler) call is captured instead of opening a port,
 //                           and verify_jwt from supabase/config.toml is enforced first.
 import postgres from 'postgres';
-import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { parse as parseToml } from 'npm:smol-toml';
 import { createAuth } from './auth.ts';
+import { createJwtGate, gateMessages } from './gateway.ts';
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
 
@@ -24,8 +25,13 @@ const keysFile = Deno.env.get('LOCAL_KEYS_FILE');
 if (!keysFile) throw new Error('LOCAL_KEYS_FILE is not set (start the stack with npm start)');
 Deno.env.delete('LOCAL_KEYS_FILE');
 const keys = JSON.parse(await Deno.readTextFile(keysFile)) as {
-  privateJwk: JWK; publicJwk: JWK; secretKey: string;
+  privateJwk: JWK; publicJwk: JWK; secretKey: string; jwtSecret: string;
 };
+// es256: user tokens signed with the asymmetric key (JWT signing keys); hs256: with the legacy
+// JWT secret, which `npm start` then also gives the functions as JWT_SECRET, as a legacy project
+// sets it with `supabase secrets set`.
+const jwtMode = Deno.env.get('LOCAL_AUTH_JWT_MODE') === 'hs256' ? 'hs256' : 'es256';
+Deno.env.delete('LOCAL_AUTH_JWT_MODE');
 
 const config = parseToml(await Deno.readTextFile(new URL('supabase/config.toml', root))) as {
   auth?: { jwt_expiry?: number };
@@ -41,6 +47,7 @@ const auth = createAuth({
   issuer: `http://${hostname}:${port}/auth/v1`,
   jwtExpiry: config.auth?.jwt_expiry ?? 3600,
   secretKey: keys.secretKey,
+  legacyJwtSecret: jwtMode === 'hs256' ? keys.jwtSecret : null,
 });
 
 // supabase/functions/.env (or the file given with `start --functions-env`), as
@@ -108,23 +115,7 @@ for await (const entry of Deno.readDir(functionsDir)) {
 }
 loading = null;
 
-const jwks = createLocalJWKSet({ keys: [keys.publicJwk] });
-const verified = new Map<string, number>();
-async function validJwt(req: Request): Promise<'missing' | 'invalid' | 'ok'> {
-  const h = req.headers.get('authorization');
-  if (!h) return 'missing';
-  const token = h.replace(/^bearer\s+/i, '');
-  const exp = verified.get(token);
-  if (exp && exp > Date.now() / 1000) return 'ok';
-  try {
-    const { payload } = await jwtVerify(token, jwks, { algorithms: ['ES256'] });
-    if (verified.size > 10_000) verified.clear();
-    verified.set(token, payload.exp ?? Infinity);
-    return 'ok';
-  } catch {
-    return 'invalid';
-  }
-}
+const validJwt = createJwtGate({ publicJwk: keys.publicJwk, jwtSecret: jwtMode === 'hs256' ? keys.jwtSecret : null });
 
 // Supabase's API gateway answers CORS for Auth (browsers sign in from other origins); functions
 // answer their own preflights, but gateway errors carry the headers so a browser can read them.
@@ -154,8 +145,7 @@ async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): P
   }
   if ((config.functions?.[name]?.verify_jwt ?? true) && req.method !== 'OPTIONS') {
     const v = await validJwt(req);
-    if (v === 'missing') return relay(401, 'Missing authorization header');
-    if (v === 'invalid') return relay(401, 'Invalid JWT');
+    if (v !== 'ok') return relay(401, gateMessages[v]);
   }
   // The function sees its own name as the first path segment, as on the platform.
   const target = new URL(`/${[name, ...rest].join('/')}${url.search}`, url.origin);

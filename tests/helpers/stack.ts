@@ -2,12 +2,17 @@
 import fs from 'node:fs';
 import postgres from 'postgres';
 import { API_URL, DB_URL, KEYS_FILE } from '../../local/config.ts';
-import type { LocalKeys } from '../../local/keys.ts';
+import { runningJwtMode, type JwtMode, type LocalKeys } from '../../local/keys.ts';
 
 export { API_URL, DB_URL };
 
 export function keys(): LocalKeys {
   return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
+}
+
+/** How the running Auth stand-in signs user tokens (LOCAL_AUTH_JWT_MODE of the last npm start). */
+export function authJwtMode(): JwtMode {
+  return runningJwtMode() ?? 'es256';
 }
 
 /** A superuser connection for fixtures and assertions; close it in afterAll. */

@@ -1,8 +1,20 @@
-// Who is calling: a signed-in user (Supabase access token, ES256, checked against the project's
-// JWKS) or a service (the service_role JWT as Bearer, or a secret API key `sb_secret_…` in the
-// `apikey` header). Verified tokens are cached until they expire, so a hot path pays for the
-// signature check once per token.
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+// Who is calling: a signed-in user (a Supabase Auth access token) or a service (the service_role
+// JWT as Bearer, the legacy service_role key by value, or a secret API key `sb_secret_…` in the
+// `apikey` header). Tokens are verified here, in code, as Supabase documents for its JWT signing
+// keys (the functions run with verify_jwt = false):
+//   - ES256/RS256 tokens against the project's JWKS (SUPABASE_JWKS, which the platform provides;
+//     else, and for a kid it does not list yet, Auth's /auth/v1/.well-known/jwks.json). The
+//     header must name its key (`kid`).
+//   - HS256 tokens against the legacy JWT secret (JWT_SECRET) when the project still has one;
+//     without it an HS256 token is refused.
+//   - `exp` is required; user tokens must come from this project's Auth (`iss`) for the
+//     `authenticated` audience.
+// Verified tokens are cached until they expire (bounded, least recently used first out), so a hot
+// path pays for the signature check once per token.
+import {
+  createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { env } from './env.ts';
 import { HttpError, secretsEqual } from './http.ts';
 
@@ -16,10 +28,33 @@ export interface Claims extends JWTPayload {
 export type UserClaims = Claims & { sub: string };
 export type Caller = { kind: 'user'; claims: UserClaims } | { kind: 'service' };
 
+/** The `iss` of this project's user tokens. */
+export const AUTH_ISSUER = `${env.supabaseUrl.replace(/\/+$/, '')}/auth/v1`;
+export const USER_AUDIENCE = 'authenticated';
+const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256'];
+// API keys that are JWTs (anon, service_role) carry no audience and the platform's own issuer.
+const API_KEY_ROLES = new Set(['anon', 'service_role']);
+
 // SUPABASE_JWKS is {"keys": [...]} or a bare array of keys.
-const keySet = env.jwks
-  ? createLocalJWKSet((() => { const j = JSON.parse(env.jwks); return Array.isArray(j) ? { keys: j } : j; })())
-  : createRemoteJWKSet(new URL('/auth/v1/.well-known/jwks.json', env.supabaseUrl));
+function parseJwks(text: string) {
+  const parsed = JSON.parse(text);
+  return Array.isArray(parsed) ? { keys: parsed } : parsed;
+}
+const remoteKeys = createRemoteJWKSet(new URL(`${AUTH_ISSUER}/.well-known/jwks.json`));
+const localKeys = env.jwks ? createLocalJWKSet(parseJwks(env.jwks)) : null;
+// A kid the env's key set does not know may be a key rotated in since the function started: ask
+// Auth (jose rate-limits refetches to one per 30 s).
+const keySet: JWTVerifyGetKey = localKeys
+  ? async (header, token) => {
+    try {
+      return await localKeys(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey) return await remoteKeys(header, token);
+      throw err;
+    }
+  }
+  : remoteKeys;
+const legacySecret = env.jwtSecret ? new TextEncoder().encode(env.jwtSecret) : null;
 
 // A project's legacy service_role key is signed with the legacy JWT secret (HS256), which the
 // JWKS does not publish: recognise it by value.
@@ -34,8 +69,46 @@ const secretKeys: string[] = (() => {
   return one ? [...keys, one] : keys;
 })();
 
-const verified = new Map<string, Claims>();
+// Verified claims by token (a Map hashes its string keys: a hit costs no crypto). Insertion order
+// is recency: a hit moves the token to the end, and the oldest is dropped when full.
 const MAX_CACHED = 10_000;
+const verified = new Map<string, Claims>();
+
+function cachedClaims(token: string): Claims | null {
+  const hit = verified.get(token);
+  if (!hit) return null;
+  verified.delete(token);
+  // Past exp the token is verified afresh (and refused by jose's exp check).
+  if ((hit.exp as number) <= Date.now() / 1000) return null;
+  verified.set(token, hit);
+  return hit;
+}
+
+function remember(token: string, claims: Claims): void {
+  if (verified.size >= MAX_CACHED) verified.delete(verified.keys().next().value as string);
+  verified.set(token, claims);
+}
+
+async function verifySignature(token: string): Promise<JWTPayload> {
+  const { alg, kid } = decodeProtectedHeader(token);
+  if (alg === 'HS256') {
+    if (!legacySecret) throw new Error('HS256 token but no legacy JWT secret is configured');
+    return (await jwtVerify(token, legacySecret, { algorithms: ['HS256'], requiredClaims: ['exp'] })).payload;
+  }
+  if (!kid) throw new Error('an asymmetric token must name its key (kid)');
+  return (await jwtVerify(token, keySet, { algorithms: ASYMMETRIC_ALGORITHMS, requiredClaims: ['exp'] })).payload;
+}
+
+/** The claims a token proves; anything else (see the top of this file) is 401. */
+function checkedClaims(payload: JWTPayload): Claims {
+  if (typeof payload.role !== 'string') throw new Error('no role claim');
+  if (!API_KEY_ROLES.has(payload.role)) {
+    if (payload.iss !== AUTH_ISSUER) throw new Error('issued by another Auth server');
+    const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (!aud.includes(USER_AUDIENCE)) throw new Error('not for the authenticated audience');
+  }
+  return payload as Claims;
+}
 
 export function bearerToken(req: Request): string | null {
   const header = req.headers.get('authorization');
@@ -44,18 +117,16 @@ export function bearerToken(req: Request): string | null {
 }
 
 export async function verifyJwt(token: string): Promise<Claims> {
-  const hit = verified.get(token);
-  if (hit && (hit.exp ?? 0) > Date.now() / 1000) return hit;
+  const hit = cachedClaims(token);
+  if (hit) return hit;
+  let claims: Claims;
   try {
-    const { payload } = await jwtVerify(token, keySet);
-    if (typeof payload.role !== 'string') throw new Error('no role claim');
-    if (verified.size >= MAX_CACHED) verified.clear();
-    verified.set(token, payload as Claims);
-    return payload as Claims;
+    claims = checkedClaims(await verifySignature(token));
   } catch {
-    verified.delete(token);
     throw new HttpError(401, 'invalid_token', 'The access token is invalid or expired');
   }
+  remember(token, claims);
+  return claims;
 }
 
 async function isSecretKey(key: string | null): Promise<boolean> {

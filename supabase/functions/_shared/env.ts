@@ -17,8 +17,13 @@ function intEnv(name: string, fallback: number): number {
 export const env = {
   supabaseUrl: requiredEnv('SUPABASE_URL'),
   dbUrl: requiredEnv('SUPABASE_DB_URL'),
-  /** Public JWKS as JSON; when absent the keys are fetched from Auth's JWKS endpoint. */
-  jwks: Deno.env.get('SUPABASE_JWKS') ?? null,
+  /** Public JWKS as JSON (the platform provides it); when absent the keys are fetched from
+   *  Auth's JWKS endpoint. */
+  jwks: Deno.env.get('SUPABASE_JWKS') || null,
+  /** The project's legacy JWT secret, for projects whose Auth still signs HS256 tokens. A
+   *  function secret (`supabase secrets set JWT_SECRET=…`: names starting with SUPABASE_ are
+   *  reserved), the name self-hosted Supabase gives its functions. Unset: HS256 tokens are 401. */
+  jwtSecret: Deno.env.get('JWT_SECRET') || null,
   dbPoolSize: intEnv('DB_POOL_SIZE', 8),
   /** Largest request body any function accepts. */
   maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
