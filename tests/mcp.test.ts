@@ -1,20 +1,25 @@
-// The MCP server (/functions/v1/mcp) through the official SDK client over Streamable HTTP: the
-// advertised tools and schemas, each tool's happy path, the narrative at conversation start
-// (fallback, then the generated narrative), per-user isolation, bad arguments as tool errors,
-// and the HTTP edges (no token, wrong method, CORS, malformed JSON). Functions use the fake Gemini.
+// The MCP server (/functions/v1/mcp) through the official SDK client (v2) over Streamable HTTP, at
+// the current protocol revision (2026-07-28: server/discover, a per-request envelope) and at the
+// 2025 ones (the initialize handshake): the advertised tools with their input and output schemas,
+// each tool's structured result checked against its schema (by the client, and here against the
+// shared contracts), the narrative at conversation start (fallback, then the generated narrative),
+// per-user isolation, bad arguments as tool errors, and the HTTP edges (no token and its
+// WWW-Authenticate challenge, the RFC 9728 metadata, wrong method, CORS, malformed JSON,
+// batches). Functions use the fake Gemini.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { LOG_DIR } from '../local/config.ts';
+import { MCP_PROTOCOL_VERSIONS, MCP_TOOL_OUTPUTS } from '../shared/mcp.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
 import { addMemories, marker } from './helpers/pipeline.ts';
 import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const MCP_URL = `${API_URL}/functions/v1/mcp`;
+const METADATA_URL = `${MCP_URL}/.well-known/oauth-protected-resource`;
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
 const clients: Client[] = [];
@@ -23,8 +28,13 @@ afterAll(async () => {
   await sql.end({ timeout: 2 });
 });
 
-async function connect(user: TestUser): Promise<Client> {
-  const client = new Client({ name: 'mcp-test', version: '1.0.0' });
+type Version = (typeof MCP_PROTOCOL_VERSIONS)[number];
+
+/** A client at `version`: 2026-07-28 pinned through server/discover, a 2025 one by initialize. */
+async function connect(user: TestUser, version: Version = '2026-07-28'): Promise<Client> {
+  const client = version === '2026-07-28'
+    ? new Client({ name: 'mcp-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: version } } })
+    : new Client({ name: 'mcp-test', version: '1.0.0' }, { supportedProtocolVersions: [version] });
   await client.connect(new StreamableHTTPClientTransport(new URL(MCP_URL), {
     requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
   }));
@@ -52,7 +62,7 @@ async function refused(client: Client, name: string, args: Record<string, unknow
     expect(r.isError, `${name}(${JSON.stringify(args).slice(0, 80)}) is a tool error`).toBe(true);
     return (r.content[0] as { text: string }).text;
   } catch (err) {
-    expect((err as Error).name, `${name}(${JSON.stringify(args).slice(0, 80)}) is an MCP error, not a transport failure`).toBe('McpError');
+    expect(err, `${name}(${JSON.stringify(args).slice(0, 80)}) is an MCP error, not a transport failure`).toBeInstanceOf(ProtocolError);
     return (err as Error).message;
   }
 }
@@ -219,6 +229,56 @@ describe('tools', () => {
   });
 });
 
+describe.each(MCP_PROTOCOL_VERSIONS)('the official client at %s', (version) => {
+  it('connects, lists every tool with its output schema, and every tool\'s structuredContent matches it', async () => {
+    const m = marker();
+    const user = await createUser();
+    await addMemories(sql, user.id, 6, `I sail ${m} boats on weekends`);
+    const client = await connect(user, version);
+    expect(client.getNegotiatedProtocolVersion(), 'the revision the client and server agreed').toBe(version);
+    expect(client.getServerVersion()?.name, 'the server').toBe('narrative-cache');
+    if (version === '2026-07-28') {
+      expect(client.getProtocolEra(), 'negotiated through server/discover').toBe('modern');
+      expect(client.getDiscoverResult()?.supportedVersions, 'discover names the current revision').toContain('2026-07-28');
+    } else {
+      expect(client.getProtocolEra(), 'the initialize handshake').toBe('legacy');
+    }
+
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort(), 'every tool, in every revision').toEqual(Object.keys(MCP_TOOL_OUTPUTS).sort());
+    for (const t of tools) {
+      const contract = MCP_TOOL_OUTPUTS[t.name as keyof typeof MCP_TOOL_OUTPUTS];
+      const advertised = t.outputSchema as { type?: string; properties?: Record<string, unknown>; required?: string[] } | undefined;
+      expect(advertised?.type, `${t.name} declares an object output schema`).toBe('object');
+      expect(Object.keys(advertised?.properties ?? {}).sort(), `${t.name}: the shared contract's fields`).toEqual(Object.keys(contract.shape).sort());
+      expect([...(advertised?.required ?? [])].sort(), `${t.name}: all of them required`).toEqual(Object.keys(contract.shape).sort());
+    }
+
+    // The client checks each structuredContent against the advertised schema (a mismatch throws);
+    // here it is checked again against the shared zod contract.
+    await fake.scenario(m, [{ kind: 'ok', text: 'They sail on weekends.' }]);
+    const calls: [keyof typeof MCP_TOOL_OUTPUTS, Record<string, unknown>][] = [
+      ['add_memories', { text: `I also repair ${m} sails` }],
+      ['list_memories', { limit: 3 }],
+      ['search_memory', { query: `${m} sails` }],
+      ['ask_memory', { question: `When does ${m} sail?` }],
+      ['deep_memory_query', { search_query: `${m} hobbies` }],
+      ['jean_memory', { user_message: 'hello', is_new_conversation: true }],
+      ['get_narrative', {}],
+    ];
+    for (const [name, args] of calls) {
+      const r = await call(client, name, args);
+      const text = (r.content[0] as { type: string; text?: string } | undefined);
+      expect(r.isError, `${name} succeeds (${text?.text?.slice(0, 200)})`).toBeFalsy();
+      expect(text?.type, `${name} also answers as text, for clients without structured output`).toBe('text');
+      const parsed = MCP_TOOL_OUTPUTS[name].safeParse(r.structuredContent);
+      expect(parsed.success, `${name}: ${parsed.success ? '' : z.prettifyError(parsed.error)}`).toBe(true);
+    }
+    const found = MCP_TOOL_OUTPUTS.search_memory.parse((await call(client, 'search_memory', { query: `${m} sails` })).structuredContent);
+    expect(found.results[0]?.content, 'the added memory is found').toBe(`I also repair ${m} sails`);
+  });
+});
+
 describe('isolation', () => {
   it('a token only ever sees its own user\'s memories and narrative, whatever the arguments say', async () => {
     const word = `quokka${marker().slice(8, 20)}`;
@@ -308,6 +368,58 @@ describe('HTTP', () => {
     const anon = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${keys().anonKey}` }, body: initialize });
     expect(anon.status, 'the anon key is not a user').toBe(401);
     expect((await anon.json()).error?.code, 'the error shape').toBe('user_token_required');
+    const forged = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, authorization: 'Bearer not.a.jwt' }, body: initialize });
+    expect(forged.status, 'a token that does not verify').toBe(401);
+
+    // The MCP authorization spec: the 401 names the protected-resource metadata (RFC 9728 §5.1).
+    const challenge = `Bearer resource_metadata="${METADATA_URL}"`;
+    expect(none.headers.get('www-authenticate'), 'no token: the challenge, without an error (RFC 6750 §3)').toBe(challenge);
+    for (const [what, res] of [['anon', anon], ['forged', forged]] as const) {
+      expect(res.headers.get('www-authenticate'), `${what}: the challenge with invalid_token`).toMatch(
+        new RegExp(`^${challenge.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, error="invalid_token"`));
+    }
+    expect(none.headers.get('access-control-expose-headers'), 'browsers may read the challenge').toMatch(/www-authenticate/);
+  });
+
+  it('serves the RFC 9728 protected-resource metadata without a token, naming Supabase Auth', async () => {
+    const challenge = (await fetch(MCP_URL, { method: 'POST', headers: mcpHeaders, body: initialize })).headers.get('www-authenticate') ?? '';
+    const advertised = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
+    expect(advertised, 'the 401 points at the metadata').toBe(METADATA_URL);
+    const res = await fetch(advertised!);
+    expect(res.status, 'readable without a token (verify_jwt is off for mcp)').toBe(200);
+    expect(res.headers.get('content-type'), 'JSON').toMatch(/application\/json/);
+    expect(res.headers.get('access-control-allow-origin'), 'readable by browser clients').toBe('*');
+    const doc = await res.json();
+    expect(doc, 'the resource is the MCP URL; Supabase Auth is its authorization server').toMatchObject({
+      resource: MCP_URL,
+      authorization_servers: [`${API_URL}/auth/v1`],
+      bearer_methods_supported: ['header'],
+    });
+    expect(typeof doc.resource_name, 'a name for consent screens').toBe('string');
+    const post = await fetch(advertised!, { method: 'POST' });
+    expect(post.status, 'the metadata is GET only').toBe(405);
+    const elsewhere = await fetch(`${MCP_URL}/no-such-route`);
+    expect(elsewhere.status, 'other paths under the function are 404').toBe(404);
+  });
+
+  it('refuses JSON-RPC batches with a JSON-RPC error, at every revision, and runs none of them', async () => {
+    const user = await createUser();
+    const auth = { authorization: `Bearer ${user.accessToken}` };
+    const add = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add_memories', arguments: { text: `batched ${id}` } } });
+    for (const batch of [[JSON.parse(initialize), add(2)], [add(1), add(2)], []]) {
+      const res = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, ...auth }, body: JSON.stringify(batch) });
+      expect(res.status, `a batch of ${batch.length} is a 400`).toBe(400);
+      const body = await res.json();
+      expect(body, 'a JSON-RPC error response').toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } });
+      expect(body.error.message, 'says why').toMatch(/batch/i);
+    }
+    const modern = await fetch(MCP_URL, {
+      method: 'POST',
+      headers: { ...mcpHeaders, ...auth, 'mcp-protocol-version': '2026-07-28' },
+      body: JSON.stringify([{ ...add(1), params: { ...add(1).params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }]),
+    });
+    expect(modern.status, 'a 2026-07-28 batch too').toBe(400);
+    expect(await memoryCount(user.id), 'nothing in any batch ran').toBe(0);
   });
 
   it('answers initialize as JSON, GET and DELETE with 405, preflights with the MCP headers, bad JSON with 400', async () => {

@@ -1,14 +1,11 @@
 // One JSON log line per tool call or resource read, whatever ends it: the tool's result, a tool
-// error, or the SDK refusing the arguments before the tool runs. So it watches the transport
-// (request in, response out) rather than wrapping the tools. Never arguments, results or tokens.
-// @ts-types: Deno cannot type this SDK's `.js` subpaths (its `./*` export maps types to `*.js.d.ts`,
-// modelcontextprotocol/typescript-sdk#2701), so each import names its declarations.
-// @ts-types="@modelcontextprotocol/sdk/shared/transport"
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-// @ts-types="@modelcontextprotocol/sdk/types"
+// error, or the SDK refusing the arguments before the tool runs. The function is stateless with
+// one JSON-RPC message per POST and JSON responses, so it watches the HTTP exchange (the request
+// message in, the response message out) rather than wrapping the tools, the same for every
+// protocol revision. Never arguments, results or tokens.
 import {
   isJSONRPCErrorResponse, isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+} from '@modelcontextprotocol/server';
 import { log } from '../http.ts';
 
 interface Pending {
@@ -25,14 +22,12 @@ export class CallLog {
 
   constructor(private readonly userId: string) {}
 
-  /** Before server.connect(transport): the SDK keeps an onmessage that is already set and calls it first. */
-  observe(transport: Transport): void {
-    transport.onmessage = (message) => this.started(message);
-    const send = transport.send.bind(transport);
-    transport.send = async (message, options) => {
-      this.finished(message);
-      return await send(message, options);
-    };
+  /** The request's JSON-RPC message, before the server sees it. */
+  started(message: unknown): void {
+    if (!isJSONRPCRequest(message) || !LOGGED.has(message.method)) return;
+    const params = (message.params ?? {}) as { name?: unknown; uri?: unknown };
+    const name = message.method === 'tools/call' ? params.name : params.uri;
+    this.pending.set(message.id, { method: message.method, name: String(name).slice(0, 80), started: performance.now(), notes: {} });
   }
 
   /** Adds fields (an error code, why an answer fell back) to the call's log line. */
@@ -41,14 +36,15 @@ export class CallLog {
     if (p) Object.assign(p.notes, fields);
   }
 
-  private started(message: JSONRPCMessage): void {
-    if (!isJSONRPCRequest(message) || !LOGGED.has(message.method)) return;
-    const params = (message.params ?? {}) as { name?: unknown; uri?: unknown };
-    const name = message.method === 'tools/call' ? params.name : params.uri;
-    this.pending.set(message.id, { method: message.method, name: String(name).slice(0, 80), started: performance.now(), notes: {} });
-  }
-
-  private finished(message: JSONRPCMessage): void {
+  /** The HTTP response: logs the call it answers (a JSON body; anything else answers no call). */
+  async finished(res: Response): Promise<void> {
+    if (this.pending.size === 0 || !/^application\/json\b/i.test(res.headers.get('content-type') ?? '')) return;
+    let message: JSONRPCMessage;
+    try {
+      message = await res.clone().json();
+    } catch {
+      return;
+    }
     if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return;
     const id = message.id;
     const p = id === undefined ? undefined : this.pending.get(id);

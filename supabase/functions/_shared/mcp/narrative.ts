@@ -2,23 +2,12 @@
 // same serving rules as GET /functions/v1/narrative — a servable narrative with its freshness
 // (a stale one queues a refresh), or the honest reason there is none, queueing a cache_miss job
 // for an eligible user.
-import { z } from 'zod';
-import { NARRATIVE_STATUSES } from '../../../../shared/narrative.ts';
+import type { NarrativeState } from '../../../../shared/mcp.ts';
 import type { UserClaims } from '../auth.ts';
 import { narrativeView } from '../narrative/serve.ts';
 
+export type { NarrativeState };
 export const NARRATIVE_URI = 'narrative://me';
-
-export const narrativeStateShape = {
-  status: z.enum(['ready', ...NARRATIVE_STATUSES]),
-  narrative: z.string().nullable(),
-  version: z.number().int().nullable(),
-  generated_at: z.string().nullable(),
-  age_days: z.number().nullable(),
-  stale: z.boolean().nullable(),
-  model: z.string().nullable(),
-};
-export type NarrativeState = z.infer<z.ZodObject<typeof narrativeStateShape>>;
 
 export async function narrativeState(claims: UserClaims): Promise<NarrativeState> {
   const view = await narrativeView(claims);

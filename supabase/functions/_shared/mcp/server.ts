@@ -1,16 +1,16 @@
 // The MCP server for one signed-in user: memory tools and the narrative at conversation start.
 // Built per request (stateless Streamable HTTP): the user is the access token's subject, fixed
 // here, and every query runs as that user under RLS — no tool argument can name another user.
-// Inputs are zod shapes, which the SDK both validates and advertises as JSON Schema.
-// @ts-types: Deno cannot type this SDK's `.js` subpaths (its `./*` export maps types to `*.js.d.ts`,
-// modelcontextprotocol/typescript-sdk#2701), so each import names its declarations.
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-// @ts-types="@modelcontextprotocol/sdk/types"
-import type { CallToolResult, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+// Inputs and outputs are zod schemas (outputs from shared/mcp.ts), which the SDK both validates
+// and advertises as JSON Schema: every tool declares outputSchema and returns structuredContent,
+// with the same result as text content for clients that predate structured output.
+import { type CallToolResult, McpServer, type RequestId } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS, orchestrateResponse } from '../../../../shared/narrative.ts';
+import {
+  addMemoriesOutput, answerOutput, jeanMemoryOutput, listMemoriesOutput, MCP_PROTOCOL_VERSIONS, narrativeStateOutput,
+  searchMemoryOutput,
+} from '../../../../shared/mcp.ts';
+import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
 import { asUser, type Tx } from '../db.ts';
 import { log } from '../http.ts';
@@ -18,7 +18,7 @@ import { orchestrate } from '../narrative/orchestrate.ts';
 import { answer, ASK, DEEP, type AnswerSpec } from './answer.ts';
 import type { CallLog } from './log.ts';
 import { addMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
-import { NARRATIVE_URI, narrativeMarkdown, narrativeState, narrativeStateShape } from './narrative.ts';
+import { NARRATIVE_URI, narrativeMarkdown, narrativeState } from './narrative.ts';
 
 /** Statement timeout for a tool's queries. */
 const STATEMENT_TIMEOUT_MS = 5_000;
@@ -30,23 +30,11 @@ const textInput = (max: number, what: string) => z.string().trim().min(1, `${wha
 const limit = (max: number, dflt: number) => z.number().int().min(1).max(max).default(dflt)
   .describe(`How many to return, 1 to ${max} (default ${dflt})`);
 
-const memoryOut = { id: z.string(), content: z.string(), created_at: z.string() };
-const answerOut = {
-  answer: z.string(),
-  source: z.enum(['model', 'extractive']),
-  model: z.string().nullable(),
-  memories_used: z.number().int(),
-  fallback_reason: z.string().nullable(),
-};
-
-// One compiled-schema cache for every request, instead of a new Ajv per server.
-const validator = new AjvJsonSchemaValidator();
-
 const iso = (d: Date) => d.toISOString();
 
 export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   const server = new McpServer({ name: 'narrative-cache', version: '0.1.0' }, {
-    jsonSchemaValidator: validator,
+    supportedProtocolVersions: [...MCP_PROTOCOL_VERSIONS],
     instructions: 'Memory of the signed-in user. Call jean_memory at the start of every conversation (and with each '
       + 'new user message) for context; add_memories to remember something; search_memory, list_memories, '
       + 'ask_memory and deep_memory_query to recall; get_narrative for the user\'s portrait.',
@@ -78,17 +66,17 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     title: 'Context for this conversation',
     description: 'Call at the start of every conversation, and with each new user message, to get what is known '
       + 'about the user: their narrative (a portrait) for a new conversation, otherwise the memories relevant to the message.',
-    inputSchema: {
+    inputSchema: z.object({
       user_message: z.string().max(USER_MESSAGE_MAX_CHARS).refine((s) => !s.includes('\u0000'), 'user_message must not contain NUL characters')
         .describe('The user\'s message, verbatim'),
       is_new_conversation: z.boolean().describe('True for the first message of a conversation'),
-    },
-    outputSchema: orchestrateResponse.shape,
+    }),
+    outputSchema: jeanMemoryOutput,
     annotations: { readOnlyHint: false, openWorldHint: false },
-  }, ({ user_message, is_new_conversation }, extra) => run(extra.requestId, async () => {
+  }, ({ user_message, is_new_conversation }, ctx) => run(ctx.mcpReq.id, async () => {
     const started = performance.now();
     const r = await orchestrate(claims, user_message, is_new_conversation);
-    calls.note(extra.requestId, { source: r.source });
+    calls.note(ctx.mcpReq.id, { source: r.source });
     const data = { ...r, timing_ms: Math.round((performance.now() - started) * 10) / 10 };
     return { text: r.context || 'Nothing is known about the user yet.', data };
   }));
@@ -96,10 +84,10 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   server.registerTool('add_memories', {
     title: 'Remember something',
     description: 'Store a memory for the user: a fact, preference, decision or event worth remembering later.',
-    inputSchema: { text: textInput(MEMORY_MAX_CHARS, 'text').describe('What to remember, 1 to 20000 characters') },
-    outputSchema: { memory: z.object(memoryOut) },
+    inputSchema: z.object({ text: textInput(MEMORY_MAX_CHARS, 'text').describe('What to remember, 1 to 20000 characters') }),
+    outputSchema: addMemoriesOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  }, ({ text }, extra) => run(extra.requestId, async () => {
+  }, ({ text }, ctx) => run(ctx.mcpReq.id, async () => {
     const m = await asMe((tx) => addMemory(tx, text));
     return { text: `Remembered (memory ${m.id}).`, data: { memory: { id: m.id, content: m.content, created_at: iso(m.created_at) } } };
   }));
@@ -107,10 +95,10 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   server.registerTool('list_memories', {
     title: 'Recent memories',
     description: 'The user\'s memories, newest first.',
-    inputSchema: { limit: limit(100, 20) },
-    outputSchema: { memories: z.array(z.object({ ...memoryOut, metadata: z.record(z.unknown()) })), count: z.number().int() },
+    inputSchema: z.object({ limit: limit(100, 20) }),
+    outputSchema: listMemoriesOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
-  }, ({ limit }, extra) => run(extra.requestId, async () => {
+  }, ({ limit }, ctx) => run(ctx.mcpReq.id, async () => {
     const rows = await asMe((tx) => listMemories(tx, limit));
     const memories = rows.map((m) => ({ id: m.id, content: m.content, metadata: m.metadata, created_at: iso(m.created_at) }));
     return { text: JSON.stringify({ memories, count: memories.length }), data: { memories, count: memories.length } };
@@ -119,10 +107,10 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   server.registerTool('search_memory', {
     title: 'Search memories',
     description: 'Full-text search over the user\'s memories (any of the words, stemmed), best matches first.',
-    inputSchema: { query: textInput(2_000, 'query').describe('Words to look for'), limit: limit(50, 10) },
-    outputSchema: { results: z.array(z.object({ ...memoryOut, rank: z.number() })), count: z.number().int() },
+    inputSchema: z.object({ query: textInput(2_000, 'query').describe('Words to look for'), limit: limit(50, 10) }),
+    outputSchema: searchMemoryOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
-  }, ({ query, limit }, extra) => run(extra.requestId, async () => {
+  }, ({ query, limit }, ctx) => run(ctx.mcpReq.id, async () => {
     const rows = await asMe((tx) => searchMemories(tx, query, limit));
     const results = rows.map((m) => ({ id: m.id, content: m.content, created_at: iso(m.created_at), rank: m.rank }));
     return { text: JSON.stringify({ results, count: results.length }), data: { results, count: results.length } };
@@ -141,27 +129,27 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   server.registerTool('ask_memory', {
     title: 'Ask about the user',
     description: 'A quick answer (within about 3 seconds) to a question about the user, from their most relevant memories.',
-    inputSchema: { question: textInput(2_000, 'question').describe('The question') },
-    outputSchema: answerOut,
+    inputSchema: z.object({ question: textInput(2_000, 'question').describe('The question') }),
+    outputSchema: answerOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
-  }, ({ question }, extra) => run(extra.requestId, () => ask(question, extra.requestId, extra.signal)));
+  }, ({ question }, ctx) => run(ctx.mcpReq.id, () => ask(question, ctx.mcpReq.id, ctx.mcpReq.signal)));
 
   server.registerTool('deep_memory_query', {
     title: 'Deep question about the user',
     description: 'A longer synthesis (up to about 10 seconds) over many of the user\'s memories, relevant and recent. '
       + 'For broad questions; prefer ask_memory for quick facts.',
-    inputSchema: { search_query: textInput(2_000, 'search_query').describe('The question or topic') },
-    outputSchema: answerOut,
+    inputSchema: z.object({ search_query: textInput(2_000, 'search_query').describe('The question or topic') }),
+    outputSchema: answerOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
-  }, ({ search_query }, extra) => run(extra.requestId, () => deep(search_query, extra.requestId, extra.signal)));
+  }, ({ search_query }, ctx) => run(ctx.mcpReq.id, () => deep(search_query, ctx.mcpReq.id, ctx.mcpReq.signal)));
 
   server.registerTool('get_narrative', {
     title: 'The user\'s narrative',
     description: 'The user\'s narrative (who they are, current work, how to interact with them, recurring themes) with '
       + 'its version and freshness; when there is none to serve yet, why (queued, running, failed or ineligible).',
-    outputSchema: narrativeStateShape,
+    outputSchema: narrativeStateOutput,
     annotations: { readOnlyHint: false, openWorldHint: false },
-  }, (extra) => run(extra.requestId, async () => {
+  }, (ctx) => run(ctx.mcpReq.id, async () => {
     const state = await narrativeState(claims);
     return { text: narrativeMarkdown(state), data: { ...state } };
   }));
