@@ -19,6 +19,10 @@ export default defineConfig({
           globalSetup: ['tests/global-setup.ts'],
         },
       },
+      {
+        // Run by npm test after the chaos run, with the functions back on the default env.
+        test: { name: 'after-chaos', include: ['tests/after-chaos/**/*.test.ts'], testTimeout: 90_000 },
+      },
     ],
   },
 });

@@ -56,6 +56,8 @@ env -u LOCAL_AUTH_JWT_MODE npx tsx local/cli.ts start --functions-env tests/func
 # Faults on purpose (kills the runtime and the worker, restarts Postgres): alone, after vitest.
 npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 2>/dev/null | tee "$results/chaos.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
+# Chaos ran on the fake Gemini and has put the default env back: prove it.
+npx vitest run --project after-chaos --reporter=default --reporter=json --outputFile.json="$results/after-chaos.json" || status=1
 
 PGPASSWORD=postgres pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres supabase/tests/*.sql 2>&1 | tee "$results/pgtap.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
