@@ -8,6 +8,11 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as cons
 export type JobReason = (typeof JOB_REASONS)[number];
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/** Reasons someone is waiting on (a reader's miss, a manual regeneration, an edit): the
+ *  interactive lane. The rest (weekly, backfill, stale) are bulk. */
+export const INTERACTIVE_REASONS: readonly JobReason[] = ['manual', 'cache_miss', 'memories_changed'];
+export const laneOf = (reason: JobReason): 'interactive' | 'bulk' => (INTERACTIVE_REASONS.includes(reason) ? 'interactive' : 'bulk');
+
 /** The four sections every narrative has, in order, as markdown `## ` headings. */
 export const NARRATIVE_SECTIONS = [
   'Who they are',

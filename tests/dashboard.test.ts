@@ -152,7 +152,7 @@ describe('dashboard in Chromium', () => {
     const line = await meta(page);
     expect(line, 'age').toContain('Generated today');
     expect(line, 'version').toContain('version 1');
-    expect(line, 'model').toContain('gemini-fake-model');
+    expect(line, 'model (a backfill job: the bulk model of tests/functions.env)').toContain('gemini-fake-lite-model');
     expect(await page.locator('#stale-badge').isVisible(), 'fresh: no stale marker').toBe(false);
     expect(await page.locator('#narrative-body strong').allInnerTexts(), 'bold').toEqual(['careful']);
     expect(await page.locator('#narrative-body em').allInnerTexts(), 'italic').toEqual(['dry']);

@@ -8,10 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { narrativeText, NARRATIVE_SECTIONS } from '../shared/narrative.ts';
 import { GeminiProvider, type GeminiProviderOptions, parseDuration } from '../supabase/functions/_shared/providers/gemini.ts';
 import { type NarrativeInput, ProviderError } from '../supabase/functions/_shared/providers/types.ts';
-import { defaultNarrative, type FakeBehavior, type FakeGemini, fakeGeminiControl, startFakeGemini } from './helpers/fake-gemini.ts';
+import {
+  defaultNarrative, FAKE_THOUGHTS, type FakeBehavior, type FakeGemini, fakeGeminiControl, startFakeGemini,
+} from './helpers/fake-gemini.ts';
 
 const KEY = `test-key-${randomUUID()}`;
-const MODEL = 'gemini-2.5-flash';
+const MODEL = 'gemini-3.8-flash';
+const BULK_MODEL = 'gemini-3.5-flash-lite';
 
 let fake: FakeGemini;
 beforeAll(async () => {
@@ -34,7 +37,7 @@ function input(marker: string, n = 3): NarrativeInput {
 }
 
 function provider(over: Partial<GeminiProviderOptions> = {}): GeminiProvider {
-  return new GeminiProvider({ apiKey: KEY, model: MODEL, baseUrl: fake.url, timeoutMs: 5_000, ...over });
+  return new GeminiProvider({ apiKey: KEY, models: { interactive: MODEL, bulk: BULK_MODEL }, baseUrl: fake.url, timeoutMs: 5_000, ...over });
 }
 
 const live = () => new AbortController().signal;
@@ -71,7 +74,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe('GeminiProvider against the fake', () => {
-  it('happy path: narrative text, STOP, token counts, model; key and v1beta path used', async () => {
+  it('happy path: narrative text, STOP, every token count, model; thinking level and cap sent; key and v1beta path used', async () => {
     const m = newMarker();
     fake.scenario(m, [{ kind: 'ok', usage: { promptTokenCount: 321, candidatesTokenCount: 123 } }]);
     const r = await provider().generate(input(m, 3), live());
@@ -83,6 +86,11 @@ describe('GeminiProvider against the fake', () => {
     expect(r.model, 'model from response.modelVersion').toBe(MODEL);
     expect(r.promptTokens, 'usageMetadata.promptTokenCount').toBe(321);
     expect(r.outputTokens, 'usageMetadata.candidatesTokenCount').toBe(123);
+    expect(r.thoughtsTokens, 'usageMetadata.thoughtsTokenCount: the fake thought at level LOW').toBe(FAKE_THOUGHTS.LOW);
+    expect(r.totalTokens, 'usageMetadata.totalTokenCount: prompt + answer + thoughts').toBe(321 + 123 + FAKE_THOUGHTS.LOW);
+    expect(r.cachedTokens, 'no context cache used: not reported').toBeNull();
+    expect(r.calls, 'one response').toBe(1);
+    expect(r.requestedModel, 'the interactive model by default').toBe(MODEL);
 
     const calls = fake.calls(m);
     expect(calls.length, 'exactly one request (no SDK retries)').toBe(1);
@@ -91,14 +99,74 @@ describe('GeminiProvider against the fake', () => {
     expect(calls[0].apiVersion, 'default API version in the path').toBe('v1beta');
     expect(calls[0].model, 'model in the path').toBe(MODEL);
     expect(calls[0].promptChars, 'system instruction and user prompt were sent').toBeGreaterThan(500);
+    expect(calls[0].thinkingConfig, 'the thinking level is always explicit').toEqual({ thinkingLevel: 'LOW' });
+    expect(calls[0].maxOutputTokens, 'the default cap, room for thoughts plus a narrative').toBe(8192);
+  });
+
+  it('the lane picks the model; the thinking level and cap come from the options', async () => {
+    const m = newMarker();
+    fake.scenario(m, [{ kind: 'ok', usage: { cachedContentTokenCount: 40 } }]);
+    const r = await provider({ thinkingLevel: 'MEDIUM', maxOutputTokens: 6000 }).generate(input(m), live(), 'bulk');
+    const [call] = fake.calls(m);
+    expect(call.model, 'bulk lane: the bulk model in the path').toBe(BULK_MODEL);
+    expect(r.requestedModel, 'requested model reported').toBe(BULK_MODEL);
+    expect(r.model, 'answered by the bulk model (modelVersion)').toBe(BULK_MODEL);
+    expect(call.thinkingConfig, 'configured level sent').toEqual({ thinkingLevel: 'MEDIUM' });
+    expect(call.maxOutputTokens, 'configured cap sent').toBe(6000);
+    expect(r.thoughtsTokens, 'MEDIUM thoughts reported').toBe(FAKE_THOUGHTS.MEDIUM);
+    expect(r.cachedTokens, 'usageMetadata.cachedContentTokenCount').toBe(40);
+  });
+
+  it('refuses an unknown thinking level and a retry cap that is not bigger', () => {
+    expect(() => provider({ thinkingLevel: 'EXTREME' as never }), 'unknown level').toThrow(/thinkingLevel must be one of/);
+    expect(() => provider({ maxOutputTokens: 4096, retryMaxOutputTokens: 4096 }), 'retry cap not bigger').toThrow(/must be larger/);
+    expect(() => provider({ maxOutputTokens: 100_000 }), 'over the model limit').toThrow(/1\.\.65536/);
+  });
+
+  it('thoughts eat the whole cap: empty MAX_TOKENS, then one retry with a bigger cap that fits', async () => {
+    const m = newMarker();
+    fake.scenario(m, [{ kind: 'ok', thoughtsTokens: 9000 }]);
+    const r = await provider().generate(input(m), live());
+    const calls = fake.calls(m);
+    expect(calls.map((c) => c.maxOutputTokens), 'first the cap, then twice the cap (never the identical request)').toEqual([8192, 16384]);
+    expect(calls.map((c) => c.finishReason), 'cut, then complete').toEqual(['MAX_TOKENS', 'STOP']);
+    expect(r.finishReason, 'the retry finished').toBe('STOP');
+    expect(narrativeText.safeParse(r.text).success, 'the retry\'s text is a whole narrative').toBe(true);
+    expect(r.calls, 'two responses').toBe(2);
+    expect(r.thoughtsTokens, 'thoughts of both responses: the whole first cap, then 9000').toBe(8192 + 9000);
+    expect(r.outputTokens, 'answer tokens reported').toBeGreaterThan(0);
+    expect(r.totalTokens, 'total of both responses').toBe(r.promptTokens! + r.outputTokens! + r.thoughtsTokens!);
+  });
+
+  it('cut twice: the result still says MAX_TOKENS (the caller fails it) with both usages summed', async () => {
+    const m = newMarker();
+    fake.scenario(m, [{ kind: 'truncated' }]);
+    const r = await provider({ maxOutputTokens: 2000 }).generate(input(m), live());
+    expect(fake.calls(m).map((c) => c.maxOutputTokens), 'exactly one retry, with the bigger cap').toEqual([2000, 4000]);
+    expect(r.finishReason, 'finish reason').toBe('MAX_TOKENS');
+    expect(r.text.startsWith(`## ${NARRATIVE_SECTIONS[0]}`), 'the cut text is the start of a narrative').toBe(true);
+    expect(narrativeText.safeParse(r.text).success, 'the cut text is not a valid narrative').toBe(false);
+    expect(r.calls, 'two responses').toBe(2);
+    expect(r.thoughtsTokens, 'LOW thoughts twice').toBe(2 * FAKE_THOUGHTS.LOW);
+  });
+
+  it('a retry that fails carries the first response\'s usage', async () => {
+    const m = newMarker();
+    fake.scenario(m, [{ kind: 'truncated' }, { kind: 'error', status: 503 }]);
+    const err = await failure(provider().generate(input(m), live()), 'retry 503');
+    expect(err.code, 'the retry\'s failure').toBe('provider_unavailable');
+    expect(err.usage?.calls, 'one response was paid for').toBe(1);
+    expect(err.usage?.thoughtsTokens, 'its thoughts').toBe(FAKE_THOUGHTS.LOW);
+    expect(err.usage?.promptTokens ?? 0, 'its prompt').toBeGreaterThan(0);
   });
 
   it('uses the configured apiVersion, and reports modelVersion and default token counts', async () => {
     const m = newMarker();
-    fake.scenario(m, [{ kind: 'ok', modelVersion: 'gemini-2.5-flash-001' }]);
+    fake.scenario(m, [{ kind: 'ok', modelVersion: 'gemini-3.8-flash-001' }]);
     const r = await provider({ apiVersion: 'v1' }).generate(input(m, 5), live());
     expect(fake.calls(m)[0]?.apiVersion, 'request went to /v1/').toBe('v1');
-    expect(r.model, 'response.modelVersion wins over the configured model').toBe('gemini-2.5-flash-001');
+    expect(r.model, 'response.modelVersion wins over the configured model').toBe('gemini-3.8-flash-001');
+    expect(r.requestedModel, 'the configured model is kept as requested').toBe(MODEL);
     expect(r.text, 'five memory lines in the prompt').toContain('from 5 memory lines');
     expect(r.promptTokens ?? 0, 'prompt token count reported').toBeGreaterThan(0);
     expect(r.outputTokens ?? 0, 'output token count reported').toBeGreaterThan(0);
@@ -174,17 +242,7 @@ describe('GeminiProvider against the fake', () => {
     expect(err.code, 'code').toBe('prompt_blocked');
     expect(err.retryable, 'the same prompt is blocked again').toBe(false);
     expect(err.message, 'block reason in the message').toContain('BLOCKED:SAFETY');
-  });
-
-  it('truncated: reports MAX_TOKENS and the partial text (the caller rejects it)', async () => {
-    const m = newMarker();
-    fake.scenario(m, [{ kind: 'truncated' }]);
-    const r = await provider({ maxOutputTokens: 64 }).generate(input(m), live());
-    expect(r.finishReason, 'finish reason').toBe('MAX_TOKENS');
-    expect(r.text.length, 'some text came back').toBeGreaterThan(0);
-    expect(r.text.startsWith(`## ${NARRATIVE_SECTIONS[0]}`), 'it is the start of a narrative').toBe(true);
-    expect(narrativeText.safeParse(r.text).success, 'the cut text is not a valid narrative').toBe(false);
-    expect(r.outputTokens, 'output tokens capped at maxOutputTokens').toBe(64);
+    expect(err.usage?.promptTokens ?? 0, 'the blocked prompt\'s tokens are reported').toBeGreaterThan(0);
   });
 
   it('safety-stopped candidate: reports SAFETY with empty text', async () => {
@@ -300,6 +358,33 @@ describe('the fake itself', () => {
     expect(limited.status, '429 status').toBe(429);
     expect(json.error.status, '429 Google status').toBe('RESOURCE_EXHAUSTED');
     expect(json.error.details, '429 carries RetryInfo').toContainEqual({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '7s' });
+  });
+
+  it('thinks out of maxOutputTokens per the thinking config, and refuses a level with a budget', async () => {
+    const ask = async (generationConfig: Record<string, unknown>) => {
+      const res = await fetch(`${fake.url}/v1beta/models/${MODEL}:generateContent`, {
+        method: 'POST',
+        headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' },
+        body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: `hi ${newMarker()}` }] }], generationConfig }),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const budget = await ask({ maxOutputTokens: 4000, thinkingConfig: { thinkingBudget: 300 } });
+    expect(budget.body.usageMetadata.thoughtsTokenCount, 'a budget is spent').toBe(300);
+    expect(budget.body.candidates[0].finishReason, 'room left for the answer').toBe('STOP');
+    expect(budget.body.modelVersion, 'modelVersion reported').toBe(MODEL);
+
+    const none = await ask({ maxOutputTokens: 4000, thinkingConfig: { thinkingBudget: 0 } });
+    expect(none.body.usageMetadata.thoughtsTokenCount, 'budget 0: no thoughts, field left out as the API does').toBeUndefined();
+
+    const starved = await ask({ maxOutputTokens: 100, thinkingConfig: { thinkingLevel: 'HIGH' } });
+    expect(starved.body.candidates[0].finishReason, 'HIGH thoughts exceed a 100-token cap').toBe('MAX_TOKENS');
+    expect(starved.body.candidates[0].content.parts, 'nothing left for the answer').toEqual([]);
+    expect(starved.body.usageMetadata.thoughtsTokenCount, 'thoughts stop at the cap').toBe(100);
+
+    const both = await ask({ thinkingConfig: { thinkingLevel: 'LOW', thinkingBudget: 10 } });
+    expect(both.status, 'level and budget together').toBe(400);
+    expect(both.body.error.status, 'Google status').toBe('INVALID_ARGUMENT');
   });
 
   it('control API: a client drives scenarios, the default, calls and reset over HTTP', async () => {

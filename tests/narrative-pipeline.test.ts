@@ -2,7 +2,8 @@
 // (fake) Gemini through the real @google/genai client -> stored narrative, and every failure
 // path ending in a job row that says what happened.
 import { afterAll, describe, expect, it } from 'vitest';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { JOB_REASONS, laneOf } from '../shared/narrative.ts';
+import { FAKE_THOUGHTS, fakeGeminiControl } from './helpers/fake-gemini.ts';
 import {
   addMemories, enqueue, fastForward, job, makeUser, marker, narrative, waitForJob,
 } from './helpers/pipeline.ts';
@@ -35,9 +36,14 @@ describe('happy path', () => {
     expect(done.attempts, 'one attempt').toBe(1);
     expect(done.dispatch_count, 'dispatched by the insert trigger (again if the shared cap deferred it)').toBeGreaterThanOrEqual(1);
     expect(done.started_at && done.finished_at && done.finished_at >= done.started_at, 'timings recorded').toBe(true);
-    expect(done.model, 'model from NARRATIVE_MODEL').toBe('gemini-fake-model');
-    expect(done.prompt_tokens, 'token usage recorded').toBeGreaterThan(0);
-    expect(done.output_tokens, 'token usage recorded').toBeGreaterThan(0);
+    expect(done.requested_model, 'a cache miss asks for GEMINI_MODEL_INTERACTIVE').toBe('gemini-fake-model');
+    expect(done.model, 'the model that answered (modelVersion)').toBe('gemini-fake-model');
+    expect(done.provider_calls, 'one provider response').toBe(1);
+    expect(done.prompt_tokens, 'prompt tokens recorded').toBeGreaterThan(0);
+    expect(done.output_tokens, 'output tokens recorded').toBeGreaterThan(0);
+    expect(done.thoughts_tokens, 'thinking tokens recorded (level LOW)').toBe(FAKE_THOUGHTS.LOW);
+    expect(done.total_tokens, 'total = prompt + output + thoughts').toBe(done.prompt_tokens! + done.output_tokens! + done.thoughts_tokens!);
+    expect(done.cached_tokens, 'no cached content reported').toBeNull();
     expect(done.duration_ms, 'duration recorded').toBeGreaterThanOrEqual(0);
     expect(done.memories_used, 'memory count recorded').toBe(6);
     expect(done.lease_token, 'lease released').toBeNull();
@@ -48,7 +54,10 @@ describe('happy path', () => {
     expect(n1?.model, 'model stored').toBe('gemini-fake-model');
     expect(n1?.source_memory_count, 'memory count stored').toBe(6);
     expect(n1?.narrative_content, 'the Gemini text, which saw 6 memory lines').toMatch(/6 memor/);
-    expect((await fake.calls(m)).length, 'one Gemini call').toBe(1);
+    const calls = await fake.calls(m);
+    expect(calls.length, 'one Gemini call').toBe(1);
+    expect(calls[0].thinkingConfig, 'the request carries an explicit thinking level').toEqual({ thinkingLevel: 'LOW' });
+    expect(calls[0].maxOutputTokens, 'and the output cap that leaves room for it').toBe(8192);
 
     const second = await enqueue(sql, userId, 'manual');
     const done2 = await waitForJob(sql, second.job_id, finished, 'finish');
@@ -198,18 +207,55 @@ describe('failures end in a row that says what happened', () => {
     expect(j.last_error_code, 'classified').toBe('prompt_blocked');
   });
 
-  for (const [kind, code] of [['truncated', 'incomplete_output'], ['malformed', 'invalid_output'], ['garbage', 'invalid_response']] as const) {
-    it(`${kind} output is never stored (${code}) and is retried`, async () => {
+  // malformed reached the provider and was paid for (usage recorded); garbage had no usable body.
+  for (const [kind, code, paidCalls] of [['malformed', 'invalid_output', 1], ['garbage', 'invalid_response', 0]] as const) {
+    it(`${kind} output is never stored (${code}) and is retried; usage adds up over attempts`, async () => {
       const { userId } = await scenarioUser([{ kind }, { kind: 'ok' }]);
       const { job_id } = await enqueue(sql, userId);
       const j = await waitForJob(sql, job_id, (x) => x.attempts === 1 && x.status !== 'running', 'first attempt to end');
       expect(j.status, 'requeued').toBe('queued');
       expect(j.last_error_code, 'classified').toBe(code);
+      expect(j.provider_calls, 'responses with usage so far').toBe(paidCalls);
+      expect(j.thoughts_tokens, 'the failed attempt\'s thoughts recorded when known').toBe(paidCalls ? FAKE_THOUGHTS.LOW : null);
       expect(await narrative(sql, userId), 'nothing stored').toBeUndefined();
       await fastForward(sql, job_id);
-      expect((await waitForJob(sql, job_id, finished, 'finish')).status, 'the retry succeeds').toBe('succeeded');
+      const done = await waitForJob(sql, job_id, finished, 'finish');
+      expect(done.status, 'the retry succeeds').toBe('succeeded');
+      expect(done.provider_calls, 'both attempts counted').toBe(paidCalls + 1);
+      expect(done.thoughts_tokens, 'thoughts of every paid response').toBe((paidCalls + 1) * FAKE_THOUGHTS.LOW);
     });
   }
+
+  it('MAX_TOKENS (thoughts took the cap): one bigger-cap retry inside the same attempt, then stored', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok', thoughtsTokens: 9000 }]);
+    const { job_id } = await enqueue(sql, userId, 'manual');
+    const done = await waitForJob(sql, job_id, finished, 'finish');
+    expect(done.status, `succeeded (${done.last_error})`).toBe('succeeded');
+    expect(done.attempts, 'no second attempt: the retry is inside the first').toBe(1);
+    const calls = await fake.calls(m);
+    expect(calls.map((c) => c.maxOutputTokens), 'the cap, then the retry cap: never the identical request').toEqual([8192, 16384]);
+    expect(calls.map((c) => c.finishReason), 'cut (empty), then complete').toEqual(['MAX_TOKENS', 'STOP']);
+    expect(done.provider_calls, 'two responses recorded').toBe(2);
+    expect(done.thoughts_tokens, 'thoughts of both responses').toBe(8192 + 9000);
+    expect(done.total_tokens, 'total of both').toBe(done.prompt_tokens! + done.output_tokens! + done.thoughts_tokens!);
+    expect((await narrative(sql, userId))?.version, 'stored').toBe(1);
+  });
+
+  it('MAX_TOKENS twice: failed at once with output_truncated, usage of both responses kept', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'truncated' }, { kind: 'truncated' }, { kind: 'ok' }]);
+    const { job_id } = await enqueue(sql, userId, 'manual');
+    const failed = await waitForJob(sql, job_id, finished, 'fail');
+    expect(failed.status, 'failed: the same two requests would be cut again').toBe('failed');
+    expect(failed.attempts, 'not retried').toBe(1);
+    expect(failed.last_error_code, 'a clear code').toBe('output_truncated');
+    expect(failed.last_error, 'says what to change').toMatch(/MAX_TOKENS.*NARRATIVE_MAX_OUTPUT_TOKENS/);
+    expect((await fake.calls(m)).map((c) => c.maxOutputTokens), 'exactly one bigger-cap retry').toEqual([8192, 16384]);
+    expect(failed.provider_calls, 'both responses recorded').toBe(2);
+    expect(failed.thoughts_tokens, 'their thoughts').toBe(2 * FAKE_THOUGHTS.LOW);
+    expect(failed.prompt_tokens, 'their prompts').toBeGreaterThan(0);
+    expect(failed.model, 'who answered').toBe('gemini-fake-model');
+    expect(await narrative(sql, userId), 'a cut narrative is never stored').toBeUndefined();
+  });
 
   it('20,000 memories make a bounded prompt and record how many were left out', async () => {
     const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }], 20_000);
@@ -222,6 +268,53 @@ describe('failures end in a row that says what happened', () => {
     const [{ prompt_char_budget: budget }] = await sql`select prompt_char_budget from private.settings`;
     expect(call.promptChars, 'prompt within the budget plus instructions').toBeLessThan(budget * 1.5);
   }, 60_000);
+});
+
+describe('models and usage on the job row', () => {
+  it('the reason picks the model: interactive reasons GEMINI_MODEL_INTERACTIVE, bulk ones GEMINI_MODEL_BULK', async () => {
+    const expected = { interactive: 'gemini-fake-model', bulk: 'gemini-fake-lite-model' };
+    const runs = await Promise.all(JOB_REASONS.map(async (reason) => {
+      const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+      const { job_id } = await enqueue(sql, userId, reason);
+      await fastForward(sql, job_id); // debounced reasons (stale) are due now too
+      const j = await waitForJob(sql, job_id, finished, `finish (${reason})`);
+      return { reason, j, calls: await fake.calls(m) };
+    }));
+    for (const { reason, j, calls } of runs) {
+      const model = expected[laneOf(reason)];
+      expect(j.status, `${reason}: succeeded (${j.last_error})`).toBe('succeeded');
+      expect(j.requested_model, `${reason}: requested model`).toBe(model);
+      expect(calls.map((c) => c.model), `${reason}: the model in the request path`).toEqual([model]);
+    }
+    expect(runs.filter((r) => laneOf(r.reason) === 'bulk').map((r) => r.reason).sort(), 'the bulk reasons').toEqual(['backfill', 'stale', 'weekly']);
+  });
+
+  it('records the model that answered (modelVersion) and cached tokens; the narrative names the answering model', async () => {
+    const { userId } = await scenarioUser([{ kind: 'ok', modelVersion: 'gemini-fake-model-002', usage: { cachedContentTokenCount: 30 } }]);
+    const { job_id } = await enqueue(sql, userId, 'manual');
+    const done = await waitForJob(sql, job_id, finished, 'finish');
+    expect(done.requested_model, 'asked for').toBe('gemini-fake-model');
+    expect(done.model, 'answered by').toBe('gemini-fake-model-002');
+    expect(done.cached_tokens, 'cachedContentTokenCount').toBe(30);
+    expect((await narrative(sql, userId))?.model, 'stored with the answering model').toBe('gemini-fake-model-002');
+  });
+
+  it('a user reads the usage of their own jobs only', async () => {
+    const { userId } = await scenarioUser([{ kind: 'ok' }]);
+    const other = await makeUser(sql);
+    await addMemories(sql, other, 5);
+    const mine = await enqueue(sql, userId);
+    const theirs = await enqueue(sql, other);
+    await waitForJob(sql, mine.job_id, finished, 'finish');
+    await waitForJob(sql, theirs.job_id, finished, 'finish');
+    const rows = await sql.begin(async (tx) => {
+      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: 'authenticated' })}, true)`;
+      return tx`select id::int, requested_model, provider_calls, thoughts_tokens, total_tokens from public.narrative_jobs`;
+    });
+    expect(rows.map((r) => r.id), 'only their own job').toEqual([mine.job_id]);
+    expect(rows[0].thoughts_tokens, 'its thoughts').toBe(FAKE_THOUGHTS.LOW);
+    expect(rows[0].provider_calls, 'its calls').toBe(1);
+  });
 });
 
 describe('memory changes', () => {

@@ -3,6 +3,11 @@
 // x-goog-api-key header, Google's JSON error shape), so the real @google/genai client can be
 // pointed at it with httpOptions.baseUrl.
 //
+// It "thinks" like Gemini 3: an answer spends thoughtsTokenCount (from the request's thinkingConfig,
+// or forced by a step's thoughtsTokens) out of maxOutputTokens, reports it in usageMetadata with
+// modelVersion, and when thoughts plus answer do not fit the cap it answers finishReason
+// MAX_TOKENS with the text cut (empty when the thoughts alone took the cap).
+//
 // Many tests share one fake without interfering: a *scenario* is registered under a marker string
 // and a request whose raw body contains the marker plays the scenario's next step (the last step
 // repeats). Requests matching no marker get the default behaviour; a seeded chaos mode can replace
@@ -32,29 +37,44 @@ export type FakeErrorStatus = keyof typeof FAKE_ERROR_STATUSES;
 export interface FakeUsage {
   promptTokenCount: number;
   candidatesTokenCount: number;
+  thoughtsTokenCount: number;
+  cachedContentTokenCount: number;
   totalTokenCount: number;
 }
 
+/** Thinking the fake "does" per thinkingLevel, in tokens (no thinkingConfig: MEDIUM, the usual
+ *  Gemini 3 Flash default; thinkingBudget n: n, -1: MEDIUM, 0: none). */
+export const FAKE_THOUGHTS = { MINIMAL: 0, LOW: 256, MEDIUM: 1024, HIGH: 4096 } as const;
+/** The cap when the request sets no maxOutputTokens (current Flash models' limit). */
+export const FAKE_MODEL_MAX_OUTPUT = 65_536;
+
+/** What a request asked for in generationConfig, as the fake understood it. */
+export interface FakeThinkingConfig { thinkingLevel?: string; thinkingBudget?: number; includeThoughts?: boolean }
+
 /** Delay before answering (the request still ends early if the client disconnects). */
 interface Delayed { latencyMs?: number }
+/** Thinking tokens to spend instead of what the request's thinking config implies. Thoughts and
+ *  answer share maxOutputTokens: when they do not fit, the answer is cut (MAX_TOKENS), or empty
+ *  when the thoughts alone reach the cap. */
+interface Thinks { thoughtsTokens?: number }
 
 export type FakeBehavior =
   /** 200 with a candidate; default text is a valid narrative naming the model and memory count. */
-  | ({ kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string } & Delayed)
+  | ({ kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string } & Delayed & Thinks)
   /** Google's error JSON; 429 gets a RetryInfo detail when retryDelaySeconds is given. */
   | ({ kind: 'error'; status: FakeErrorStatus; message?: string; retryDelaySeconds?: number } & Delayed)
   /** Accepts the request and never answers, until the client disconnects. */
   | { kind: 'hang' }
   /** 200, promptFeedback.blockReason (default SAFETY), no candidates. */
   | ({ kind: 'blocked'; reason?: string } & Delayed)
-  /** 200, finishReason MAX_TOKENS, the text cut mid-way. */
-  | ({ kind: 'truncated'; text?: string } & Delayed)
+  /** 200, finishReason MAX_TOKENS, the text cut mid-way whatever the cap. */
+  | ({ kind: 'truncated'; text?: string } & Delayed & Thinks)
   /** 200, a candidate with finishReason SAFETY and no content. */
   | ({ kind: 'safety' } & Delayed)
   /** 200 with a body that is not JSON. */
   | ({ kind: 'garbage'; body?: string } & Delayed)
   /** 200, valid JSON and finishReason STOP, but the text is not a narrative. */
-  | ({ kind: 'malformed'; text?: string } & Delayed);
+  | ({ kind: 'malformed'; text?: string } & Delayed & Thinks);
 
 export type FakeBehaviorKind = FakeBehavior['kind'];
 const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed'];
@@ -76,6 +96,13 @@ export interface FakeCall {
   apiVersion: string;
   /** Characters of prompt text (contents + systemInstruction); the text itself is never kept. */
   promptChars: number;
+  /** generationConfig.maxOutputTokens of the request, or null. */
+  maxOutputTokens: number | null;
+  /** generationConfig.thinkingConfig of the request, or null. */
+  thinkingConfig: FakeThinkingConfig | null;
+  /** Thinking tokens the answer reported, and its finish reason (null when there was no candidate). */
+  thoughtsTokens: number | null;
+  finishReason: string | null;
   /** Date.now() when the request arrived. */
   at: number;
   /** What the fake did: a behaviour kind, or 'auth_error'/'bad_request' when it refused the request. */
@@ -95,6 +122,19 @@ export function assertBehavior(b: unknown): asserts b is FakeBehavior {
   if (o.kind === 'error' && !(String(o.status) in FAKE_ERROR_STATUSES)) {
     throw new Error(`invalid fake behavior: error status must be one of ${Object.keys(FAKE_ERROR_STATUSES).join(', ')}`);
   }
+  const t = (o as { thoughtsTokens?: unknown }).thoughtsTokens;
+  if (t !== undefined && !(Number.isInteger(t) && (t as number) >= 0)) {
+    throw new Error('invalid fake behavior: thoughtsTokens must be a non-negative integer');
+  }
+}
+
+/** Thinking tokens a request's thinkingConfig implies (see FAKE_THOUGHTS). */
+export function thoughtsFor(config: FakeThinkingConfig | null): number {
+  if (config?.thinkingBudget !== undefined) {
+    return config.thinkingBudget === -1 ? FAKE_THOUGHTS.MEDIUM : Math.max(0, config.thinkingBudget);
+  }
+  const level = config?.thinkingLevel as keyof typeof FAKE_THOUGHTS | undefined;
+  return level && level in FAKE_THOUGHTS ? FAKE_THOUGHTS[level] : FAKE_THOUGHTS.MEDIUM;
 }
 
 function assertChaos(c: unknown): asserts c is FakeChaos {
@@ -337,7 +377,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     let parsed: {
       contents?: { role?: string; parts?: { text?: unknown }[] }[];
       systemInstruction?: { parts?: { text?: unknown }[] };
-      generationConfig?: { maxOutputTokens?: number };
+      generationConfig?: { maxOutputTokens?: number; thinkingConfig?: FakeThinkingConfig };
     } | null = null;
     try {
       parsed = JSON.parse(raw);
@@ -348,7 +388,10 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const contents = Array.isArray(parsed?.contents) ? parsed.contents : null;
     const userText = (contents ?? []).filter((c) => c?.role !== 'model').map((c) => textOf(c?.parts)).join('\n');
     const promptChars = (contents ?? []).reduce((n, c) => n + textOf(c?.parts).length, 0) + textOf(parsed?.systemInstruction?.parts).length;
-    const base = { marker, model, apiVersion, promptChars, at };
+    const generation = parsed?.generationConfig;
+    const maxOutputTokens = typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null;
+    const thinkingConfig = generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null;
+    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, thoughtsTokens: null, finishReason: null };
 
     if (key !== opts.apiKey) {
       record({ ...base, behavior: 'auth_error', status: 400, chaos: false });
@@ -357,6 +400,11 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     if (!contents || contents.length === 0) {
       record({ ...base, behavior: 'bad_request', status: 400, chaos: false });
       return send(res, 400, googleError(400, 'INVALID_ARGUMENT', parsed ? '* GenerateContentRequest.contents: contents is not specified\n' : 'Invalid JSON payload received.'));
+    }
+    // As the real API: a level and a budget together are refused.
+    if (thinkingConfig?.thinkingLevel !== undefined && thinkingConfig.thinkingBudget !== undefined) {
+      record({ ...base, behavior: 'bad_request', status: 400, chaos: false });
+      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', 'You can only set only one of thinking budget and thinking level.'));
     }
 
     let behavior: FakeBehavior;
@@ -373,28 +421,48 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     }
 
     const statusOf = (b: FakeBehavior) => (b.kind === 'hang' ? null : b.kind === 'error' ? b.status : 200);
-    record({ ...base, behavior: behavior.kind, status: statusOf(behavior), chaos: chaotic });
+    const call: FakeCall = { ...base, behavior: behavior.kind, status: statusOf(behavior), chaos: chaotic };
+    record(call);
 
     const promptTokenCount = tokens(promptChars);
     const responseId = randomBytes(15).toString('base64url');
     const candidate = (text: string, finishReason: string) => ({
-      content: { parts: [{ text }], role: 'model' },
+      content: { parts: text ? [{ text }] : [], role: 'model' },
       finishReason,
       index: 0,
     });
-    const ok = (text: string, finishReason: string, usage: Partial<FakeUsage> = {}, modelVersion = model) => {
-      const p = usage.promptTokenCount ?? promptTokenCount;
-      const cap = finishReason === 'MAX_TOKENS' ? parsed?.generationConfig?.maxOutputTokens : undefined;
-      const c = usage.candidatesTokenCount ?? cap ?? tokens(text.length);
+    /** A 200 answer that "thinks" first: thoughts and text share the cap, as on the real API. A
+     *  forced MAX_TOKENS (the truncated kind) cuts the text whatever the cap. */
+    const ok = (full: string, opts: { usage?: Partial<FakeUsage>; modelVersion?: string; thoughtsTokens?: number; cut?: boolean } = {}) => {
+      const cap = maxOutputTokens ?? FAKE_MODEL_MAX_OUTPUT;
+      const thoughts = Math.min(cap, opts.thoughtsTokens ?? thoughtsFor(thinkingConfig));
+      const room = cap - thoughts;
+      let text = full;
+      let finishReason = 'STOP';
+      if (opts.cut) {
+        text = full.slice(0, Math.max(1, Math.min(room * 4, Math.floor(full.length * 0.45))));
+        finishReason = 'MAX_TOKENS';
+      } else if (tokens(full.length) > room) {
+        text = full.slice(0, room * 4); // empty when the thoughts took the whole cap
+        finishReason = 'MAX_TOKENS';
+      }
+      const u = opts.usage ?? {};
+      const p = u.promptTokenCount ?? promptTokenCount;
+      const c = u.candidatesTokenCount ?? (text ? Math.min(room, tokens(text.length)) : 0);
+      const t = u.thoughtsTokenCount ?? thoughts;
+      call.thoughtsTokens = t;
+      call.finishReason = finishReason;
       return {
         candidates: [candidate(text, finishReason)],
         usageMetadata: {
           promptTokenCount: p,
           candidatesTokenCount: c,
-          totalTokenCount: usage.totalTokenCount ?? p + c,
+          ...(t > 0 ? { thoughtsTokenCount: t } : {}), // the API leaves it out when nothing was thought
+          ...(u.cachedContentTokenCount !== undefined ? { cachedContentTokenCount: u.cachedContentTokenCount } : {}),
+          totalTokenCount: u.totalTokenCount ?? p + c + t,
           promptTokensDetails: [{ modality: 'TEXT', tokenCount: p }],
         },
-        modelVersion,
+        modelVersion: opts.modelVersion ?? model,
         responseId,
       };
     };
@@ -405,7 +473,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
         return; // never answers; the socket closes when the client gives up (or on close()).
       case 'ok': {
         const b = behavior;
-        return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), 'STOP', b.usage, b.modelVersion)));
+        return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), b)));
       }
       case 'error': {
         const b = behavior;
@@ -421,9 +489,8 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
         }));
       }
       case 'truncated': {
-        const full = behavior.text ?? narrative();
-        const cut = full.slice(0, Math.max(1, Math.floor(full.length * 0.45)));
-        return later(res, behavior.latencyMs, () => send(res, 200, ok(cut, 'MAX_TOKENS')));
+        const b = behavior;
+        return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), { thoughtsTokens: b.thoughtsTokens, cut: true })));
       }
       case 'safety':
         return later(res, behavior.latencyMs, () => send(res, 200, {
@@ -441,8 +508,8 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
         });
       }
       case 'malformed': {
-        const text = behavior.text ?? 'Sure! Here you go.';
-        return later(res, behavior.latencyMs, () => send(res, 200, ok(text, 'STOP')));
+        const b = behavior;
+        return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? 'Sure! Here you go.', { thoughtsTokens: b.thoughtsTokens })));
       }
     }
   }

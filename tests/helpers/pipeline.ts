@@ -21,8 +21,13 @@ export interface JobRow {
   dispatch_count: number;
   last_request_id: number | null;
   model: string | null;
+  requested_model: string | null;
+  provider_calls: number;
   prompt_tokens: number | null;
   output_tokens: number | null;
+  thoughts_tokens: number | null;
+  cached_tokens: number | null;
+  total_tokens: number | null;
   duration_ms: number | null;
   memories_used: number | null;
   memories_omitted: number | null;

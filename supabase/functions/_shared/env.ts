@@ -29,16 +29,33 @@ export const env = {
   maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
 };
 
+/** Current models (2026-12: gemini-2.5-pro and gemini-2.5-flash are shut down). Only defaults:
+ *  GEMINI_MODEL_INTERACTIVE / GEMINI_MODEL_BULK override them. */
+export const DEFAULT_GEMINI_MODELS = { interactive: 'gemini-3.8-flash', bulk: 'gemini-3.5-flash-lite' } as const;
+
 /** Provider settings: Gemini when GEMINI_API_KEY is set, else the offline local writer. */
 export function providerEnv() {
   const apiKey = Deno.env.get('GEMINI_API_KEY') || null;
+  // NARRATIVE_MODEL (one model for everything) is still honoured for both lanes, under the
+  // lane-specific names, so an existing deployment keeps the model it chose.
+  const legacy = Deno.env.get('NARRATIVE_MODEL') || undefined;
+  const maxOutputTokens = intEnv('NARRATIVE_MAX_OUTPUT_TOKENS', 8192);
+  const retryMaxOutputTokens = intEnv('NARRATIVE_RETRY_MAX_OUTPUT_TOKENS', Math.min(65_536, maxOutputTokens * 2));
+  if (retryMaxOutputTokens <= maxOutputTokens) {
+    throw new Error('NARRATIVE_RETRY_MAX_OUTPUT_TOKENS must be larger than NARRATIVE_MAX_OUTPUT_TOKENS');
+  }
   return {
     apiKey,
-    // Model names come from configuration only (models get retired); required with a key.
-    model: apiKey ? requiredEnv('NARRATIVE_MODEL') : (Deno.env.get('NARRATIVE_MODEL') ?? null),
+    models: {
+      interactive: Deno.env.get('GEMINI_MODEL_INTERACTIVE') || legacy || DEFAULT_GEMINI_MODELS.interactive,
+      bulk: Deno.env.get('GEMINI_MODEL_BULK') || legacy || DEFAULT_GEMINI_MODELS.bulk,
+    },
+    /** MINIMAL | LOW | MEDIUM | HIGH, checked by the provider at start. */
+    thinkingLevel: Deno.env.get('GEMINI_THINKING_LEVEL') || 'LOW',
     baseUrl: Deno.env.get('GEMINI_BASE_URL') || undefined,
     apiVersion: Deno.env.get('GEMINI_API_VERSION') || undefined,
     timeoutMs: intEnv('NARRATIVE_LLM_TIMEOUT_MS', 60_000),
-    maxOutputTokens: intEnv('NARRATIVE_MAX_OUTPUT_TOKENS', 2048),
+    maxOutputTokens,
+    retryMaxOutputTokens,
   };
 }

@@ -3,12 +3,12 @@
 // written to the job row (retry with backoff, or failed); nothing is dropped silently.
 // claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
 // function continues in the background while it holds the job's lease.
-import { narrativeText } from '../../../../shared/narrative.ts';
+import { type JobReason, laneOf, narrativeText } from '../../../../shared/narrative.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
 import { providerEnv } from '../env.ts';
-import { ProviderError, type NarrativeProvider, type PromptMemory } from '../providers/types.ts';
+import { ProviderError, type NarrativeProvider, type PromptMemory, type Usage } from '../providers/types.ts';
 
 const provider: NarrativeProvider = createProvider();
 const timeoutMs = providerEnv().timeoutMs;
@@ -18,6 +18,7 @@ export interface ClaimedJob {
   userId: string;
   lease: string;
   attempts: number;
+  reason: JobReason;
   startedAt: number;
 }
 
@@ -57,6 +58,14 @@ function acceptOutput(text: string, finishReason: string): string {
   if (finishReason === 'SAFETY' || finishReason === 'PROHIBITED_CONTENT' || finishReason === 'BLOCKLIST') {
     throw new ProviderError('output_blocked', `the provider withheld the output (finishReason ${finishReason})`, false);
   }
+  // Still cut after the provider's one bigger-cap retry: the cap does not fit this model's
+  // thinking plus the narrative. Not retryable: every later attempt would send the same two
+  // requests and pay for them again; the cap (NARRATIVE_*MAX_OUTPUT_TOKENS) or the thinking level
+  // needs changing, and the next regeneration (manual, weekly, an edit) tries again.
+  if (finishReason === 'MAX_TOKENS') {
+    throw new ProviderError('output_truncated', 'the answer was cut at the output cap twice (finishReason MAX_TOKENS, '
+      + 'thinking and answer share the cap); raise NARRATIVE_MAX_OUTPUT_TOKENS or lower GEMINI_THINKING_LEVEL', false);
+  }
   if (finishReason !== 'STOP') {
     throw new ProviderError('incomplete_output', `generation did not finish (finishReason ${finishReason})`, true);
   }
@@ -80,12 +89,17 @@ export async function claimJob(jobId: number): Promise<ClaimedJob> {
     throw new HttpError(429, 'concurrency_limited', 'The running-job cap is reached; the job stays queued and is dispatched when a slot frees',
       { 'retry-after': '5' });
   }
-  return { jobId, userId: claim.user_id!, lease: claim.lease_token!, attempts: claim.attempts!, startedAt: t0 };
+  return {
+    jobId, userId: claim.user_id!, lease: claim.lease_token!, attempts: claim.attempts!,
+    reason: claim.reason as JobReason, startedAt: t0,
+  };
 }
 
 /** Runs a claimed attempt to its end and records the outcome on the job row. */
 export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   const { jobId, userId, lease, startedAt: t0 } = job;
+  // What the provider reported spending in this attempt, recorded whether it succeeds or fails.
+  let usage: Usage | null = null;
   try {
     const t1 = performance.now();
     const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
@@ -101,16 +115,20 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     step(jobId, userId, 'load_memories', t1, 'ok', { memories_used: memories.length, memories_omitted: total - memories.length });
 
     const t2 = performance.now();
+    const lane = laneOf(job.reason);
     let result;
     try {
-      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs));
+      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs), lane);
     } catch (err) {
-      step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
+      if (err instanceof ProviderError) usage = err.usage;
+      step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, lane, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
       throw err;
     }
+    usage = result;
     step(jobId, userId, 'provider_call', t2, 'ok', {
-      provider: provider.name, model: result.model, finish_reason: result.finishReason,
-      prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
+      provider: provider.name, lane, model: result.model, requested_model: result.requestedModel, finish_reason: result.finishReason,
+      provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
+      thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
     const narrative = acceptOutput(result.text, result.finishReason);
 
@@ -118,7 +136,8 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const [done] = await sql<{ outcome: string; version: number | null }[]>`
       select * from private.complete_job(${jobId}, ${lease}, ${narrative}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
-        ${Math.round(performance.now() - t0)})`;
+        ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
+        ${result.requestedModel}, ${result.calls})`;
     step(jobId, userId, 'store', t3, done.outcome, { version: done.version });
     if (done.outcome === 'lease_lost') return { job_id: jobId, status: 'lease_lost' };
     return { job_id: jobId, status: 'succeeded', version: done.version ?? undefined };
@@ -128,7 +147,10 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
     const [failed] = await sql<{ outcome: string; status: 'queued' | 'failed' | null }[]>`
       select * from private.fail_job(${jobId}, ${lease}, ${failure.code}, ${failure.message}, ${failure.retryable},
-        ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)})`;
+        ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)},
+        ${usage?.model ?? null}, ${usage?.requestedModel ?? null}, ${usage?.calls ?? 0}, ${usage?.promptTokens ?? null},
+        ${usage?.outputTokens ?? null}, ${usage?.thoughtsTokens ?? null}, ${usage?.cachedTokens ?? null},
+        ${usage?.totalTokens ?? null})`;
     step(jobId, userId, failed.outcome === 'retry_scheduled' ? 'retry' : 'fail', t0, failed.outcome, {
       error_code: failure.code, retryable: failure.retryable,
     });

@@ -1,6 +1,6 @@
 // Picks the narrative writer from configuration: Gemini with a key, the offline writer without.
 import { providerEnv } from '../env.ts';
-import { GeminiProvider } from './gemini.ts';
+import { type GeminiThinkingLevel, GeminiProvider } from './gemini.ts';
 import { LocalProvider } from './local.ts';
 import type { NarrativeProvider } from './types.ts';
 
@@ -15,11 +15,13 @@ export function createGemini(): GeminiProvider | null {
   if (!cfg.apiKey) return null;
   return new GeminiProvider({
     apiKey: cfg.apiKey,
-    model: cfg.model!,
+    models: cfg.models,
     baseUrl: cfg.baseUrl,
     apiVersion: cfg.apiVersion,
     timeoutMs: cfg.timeoutMs,
     maxOutputTokens: cfg.maxOutputTokens,
+    retryMaxOutputTokens: cfg.retryMaxOutputTokens,
+    thinkingLevel: cfg.thinkingLevel as GeminiThinkingLevel, // the constructor refuses anything else
   });
 }
 

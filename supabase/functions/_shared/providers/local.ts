@@ -170,16 +170,24 @@ export class LocalProvider implements NarrativeProvider {
   readonly name = 'local' as const;
   readonly model = 'local-narrative-v1';
 
+  /** One model for every lane (the lane argument only picks among Gemini models). */
   generate(input: NarrativeInput, signal: AbortSignal): Promise<GenerationResult> {
     if (signal.aborted) return Promise.reject(new ProviderError('timeout', 'local narrative generation was aborted', true));
     const text = writeLocalNarrative(input);
     const promptChars = input.memories.reduce((sum, m) => sum + m.content.length, 0);
+    const promptTokens = Math.ceil(promptChars / 4);
+    const outputTokens = Math.ceil(text.length / 4);
     return Promise.resolve({
       text,
       finishReason: 'STOP',
+      requestedModel: this.model,
       model: this.model,
-      promptTokens: Math.ceil(promptChars / 4),
-      outputTokens: Math.ceil(text.length / 4),
+      calls: 1,
+      promptTokens,
+      outputTokens,
+      thoughtsTokens: null,
+      cachedTokens: null,
+      totalTokens: promptTokens + outputTokens,
     });
   }
 }

@@ -13,13 +13,37 @@ export interface NarrativeInput {
   total: number; // active memories the user has
 }
 
-export interface GenerationResult {
+/** Which model a call is for: interactive reasons (someone is waiting) get the Flash model, bulk
+ *  reasons (weekly, backfill, stale) the cheaper Flash-Lite class. */
+export type ModelLane = 'interactive' | 'bulk';
+
+/** What the provider reported spending: summed over every response of one attempt (a cut answer
+ *  retried with a bigger cap is two responses). Counts are null when the provider did not say. */
+export interface Usage {
+  /** The model asked for (from configuration). */
+  requestedModel: string;
+  /** The model that actually answered (Gemini's modelVersion), or the requested one. */
+  model: string;
+  /** Provider responses these counts cover. */
+  calls: number;
+  promptTokens: number | null;
+  /** Answer tokens (Gemini's candidatesTokenCount), thoughts excluded. */
+  outputTokens: number | null;
+  thoughtsTokens: number | null;
+  /** Prompt tokens served from the provider's context cache (part of promptTokens). */
+  cachedTokens: number | null;
+  totalTokens: number | null;
+}
+
+export interface GenerationResult extends Usage {
   text: string;
   /** Provider's finish reason; only "STOP" is a complete answer. */
   finishReason: string;
-  model: string;
-  promptTokens: number | null;
-  outputTokens: number | null;
+}
+
+/** Sums two nullable counts: null only when neither is known. */
+export function addCounts(a: number | null, b: number | null): number | null {
+  return a === null && b === null ? null : (a ?? 0) + (b ?? 0);
 }
 
 /** A prompt for one model call: system instruction, user text, optional output cap. */
@@ -27,12 +51,13 @@ export interface CompletionPrompt {
   system: string;
   user: string;
   maxOutputTokens?: number;
+  /** Default 'interactive'. */
+  lane?: ModelLane;
 }
 
 export interface NarrativeProvider {
   readonly name: 'gemini' | 'local';
-  readonly model: string;
-  generate(input: NarrativeInput, signal: AbortSignal): Promise<GenerationResult>;
+  generate(input: NarrativeInput, signal: AbortSignal, lane: ModelLane): Promise<GenerationResult>;
 }
 
 /** A provider failure, classified for the job: retryable failures go back to the queue. */
@@ -42,6 +67,9 @@ export class ProviderError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly retryAfterMs: number | null = null,
+    /** What the failed attempt spent, when a response said so (a blocked prompt, a cut answer
+     *  whose retry failed); recorded on the job like a success's usage. */
+    public usage: Usage | null = null,
   ) {
     super(message);
     this.name = 'ProviderError';
