@@ -1,0 +1,57 @@
+// What deploys is what runs here: `supabase functions deploy` resolves the import map with no
+// lockfile of ours, so every version in it is exact; supabase/functions/deno.lock (npm run
+// functions:lock) records that resolution, and the packages the local runtime loads from
+// node_modules are the same releases, byte for byte (integrity). The local Deno is the edge
+// runtime's.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { API_URL } from './helpers/stack.ts';
+
+const EDGE_RUNTIME_DENO = '2.1.4'; // supabase/edge-runtime: .env DENO_VERSION, deno/Cargo.toml
+
+const importMap = JSON.parse(fs.readFileSync('supabase/functions/import_map.json', 'utf8')) as { imports: Record<string, string> };
+const denoLock = JSON.parse(fs.readFileSync('supabase/functions/deno.lock', 'utf8')) as {
+  specifiers: Record<string, string>; npm: Record<string, { integrity: string }>;
+};
+const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+const npmLock = JSON.parse(fs.readFileSync('package-lock.json', 'utf8')) as {
+  packages: Record<string, { version: string; integrity?: string }>;
+};
+
+const pinned = Object.entries(importMap.imports).map(([alias, target]) => {
+  const m = /^npm:((?:@[^/]+\/)?[^@/]+)@([^/]+)(\/.*)?$/.exec(target);
+  return { alias, target, name: m?.[1], version: m?.[2] };
+});
+
+describe('function dependencies', () => {
+  it.each(pinned)('$alias is pinned to an exact version, locked, and the same release as node_modules', ({ target, name, version }) => {
+    expect(name, `${target} is an npm: specifier`).toBeTruthy();
+    expect(version, `${target} names an exact version`).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(denoLock.specifiers[`npm:${name}@${version}`], `deno.lock resolves ${name}@${version} (run npm run functions:lock)`).toBe(version);
+    const locked = denoLock.npm[`${name}@${version}`];
+    expect(locked?.integrity, `deno.lock has ${name}@${version}'s integrity`).toBeTruthy();
+    expect(pkg.dependencies[name!], `package.json pins ${name} to the same version`).toBe(version);
+    const installed = npmLock.packages[`node_modules/${name}`];
+    expect(installed?.version, `package-lock.json installs ${name}@${version}`).toBe(version);
+    expect(installed?.integrity, `node_modules' ${name} is the tarball deploy resolves`).toBe(locked.integrity);
+  });
+
+  it('the local functions runtime runs the edge runtime\'s Deno', () => {
+    expect(pkg.dependencies.deno, 'package.json pins deno').toBe(EDGE_RUNTIME_DENO);
+    expect(npmLock.packages['node_modules/deno']?.version, 'installed deno').toBe(EDGE_RUNTIME_DENO);
+  });
+});
+
+describe('every function loads under that Deno', () => {
+  const names = fs.readdirSync('supabase/functions', { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('_') && fs.existsSync(`supabase/functions/${e.name}/index.ts`))
+    .map((e) => e.name);
+  it.each(names)('%s is loaded and answers', async (name) => {
+    // A preflight: every function answers CORS first; a function that failed to load is 503.
+    const res = await fetch(`${API_URL}/functions/v1/${name}`, {
+      method: 'OPTIONS', headers: { origin: 'http://localhost', 'access-control-request-method': 'POST' },
+    });
+    await res.body?.cancel();
+    expect(res.status, `${name}: not 503 (failed to start) or 404 (not found)`).toBeLessThan(300);
+  });
+});
