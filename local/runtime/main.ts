@@ -136,6 +136,30 @@ async function authWithCors(req: Request, url: URL): Promise<Response> {
   return res;
 }
 
+// Supabase's API gateway takes a request body in whole before the function answers, and refuses
+// one past its size limit. Without that, Deno's server (2.1, the edge runtime's) closes the
+// connection when a function answers (405, 413, 401 …) before reading an upload, and the client
+// sees a reset instead of the answer.
+const GATEWAY_MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+async function bufferedBody(req: Request): Promise<Uint8Array | null | 'too_large'> {
+  if (!req.body) return null;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.byteLength;
+    if (size > GATEWAY_MAX_BODY_BYTES) return 'too_large';
+    chunks.push(chunk);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.byteLength;
+  }
+  return body;
+}
+
 async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): Promise<Response> {
   const [, name, ...rest] = url.pathname.slice('/functions/v1'.length).split('/');
   const handler = name ? handlers.get(name) : undefined;
@@ -149,8 +173,12 @@ async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): P
   }
   // The function sees its own name as the first path segment, as on the platform.
   const target = new URL(`/${[name, ...rest].join('/')}${url.search}`, url.origin);
+  const body = await bufferedBody(req);
+  if (body === 'too_large') return relay(413, 'Payload too large');
   try {
-    return await handler(new Request(target, req), info);
+    // Fetch's Request cannot carry a body on GET or HEAD; such a body is read and dropped.
+    const forwarded = req.method === 'GET' || req.method === 'HEAD' ? null : body;
+    return await handler(new Request(target, { method: req.method, headers: req.headers, body: forwarded, signal: req.signal }), info);
   } catch (err) {
     log({ level: 'error', msg: 'function_crashed', function: name, error: String(err) });
     return relay(500, 'Function exited due to an error (please check logs)');
