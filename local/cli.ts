@@ -9,7 +9,7 @@ import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
 import { ensureExtensions } from './extensions.ts';
 import {
   adminSql, clusterCurrent, clusterExists, ensureSystemPackages, initCluster, isRunning,
-  removeCluster, startCluster, stopCluster,
+  ownerSql, removeCluster, startCluster, stopCluster,
 } from './postgres.ts';
 import { logFile, pidOf, startService, stopService, waitFor, type Service } from './processes.ts';
 
@@ -77,16 +77,22 @@ async function stackUp(): Promise<boolean> {
 
 /** Bootstrap + migrations + seed + Vault on an empty cluster (first start and db:reset). */
 async function buildDatabase(keys: LocalKeys): Promise<void> {
-  const sql = adminSql();
+  const admin = adminSql();
   try {
-    await bootstrap(sql);
-    // Vault before the seed: jobs the seed queues are dispatched straight away.
-    await ensureVaultSecrets(sql, keys);
-    const applied = await migrate(sql);
-    await seed(sql);
-    console.log(`Applied ${applied.length} migration(s) and supabase/seed.sql.`);
+    await bootstrap(admin);
   } finally {
-    await sql.end();
+    await admin.end();
+  }
+  // Everything else as postgres, which is not a superuser (as on hosted).
+  const owner = ownerSql();
+  try {
+    // Vault before the seed: jobs the seed queues are dispatched straight away.
+    await ensureVaultSecrets(owner, keys);
+    const applied = migrate();
+    await seed(owner);
+    console.log(`Applied ${applied.length} migration(s) with the Supabase CLI, and supabase/seed.sql.`);
+  } finally {
+    await owner.end();
   }
 }
 
@@ -143,7 +149,7 @@ async function start(): Promise<void> {
   await ensureExtensions();
   const keys = await ensureKeys();
   if (clusterExists() && !clusterCurrent()) {
-    console.log('The local database was made by an older npm start (pg_net/Vault stand-ins); rebuilding it.');
+    console.log('The local database was made by an older npm start (superuser postgres or stand-in extensions); rebuilding it.');
     removeCluster();
   }
   const fresh = !clusterExists();
@@ -155,13 +161,13 @@ async function start(): Promise<void> {
   if (fresh) {
     await buildDatabase(keys);
   } else {
-    const sql = adminSql();
+    const applied = migrate();
+    if (applied.length) console.log(`Applied pending migration(s): ${applied.join(', ')}`);
+    const owner = ownerSql();
     try {
-      const applied = await migrate(sql);
-      if (applied.length) console.log(`Applied pending migration(s): ${applied.join(', ')}`);
-      await ensureVaultSecrets(sql, keys);
+      await ensureVaultSecrets(owner, keys);
     } finally {
-      await sql.end();
+      await owner.end();
     }
   }
   await startDashboard(keys);
@@ -206,13 +212,8 @@ async function dbReset(): Promise<void> {
 /** Like `supabase migration up`: apply pending migrations to the running local database. */
 async function migrateUp(): Promise<void> {
   if (!clusterExists() || !isRunning()) throw new Error('The local database is not running. Run npm start.');
-  const sql = adminSql();
-  try {
-    const applied = await migrate(sql);
-    console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'No pending migrations.');
-  } finally {
-    await sql.end();
-  }
+  const applied = migrate();
+  console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'No pending migrations.');
 }
 
 const commands: Record<string, () => Promise<void>> = { start, stop, status, 'db-reset': dbReset, migrate: migrateUp };

@@ -16,7 +16,11 @@ export const API_PORT = 54321;
 export const DASHBOARD_PORT = 54323;
 export const HOST = '127.0.0.1';
 
+// What the functions, the CLI and the tests connect as: `postgres`, NOT a superuser, as on a
+// hosted project (its SUPABASE_DB_URL user). The superuser is `supabase_admin`, the platform's
+// role: only the bootstrap (local/bootstrap/supabase.sql) uses it.
 export const DB_URL = `postgresql://postgres:postgres@${HOST}:${DB_PORT}/postgres`;
+export const ADMIN_DB_URL = `postgresql://supabase_admin:postgres@${HOST}:${DB_PORT}/postgres`;
 export const API_URL = `http://${HOST}:${API_PORT}`;
 
 export const SUPABASE_DIR = path.join(ROOT, 'supabase');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
 import crypto from 'node:crypto';
-import { DB_PORT, DB_URL, HOST, LOG_DIR, PG_BIN, PGDATA, ROOT, RUN_DIR } from './config.ts';
+import { ADMIN_DB_URL, DB_PORT, DB_URL, HOST, LOG_DIR, PG_BIN, PGDATA, ROOT, RUN_DIR } from './config.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -65,7 +65,7 @@ export function initCluster(): void {
   fs.writeFileSync(pwfile, 'postgres\n');
   if (isRoot) spawnSync('chown', ['postgres:postgres', pwfile]);
   run(path.join(PG_BIN, 'initdb'), [
-    '-D', pg.data, '-U', 'postgres', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C.UTF-8',
+    '-D', pg.data, '-U', 'supabase_admin', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C.UTF-8',
     '--auth-local', 'trust', '--auth-host', 'scram-sha-256',
   ]);
   fs.rmSync(pwfile);
@@ -80,8 +80,9 @@ export function initCluster(): void {
 }
 
 // Bumped when a cluster made by an older npm start cannot be reused (2: real pg_net, pg_cron
-// 1.6 and supabase_vault instead of the SQL-only stand-ins).
-const CLUSTER_FORMAT = '2';
+// 1.6 and supabase_vault instead of the SQL-only stand-ins; 3: superuser supabase_admin, postgres
+// demoted as on hosted, migrations recorded by the Supabase CLI).
+const CLUSTER_FORMAT = '3';
 const FORMAT_FILE = 'local_stack_format';
 
 /** False for a cluster made by an older version of the local stack (it must be rebuilt). */
@@ -147,7 +148,12 @@ export function removeCluster(): void {
   fs.rmSync(pg.data, { recursive: true, force: true });
 }
 
-/** A short-lived superuser connection for setup work. */
+/** A short-lived connection as the platform's superuser (supabase_admin): the bootstrap only. */
 export function adminSql() {
+  return postgres(ADMIN_DB_URL, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+}
+
+/** A short-lived connection as `postgres` (not a superuser), what hosted gives a project's owner. */
+export function ownerSql() {
   return postgres(DB_URL, { max: 1, onnotice: () => {}, connect_timeout: 10 });
 }

@@ -1,16 +1,26 @@
 -- Demo data for the local stack (applied after migrations on first start and db:reset).
 -- Login on the dashboard: demo@example.com / password123.
 
-insert into auth.users (id, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
-values
-  ('00000000-0000-4000-8000-000000000001', 'demo@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
-   '{"provider": "email", "providers": ["email"]}', '{"name": "Ada Demo"}'),
-  ('00000000-0000-4000-8000-000000000002', 'sam@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
-   '{"provider": "email", "providers": ["email"]}', '{"name": "Sam Seed"}'),
-  ('00000000-0000-4000-8000-000000000003', 'new@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
-   '{"provider": "email", "providers": ["email"]}', '{"name": "Nia New"}'),
-  ('00000000-0000-4000-8000-000000000004', 'admin@example.com', extensions.crypt('password123', extensions.gen_salt('bf')), now(),
-   '{"provider": "email", "providers": ["email"], "role": "admin"}', '{"name": "Ops Admin"}');
+-- Users as Supabase Auth stores them, so this same file lets the demo users log in on a hosted
+-- project too: the default instance_id, aud/role 'authenticated', a confirmed email, and the
+-- 'email' identity GoTrue looks a password sign-in up by.
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+  raw_app_meta_data, raw_user_meta_data, created_at, updated_at,
+  confirmation_token, recovery_token, email_change_token_new, email_change)
+select '00000000-0000-0000-0000-000000000000', u.id::uuid, 'authenticated', 'authenticated', u.email,
+  extensions.crypt('password123', extensions.gen_salt('bf')), now(), u.app::jsonb, u.meta::jsonb, now(), now(),
+  '', '', '', ''
+from (values
+  ('00000000-0000-4000-8000-000000000001', 'demo@example.com', '{"provider": "email", "providers": ["email"]}', '{"name": "Ada Demo"}'),
+  ('00000000-0000-4000-8000-000000000002', 'sam@example.com', '{"provider": "email", "providers": ["email"]}', '{"name": "Sam Seed"}'),
+  ('00000000-0000-4000-8000-000000000003', 'new@example.com', '{"provider": "email", "providers": ["email"]}', '{"name": "Nia New"}'),
+  ('00000000-0000-4000-8000-000000000004', 'admin@example.com', '{"provider": "email", "providers": ["email"], "role": "admin"}', '{"name": "Ops Admin"}')
+) as u(id, email, app, meta);
+
+insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+select u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', u.email, 'email_verified', true, 'phone_verified', false),
+  'email', now(), now(), now()
+from auth.users u where u.id::text like '00000000-0000-4000-8000-00000000000_';
 
 insert into public.memories (user_id, content, metadata, created_at)
 select '00000000-0000-4000-8000-000000000001'::uuid, m.content, m.metadata::jsonb, now() - (m.days_ago || ' days')::interval

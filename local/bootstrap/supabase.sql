@@ -1,36 +1,63 @@
--- LOCAL STAND-IN ONLY. On a real Supabase project all of this already exists; this file
--- recreates the parts this project relies on (roles, grants, the auth schema, Vault) so the
--- same migrations run unchanged against a bare Postgres 15.
--- Applied once, as superuser, right after initdb and before any migration.
+-- LOCAL STAND-IN ONLY. On a hosted Supabase project the platform has done all of this before
+-- the first migration runs; this file recreates the parts this project relies on, the way
+-- hosted sets them up today (supabase/postgres migrations/db: init-scripts and migrations, plus
+-- the Data API change of 2026: no automatic grants on new public objects), so the same
+-- migrations run unchanged on a bare Postgres 15.
+-- Applied once, as the cluster's superuser `supabase_admin` (initdb's bootstrap user, as on
+-- hosted), right after initdb; the migrations then run as the NON-superuser `postgres`.
 
--- API roles, as Supabase creates them: PostgREST/Edge code switches into them per request.
-create role anon nologin noinherit;
-create role authenticated nologin noinherit;
-create role service_role nologin noinherit bypassrls;
+-- `postgres`, as hosted demotes it (10000000000000_demote-postgres): not a superuser, but may
+-- create databases and roles, replicate and bypass RLS; the predefined roles hosted grants it.
+create role postgres login password 'postgres' nosuperuser createdb createrole replication bypassrls;
+grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
+grant all on database postgres to postgres;
+alter role postgres set search_path = "$user", public, extensions;
+
+-- API roles, as hosted has them now (created noinherit, then 20230529180330 made them
+-- inherit); the functions switch into them per request. authenticator stays noinherit.
+create role anon nologin inherit;
+create role authenticated nologin inherit;
+create role service_role nologin inherit bypassrls;
 create role authenticator login noinherit password 'postgres';
 grant anon, authenticated, service_role to authenticator;
 grant anon, authenticated, service_role to postgres;
--- Supabase runs Auth as its own role; the local auth stand-in connects as postgres.
-create role supabase_auth_admin nologin noinherit createrole;
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
+-- Internal roles hosted has (Auth's owner; pg_net's webhooks role); nothing logs in as them here.
+create role supabase_auth_admin nologin noinherit;
+create role supabase_functions_admin nologin noinherit;
 
--- Supabase keeps extensions out of public.
-create schema if not exists extensions;
-grant usage on schema extensions to postgres, anon, authenticated, service_role;
-create extension if not exists pgcrypto with schema extensions;
-create extension if not exists "uuid-ossp" with schema extensions;
+-- Extensions live in their own schema; postgres may create more there (hosted grants it ALL).
+create schema extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+grant all on schema extensions to postgres;
+create extension pgcrypto with schema extensions;
+create extension "uuid-ossp" with schema extensions;
+grant all on all tables in schema extensions to postgres with grant option;
+grant all on all routines in schema extensions to postgres with grant option;
+grant all on all sequences in schema extensions to postgres with grant option;
+alter default privileges in schema extensions grant all on tables to postgres with grant option;
+alter default privileges in schema extensions grant all on routines to postgres with grant option;
+alter default privileges in schema extensions grant all on sequences to postgres with grant option;
 alter database postgres set search_path = "$user", public, extensions;
 
--- Supabase's default exposure of public: new objects are reachable by the API roles, so
--- row level security is what actually protects them.
+-- public: usable by the API roles, writable by postgres. Hosted's default privileges today:
+-- objects supabase_admin (the platform) creates in public are granted to the API roles;
+-- objects postgres (every migration) creates get NOTHING beyond Postgres' own defaults (EXECUTE
+-- on functions for PUBLIC), since "Default privileges for new entities" went off (new projects
+-- from 2026-05-30, all from 2026-10-30). So each migration grants what each role needs.
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+grant all on schema public to postgres;
+alter default privileges for role supabase_admin in schema public grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public grant all on sequences to postgres, anon, authenticated, service_role;
 
--- The auth schema with the columns of Supabase's auth.users that this project relies on,
--- under the same names.
-create schema auth;
-grant usage on schema auth to anon, authenticated, service_role;
+-- The auth schema: Auth's tables with GoTrue's column names (its migrations/ folder), owned by
+-- the platform; postgres reads and writes them (the seed, the local Auth stand-in), as on hosted.
+create schema auth authorization supabase_auth_admin;
+grant usage on schema auth to postgres, anon, authenticated, service_role;
 
 create table auth.users (
   instance_id uuid,
@@ -43,6 +70,12 @@ create table auth.users (
   invited_at timestamptz,
   confirmation_token varchar(255),
   recovery_token varchar(255),
+  email_change_token_new varchar(255),
+  email_change varchar(255),
+  email_change_token_current varchar(255) default '',
+  phone_change text default '',
+  phone_change_token varchar(255) default '',
+  reauthentication_token varchar(255) default '',
   last_sign_in_at timestamptz,
   raw_app_meta_data jsonb default '{"provider": "email", "providers": ["email"]}'::jsonb,
   raw_user_meta_data jsonb default '{}'::jsonb,
@@ -57,6 +90,23 @@ create table auth.users (
   is_anonymous boolean not null default false
 );
 create unique index users_email_partial_key on auth.users (email) where is_sso_user = false;
+
+-- One row per way a user signs in (GoTrue's auth.identities after 20231117164230): an email
+-- user has provider 'email', provider_id = the user id, identity_data {sub, email}.
+create table auth.identities (
+  provider_id text not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null,
+  provider text not null,
+  last_sign_in_at timestamptz,
+  created_at timestamptz,
+  updated_at timestamptz,
+  email text generated always as (lower(identity_data ->> 'email')) stored,
+  id uuid primary key default extensions.gen_random_uuid(),
+  constraint identities_provider_id_provider_unique unique (provider_id, provider)
+);
+create index identities_user_id_idx on auth.identities (user_id);
+create index identities_email_idx on auth.identities (email text_pattern_ops);
 
 -- Sessions and rotating refresh tokens, as GoTrue stores them.
 create table auth.sessions (
@@ -116,20 +166,43 @@ grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to anon, authenticated, service_role;
 grant select on auth.users to service_role;
 
--- Vault: the real supabase_vault extension, as hosted Supabase has it installed (secrets are
--- encrypted with the root key vault.getkey_script returns; see local/postgres.ts). The API
--- roles get what hosted grants them.
+grant all on all tables in schema auth to postgres;
+grant all on all sequences in schema auth to postgres;
+grant all on all routines in schema auth to postgres;
+do $$
+declare t record;
+begin
+  for t in select tablename from pg_tables where schemaname = 'auth' loop
+    execute format('alter table auth.%I owner to supabase_auth_admin', t.tablename);
+  end loop;
+end $$;
+
+-- Vault: the real supabase_vault extension (secrets encrypted with the root key
+-- vault.getkey_script returns; see local/postgres.ts), with the grants hosted gives postgres
+-- (20221207154255_create_vault). The API roles get nothing.
 create schema vault;
 create extension supabase_vault with schema vault;
-grant usage on schema vault to postgres, service_role;
-grant select on vault.decrypted_secrets to postgres, service_role;
-grant execute on function vault.create_secret(text, text, text, uuid),
-  vault.update_secret(uuid, text, text, text, uuid) to postgres, service_role;
+grant usage on schema vault to postgres with grant option;
+grant select, delete on vault.secrets, vault.decrypted_secrets to postgres with grant option;
+grant execute on function vault.create_secret, vault.update_secret, vault._crypto_aead_det_decrypt to postgres with grant option;
 
--- The Supabase CLI records applied migrations here; `supabase db push` reads the same table.
-create schema supabase_migrations;
-create table supabase_migrations.schema_migrations (
-  version text primary key,
-  statements text[],
-  name text
-);
+-- pg_net and pg_cron need a superuser to create. On hosted, postgres's `create extension` goes
+-- through supautils, which creates them as the platform and then runs the grants below
+-- (extensions.grant_pg_net_access, extensions.grant_pg_cron_access as of 20260730000000). Here
+-- the platform creates them up front; the migration's `create extension if not exists` is then
+-- a no-op, as it is on a project that already has them.
+create extension pg_net;
+grant usage on schema net to supabase_functions_admin, postgres, anon, authenticated, service_role;
+create extension pg_cron;
+grant usage on schema cron to postgres with grant option;
+grant all on all functions in schema cron to postgres with grant option;
+alter default privileges in schema cron grant all on tables to postgres with grant option;
+alter default privileges in schema cron grant all on functions to postgres with grant option;
+alter default privileges in schema cron grant all on sequences to postgres with grant option;
+grant all privileges on all tables in schema cron to postgres with grant option;
+revoke all on table cron.job from postgres;
+grant select on table cron.job to postgres with grant option;
+revoke trigger on cron.job_run_details from postgres;
+
+-- supabase_migrations is left to the Supabase CLI: `supabase migration up` creates its
+-- schema_migrations table (as postgres) on first use, as it does on a hosted project.

@@ -234,12 +234,24 @@ export function createAuth(opts: AuthOptions) {
     const appMeta = { provider: 'email', providers: ['email'], ...(body.app_metadata as object ?? {}) };
     const userMeta = (body.user_metadata ?? body.data ?? {}) as object;
     try {
+      // As GoTrue stores an email user: the default instance, aud/role 'authenticated', empty
+      // (not null) token columns, and its 'email' identity in the same statement.
       const [u] = await sql.unsafe<UserRow[]>(
-        `insert into auth.users (id, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
-         values (coalesce($1::uuid, extensions.gen_random_uuid()), $2,
-                 case when $3::text is null then null else extensions.crypt($3, extensions.gen_salt('bf', 10)) end,
-                 case when $4 then now() end, $5, $6)
-         returning ${USER_COLUMNS}`,
+        `with u as (
+           insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+             raw_app_meta_data, raw_user_meta_data, confirmation_token, recovery_token, email_change_token_new, email_change)
+           values ('00000000-0000-0000-0000-000000000000', coalesce($1::uuid, extensions.gen_random_uuid()),
+                   'authenticated', 'authenticated', $2,
+                   case when $3::text is null then null else extensions.crypt($3, extensions.gen_salt('bf', 10)) end,
+                   case when $4 then now() end, $5, $6, '', '', '', '')
+           returning ${USER_COLUMNS}
+         ), i as (
+           insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+           select id::text, id, jsonb_build_object('sub', id::text, 'email', email, 'email_verified', $4, 'phone_verified', false),
+                  'email', now(), now()
+           from u
+         )
+         select * from u`,
         [typeof body.id === 'string' ? body.id : null, email, password, confirm, appMeta as never, userMeta as never],
       );
       return u;

@@ -1,14 +1,22 @@
+-- Grants, everywhere in these migrations: hosted Supabase grants the API roles nothing on
+-- what postgres creates, so each table and function says, beside its definition, exactly what
+-- each role may do. Who is who:
+--   postgres       the functions' service connection (SUPABASE_DB_URL), cron and the dispatch
+--                  trigger: it owns every object here and needs no grant;
+--   authenticated  a signed-in user, inside the functions' `set local role authenticated`
+--                  transactions (or the Data API): RLS decides which rows;
+--   anon           nothing at all;
+--   service_role   nothing: no code here uses it (service callers of the functions run on the
+--                  postgres connection), so the secret key opens no table through the Data API.
+-- Postgres itself lets PUBLIC execute every new function, so each migration that adds private
+-- functions ends by revoking that (the private schema is closed anyway; this keeps
+-- has_function_privilege honest), and public functions revoke it beside their grant.
+
 -- Internals live in `private`, a schema the Data API does not expose: tables of settings and
--- bookkeeping, and every queue operation as a function. Nothing in it is executable by the API
--- roles: the functions' service connection (postgres) owns everything here, and service_role
--- may use it; a user can only reach the queue through our functions (and the one public RPC,
--- request_narrative).
+-- bookkeeping, and every queue operation as a function. Only postgres (its owner) uses it; a
+-- user reaches the queue through our functions and the one public RPC, request_narrative.
 create schema if not exists private;
 revoke all on schema private from public;
-alter default privileges in schema private revoke execute on functions from public;
-alter default privileges in schema private grant execute on functions to service_role;
-alter default privileges in schema private grant select on tables to service_role;
-grant usage on schema private to service_role;
 
 -- Operator-tunable policy for the narrative pipeline, one row. SQL (cron, triggers) and the
 -- functions read the same values, so there is one source of truth:
@@ -53,3 +61,6 @@ returns interval language sql volatile set search_path = '' as $$
   ))
   from private.settings s
 $$;
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

@@ -33,10 +33,11 @@ create policy "Users edit their own memories" on public.memories
 create policy "Users delete their own memories" on public.memories
   for delete to authenticated using ((select auth.uid()) = user_id);
 
-revoke truncate, references, trigger on public.memories from anon, authenticated;
--- Clients write what a memory says, never its bookkeeping: created_at drives invalidation and
--- staleness, so it is the server's clock, not the client's.
-revoke insert, update on public.memories from anon, authenticated;
+-- Grants (see 20261125000200): users read their memories (dashboard, orchestrate, MCP reads),
+-- add them (MCP add_memories), edit and delete them (the Data API), under the policies above.
+-- They write what a memory says, never its bookkeeping: created_at drives invalidation and
+-- staleness, so it is the server's clock, not the client's. anon and service_role: nothing.
+grant select, delete on public.memories to authenticated;
 grant insert (user_id, content, metadata, state) on public.memories to authenticated;
 grant update (content, metadata, state) on public.memories to authenticated;
 
@@ -54,3 +55,6 @@ end
 $$;
 create trigger touch_memory before update on public.memories
   for each row execute function private.touch_memory();
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

@@ -31,4 +31,6 @@ alter table public.user_narratives enable row level security;
 create policy "Users read their own narrative" on public.user_narratives
   for select to authenticated using ((select auth.uid()) = user_id);
 
-revoke insert, update, delete, truncate, references, trigger on public.user_narratives from anon, authenticated;
+-- Grants: users read their own narrative (GET narrative, orchestrate, MCP get_narrative read it
+-- as the user); only the pipeline writes it, as its owner postgres. anon, service_role: nothing.
+grant select on public.user_narratives to authenticated;

@@ -59,7 +59,10 @@ alter table public.narrative_jobs enable row level security;
 create policy "Users read their own narrative jobs" on public.narrative_jobs
   for select to authenticated using ((select auth.uid()) = user_id);
 
-revoke insert, update, delete, truncate, references, trigger on public.narrative_jobs from anon, authenticated;
+-- Grants: users may read their own jobs (DESIGN §3; a client following its regeneration
+-- through the Data API); jobs are created and moved only by the private functions, as postgres.
+-- anon, service_role: nothing. (No sequence grant: the identity is drawn by the owner's inserts.)
+grant select on public.narrative_jobs to authenticated;
 
 -- Eligible for a narrative: at least settings.min_memories active memories. Stops counting at
 -- the threshold, so it stays cheap for users with thousands of memories.
@@ -311,3 +314,6 @@ begin
   return query select case when j.status = 'queued' then 'retry_scheduled' else 'failed' end, j.status, j.run_after;
 end
 $$;
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

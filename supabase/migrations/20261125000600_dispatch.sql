@@ -80,3 +80,6 @@ $$;
 create trigger dispatch_inserted_jobs after insert on public.narrative_jobs
   referencing new table as new_jobs
   for each statement execute function private.dispatch_inserted_jobs();
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

@@ -91,3 +91,6 @@ create trigger memories_updated after update on public.memories
 create trigger memories_deleted after delete on public.memories
   referencing old table as old_rows
   for each statement execute function private.on_memories_changed();
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

@@ -139,3 +139,6 @@ begin
   return v_count;
 end
 $$;
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

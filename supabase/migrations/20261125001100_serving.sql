@@ -68,8 +68,10 @@ begin
 end
 $$;
 
-revoke all on function public.request_narrative(text) from public, anon;
-grant execute on function public.request_narrative(text) to authenticated, service_role;
+-- Grants: the one function users call (GET/POST narrative, orchestrate, MCP, as the user; it
+-- needs auth.uid(), so a service_role caller could only be refused). Nobody else.
+revoke execute on function public.request_narrative(text) from public;
+grant execute on function public.request_narrative(text) to authenticated;
 
 -- Serving thresholds (non-secret) for the functions: when a narrative counts as stale.
 create function private.serving_settings()
@@ -138,3 +140,6 @@ language sql stable security definer set search_path = '' as $$
                    'ttl_days', ttl_days, 'min_memories', min_memories) from private.settings)
   )
 $$;
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

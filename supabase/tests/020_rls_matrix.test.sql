@@ -1,9 +1,11 @@
 -- RLS matrix: every table in the exposed schema x (anon, user A, user B, service_role) x
 -- (select, insert, update, delete), plus: RLS is on for every exposed table, and the internals
--- are not executable by the API roles.
+-- are not executable by the API roles. Runs as postgres (not a superuser) on a database with no
+-- default grants: what a role may do comes only from the grants beside each table (see
+-- 030_grants for each grant's necessity). anon and service_role hold none: permission denied.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(55);
+select plan(58);
 
 -- Exposed schema hygiene.
 select is(
@@ -11,13 +13,15 @@ select is(
   '{}'::text[], 'every table in public has row level security enabled');
 select is(
   (select coalesce(array_agg(p.proname::text order by p.proname), '{}') from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-   where n.nspname = 'private' and (has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute'))),
-  '{}'::text[], 'no private function is executable by anon or authenticated');
+   where n.nspname = 'private' and (has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute')
+     or has_function_privilege('service_role', p.oid, 'execute'))),
+  '{}'::text[], 'no private function is executable by anon, authenticated or service_role');
 select ok(has_function_privilege('authenticated', 'public.request_narrative(text)', 'execute'), 'users may request their own narrative');
 select ok(not has_function_privilege('anon', 'public.request_narrative(text)', 'execute'), 'anon may not');
+select ok(not has_function_privilege('service_role', 'public.request_narrative(text)', 'execute'), 'service_role may not (it needs a user)');
 select ok(not has_schema_privilege('authenticated', 'private', 'usage'), 'the private schema is not reachable by users');
 
--- Fixtures (as superuser): users A and B, each with a memory, a narrative and a job.
+-- Fixtures (as postgres, the tables' owner): users A and B, each with a memory, a narrative and a job.
 insert into auth.users (id, email) values
   ('20000000-0000-4000-8000-00000000000a', 'rls-a@example.test'),
   ('20000000-0000-4000-8000-00000000000b', 'rls-b@example.test');
@@ -49,18 +53,18 @@ begin
   return n;
 end $$;
 
--- anon: sees nothing, writes nothing.
+-- anon: no grant at all, so every statement is refused before RLS is even consulted.
 select pg_temp.act_as('anon', null);
-select is((select count(*)::int from memories), 0, 'anon: select memories -> none');
-select is((select count(*)::int from user_narratives), 0, 'anon: select narratives -> none');
-select is((select count(*)::int from narrative_jobs), 0, 'anon: select jobs -> none');
+select throws_ok($$select count(*) from memories$$, '42501', null, 'anon: select memories -> denied');
+select throws_ok($$select count(*) from user_narratives$$, '42501', null, 'anon: select narratives -> denied');
+select throws_ok($$select count(*) from narrative_jobs$$, '42501', null, 'anon: select jobs -> denied');
 select throws_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000a', 'x')$$, '42501', null, 'anon: insert memory -> denied');
 select throws_ok($$insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values ('20000000-0000-4000-8000-00000000000a', 'x', now(), now())$$, '42501', null, 'anon: insert narrative -> denied');
 select throws_ok($$insert into narrative_jobs (user_id, reason) values ('20000000-0000-4000-8000-00000000000a', 'manual')$$, '42501', null, 'anon: insert job -> denied');
 select throws_ok($$update memories set content = 'x'$$, '42501', null, 'anon: update memories -> denied (no column privileges)');
 select throws_ok($$update user_narratives set narrative_content = 'x'$$, '42501', null, 'anon: update narratives -> denied');
 select throws_ok($$update narrative_jobs set status = 'failed'$$, '42501', null, 'anon: update jobs -> denied');
-select is(pg_temp.affected($q$delete from memories$q$), 0, 'anon: delete memories -> 0 rows');
+select throws_ok($$delete from memories$$, '42501', null, 'anon: delete memories -> denied');
 select throws_ok($$delete from user_narratives$$, '42501', null, 'anon: delete narratives -> denied');
 select throws_ok($$delete from narrative_jobs$$, '42501', null, 'anon: delete jobs -> denied');
 reset role;
@@ -99,20 +103,25 @@ select throws_ok($$insert into narrative_jobs (user_id, reason) values ('2000000
 select throws_ok($$delete from narrative_jobs$$, '42501', null, 'B: delete jobs -> denied');
 reset role;
 
--- service_role: bypasses RLS (service code), sees and writes everything.
+-- service_role: bypasses RLS, but holds no grant: no code here uses it (service callers of the
+-- functions run on the postgres connection), so the secret key opens no table via the Data API.
 select pg_temp.act_as('service_role', null);
-select ok((select count(*) from memories where user_id::text like '20000000-%') >= 2, 'service_role: select memories -> all users');
-select is((select count(*)::int from user_narratives where user_id::text like '20000000-%'), 2, 'service_role: select narratives -> both');
-select is((select count(*)::int from narrative_jobs where user_id::text like '20000000-%'), 2, 'service_role: select jobs -> both');
-select lives_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000b', 'by service')$$, 'service_role: insert memory -> ok');
-select lives_ok($$update user_narratives set narrative_content = 'by service' where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'service_role: update narrative -> ok');
-select lives_ok($$update narrative_jobs set last_error = 'note' where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'service_role: update job -> ok');
-select is(pg_temp.affected($q$delete from memories where content = 'by service'$q$), 1, 'service_role: delete memory -> ok');
-select lives_ok($$delete from narrative_jobs where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'service_role: delete job -> ok');
-select lives_ok($$delete from user_narratives where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'service_role: delete narrative -> ok');
-select lives_ok($$insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values ('20000000-0000-4000-8000-00000000000b', 'again', now(), now())$$, 'service_role: insert narrative -> ok');
-select lives_ok($$insert into narrative_jobs (user_id, reason, status, finished_at) values ('20000000-0000-4000-8000-00000000000b', 'manual', 'failed', now())$$, 'service_role: insert job -> ok');
+select throws_ok($$select count(*) from memories$$, '42501', null, 'service_role: select memories -> denied');
+select throws_ok($$select count(*) from user_narratives$$, '42501', null, 'service_role: select narratives -> denied');
+select throws_ok($$select count(*) from narrative_jobs$$, '42501', null, 'service_role: select jobs -> denied');
+select throws_ok($$insert into memories (user_id, content) values ('20000000-0000-4000-8000-00000000000b', 'by service')$$, '42501', null, 'service_role: insert memory -> denied');
+select throws_ok($$update user_narratives set narrative_content = 'by service'$$, '42501', null, 'service_role: update narrative -> denied');
+select throws_ok($$update narrative_jobs set last_error = 'note'$$, '42501', null, 'service_role: update job -> denied');
+select throws_ok($$delete from memories$$, '42501', null, 'service_role: delete memory -> denied');
+select throws_ok($$delete from narrative_jobs$$, '42501', null, 'service_role: delete job -> denied');
+select throws_ok($$delete from user_narratives$$, '42501', null, 'service_role: delete narrative -> denied');
+select throws_ok($$insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values ('20000000-0000-4000-8000-00000000000b', 'again', now(), now())$$, '42501', null, 'service_role: insert narrative -> denied');
+select throws_ok($$insert into narrative_jobs (user_id, reason, status, finished_at) values ('20000000-0000-4000-8000-00000000000b', 'manual', 'failed', now())$$, '42501', null, 'service_role: insert job -> denied');
 reset role;
+
+-- The pipeline's writes, as postgres (the functions' connection, cron, the dispatch trigger).
+select lives_ok($$update user_narratives set narrative_content = 'by the pipeline' where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'postgres: update narrative -> ok');
+select lives_ok($$select private.enqueue_job('20000000-0000-4000-8000-00000000000b', 'manual')$$, 'postgres: run the queue functions -> ok');
 
 select * from finish();
 rollback;

@@ -15,7 +15,7 @@ export function authJwtMode(): JwtMode {
   return runningJwtMode() ?? 'es256';
 }
 
-/** A superuser connection for fixtures and assertions; close it in afterAll. */
+/** A connection as postgres (not a superuser, as on hosted) for fixtures and assertions; close it in afterAll. */
 export function db(max = 4) {
   return postgres(DB_URL, { max, onnotice: () => {} });
 }
