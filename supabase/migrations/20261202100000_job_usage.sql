@@ -17,10 +17,9 @@ comment on column public.narrative_jobs.provider_calls is 'Provider responses ov
 comment on column public.narrative_jobs.thoughts_tokens is 'Thinking tokens over all attempts (they count against maxOutputTokens).';
 comment on column public.narrative_jobs.cached_tokens is 'Prompt tokens served from the provider''s context cache, over all attempts.';
 
--- Users already see their own jobs (policy "Users read their own narrative jobs"); what a job
--- spent is harmless to show them, so the new columns are readable too, granted explicitly.
-grant select (requested_model, provider_calls, thoughts_tokens, cached_tokens, total_tokens)
-  on public.narrative_jobs to authenticated, service_role;
+-- Users already see their own jobs (policy "Users read their own narrative jobs", table-level
+-- select for authenticated in the jobs migration), so what a job spent is readable to them too:
+-- it is harmless, and it is what they are billed against.
 
 -- Adds a count to a running total; an unknown count (null) leaves the total as it is.
 create function private.add_count(p_total int, p_add int) returns int
@@ -176,10 +175,5 @@ begin
 end
 $$;
 
--- As 20261125002000_grants.sql: nothing in private is executable by the API roles; the
--- functions' service connection and service_role keep what they had.
-revoke all on all functions in schema private from public, anon, authenticated;
-grant execute on function private.add_count(int, int),
-  private.complete_job(bigint, uuid, text, text, int, int, timestamptz, int, int, int, int, int, int, text, int),
-  private.fail_job(bigint, uuid, text, text, boolean, numeric, int, text, text, int, int, int, int, int, int)
-  to service_role;
+-- Internals: the owner (postgres, the functions' connection) only; nothing for the API roles.
+revoke execute on all functions in schema private from public;
