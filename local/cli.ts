@@ -2,7 +2,7 @@
 // without Docker). See README "Local stack".
 import fs from 'node:fs';
 import path from 'node:path';
-import { API_URL, DASHBOARD_PORT, DB_URL, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
+import { API_URL, DASHBOARD_PORT, DB_URL, DENO_RUNTIME, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
 import { buildDashboard, DASHBOARD_DIST, DASHBOARD_URL, dashboardUp } from './dashboard.ts';
 import { ensureKeys, JWT_MODE_MARKER, jwks, jwtMode, runningJwtMode, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';
@@ -38,7 +38,7 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
   return {
     runtime: {
       name: 'runtime',
-      command: path.join(ROOT, 'node_modules', '.bin', 'deno'),
+      command: DENO_RUNTIME,
       args: ['run', '-A', '--no-lock', '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
       env: {
         LOCAL_KEYS_FILE: KEYS_FILE,
