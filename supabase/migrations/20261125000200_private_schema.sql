@@ -61,6 +61,7 @@ returns interval language sql volatile set search_path = '' as $$
   ))
   from private.settings s
 $$;
+comment on function private.backoff(int, numeric) is 'Retry delay after the n-th failed attempt: capped exponential with jitter, provider delay as floor.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -63,6 +63,7 @@ begin
   return v_sent;
 end
 $$;
+comment on function private.dispatch_pending() is 'Sends due queued jobs to generate-narrative via pg_net, as many as there are free slots.';
 
 -- New jobs are dispatched by the statement that inserts them (one call per statement, so a
 -- set-based backfill of 100,000 rows sends at most max_concurrency requests). An idempotent
@@ -76,6 +77,7 @@ begin
   return null;
 end
 $$;
+comment on function private.dispatch_inserted_jobs() is 'Insert trigger on narrative_jobs: one dispatch per inserting statement.';
 
 create trigger dispatch_inserted_jobs after insert on public.narrative_jobs
   referencing new table as new_jobs

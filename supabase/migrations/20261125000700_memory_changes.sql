@@ -27,13 +27,13 @@ begin
     where user_id = r.user_id and status in ('queued', 'running');
     update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
     where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
-    if private.is_eligible(r.user_id) then
-      perform private.enqueue_job(r.user_id, 'memories_changed', s.change_debounce_seconds);
-    end if;
+    perform private.enqueue_if_eligible(r.user_id, 'memories_changed', s.change_debounce_seconds);
   end loop;
 end
 $$;
+comment on function private.note_destructive_changes(jsonb) is 'Invalidates narratives built from changed memories and queues memories_changed jobs.';
 
+-- Counts new active memories on each narrative; past the threshold queues a debounced refresh.
 create function private.on_memories_inserted() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -50,14 +50,14 @@ begin
     where u.user_id = a.user_id
     returning u.user_id, u.new_memories_since, u.invalidated_at
   loop
-    if r.invalidated_at is null and r.new_memories_since >= s.stale_after_new_memories
-       and private.is_eligible(r.user_id) then
-      perform private.enqueue_job(r.user_id, 'stale', s.stale_debounce_seconds);
+    if r.invalidated_at is null and r.new_memories_since >= s.stale_after_new_memories then
+      perform private.enqueue_if_eligible(r.user_id, 'stale', s.stale_debounce_seconds);
     end if;
   end loop;
   return null;
 end
 $$;
+comment on function private.on_memories_inserted() is 'Insert trigger: counts new memories per narrative and queues stale refreshes.';
 
 -- Edits (content, or leaving 'active') and deletes of active memories. The transition tables
 -- differ by operation; new_rows is only read for an UPDATE.
@@ -81,6 +81,7 @@ begin
   return null;
 end
 $$;
+comment on function private.on_memories_changed() is 'Update/delete trigger: collects destructive changes of active memories.';
 
 create trigger memories_inserted after insert on public.memories
   referencing new table as new_rows
