@@ -110,7 +110,7 @@ select pg_temp.needed('select on public.user_narratives',
 select pg_temp.needed('select on public.narrative_jobs',
   'select status from public.narrative_jobs', 'users read their jobs');
 select pg_temp.needed('execute on function public.narrative_for_me(text)',
-  $$select * from public.request_narrative('manual')$$, 'users ask for a narrative (GET/POST narrative, orchestrate, MCP)');
+  $$select * from public.narrative_for_me('manual')$$, 'users ask for a narrative (GET/POST narrative, orchestrate, MCP)');
 
 -- And nothing else is reachable: what a user may not do stays denied with every grant in place.
 select is(pg_temp.as_user_a($$insert into public.memories (user_id, content, created_at) values ((select auth.uid()), 'x', now())$$),
