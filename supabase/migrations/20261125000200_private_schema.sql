@@ -14,7 +14,7 @@
 
 -- Internals live in `private`, a schema the Data API does not expose: tables of settings and
 -- bookkeeping, and every queue operation as a function. Only postgres (its owner) uses it; a
--- user reaches the queue through our functions and the one public RPC, request_narrative.
+-- user reaches the queue through our functions and the one public RPC, narrative_for_me.
 create schema if not exists private;
 revoke all on schema private from public;
 

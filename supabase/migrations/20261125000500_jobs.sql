@@ -16,7 +16,13 @@ create table public.narrative_jobs (
   started_at timestamptz,
   finished_at timestamptz,
   last_error text,
-  last_error_code text,
+  -- The codes are a contract with generate-narrative (shared/narrative.ts JOB_ERROR_CODES,
+  -- checked by tests/sql-contract.test.ts): SQL writes the first five, the function the rest.
+  last_error_code text check (last_error_code in (
+    'lease_expired', 'dispatch_rejected', 'dispatch_failed', 'dispatch_not_configured', 'stale_input',
+    'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
+    'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
+    'unexpected', 'internal_error')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- Dispatch bookkeeping: when pg_net was last asked to deliver this job, how often, which request.
