@@ -125,6 +125,26 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.add_count(int, int) is 'Running token total over a job''s attempts; null adds nothing.';
 
+-- Adds what one attempt spent at the provider to its job row (complete_job and fail_job, under
+-- the lease they just checked): the models, responses and token counts add up over attempts.
+create function private.add_usage(
+  p_job_id bigint, p_model text, p_requested_model text, p_provider_calls int,
+  p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int
+) returns void
+language sql volatile security definer set search_path = '' as $$
+  update public.narrative_jobs j set
+    model = coalesce(p_model, j.model),
+    requested_model = coalesce(p_requested_model, j.requested_model),
+    provider_calls = j.provider_calls + coalesce(p_provider_calls, 0),
+    prompt_tokens = private.add_count(j.prompt_tokens, p_prompt_tokens),
+    output_tokens = private.add_count(j.output_tokens, p_output_tokens),
+    thoughts_tokens = private.add_count(j.thoughts_tokens, p_thoughts_tokens),
+    cached_tokens = private.add_count(j.cached_tokens, p_cached_tokens),
+    total_tokens = private.add_count(j.total_tokens, p_total_tokens)
+  where j.id = p_job_id
+$$;
+comment on function private.add_usage(bigint, text, text, int, int, int, int, int, int) is 'Adds one attempt''s models, provider calls and token counts to its job.';
+
 -- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
 -- unique index decides, and a caller that loses the race gets the active job. An earlier
 -- run_after pulls a debounced queued job forward.
@@ -288,14 +308,7 @@ begin
   perform private.lock_user(user_id) from public.narrative_jobs where id = p_job_id;
   update public.narrative_jobs set
     status = 'succeeded', finished_at = now(), locked_until = null, lease_token = null,
-    updated_at = now(), model = p_model, requested_model = coalesce(p_requested_model, p_model),
-    provider_calls = narrative_jobs.provider_calls + coalesce(p_provider_calls, 0),
-    prompt_tokens = private.add_count(narrative_jobs.prompt_tokens, p_prompt_tokens),
-    output_tokens = private.add_count(narrative_jobs.output_tokens, p_output_tokens),
-    thoughts_tokens = private.add_count(narrative_jobs.thoughts_tokens, p_thoughts_tokens),
-    cached_tokens = private.add_count(narrative_jobs.cached_tokens, p_cached_tokens),
-    total_tokens = private.add_count(narrative_jobs.total_tokens, p_total_tokens),
-    duration_ms = p_duration_ms,
+    updated_at = now(), duration_ms = p_duration_ms,
     memories_used = p_memories_used, memories_omitted = p_memories_omitted
   where id = p_job_id and lease_token = p_lease_token and status = 'running'
   returning user_id, memories_changed into v_user, v_dirty;
@@ -303,6 +316,8 @@ begin
     return query select 'lease_lost'::private.complete_outcome, null::int;
     return;
   end if;
+  perform private.add_usage(p_job_id, p_model, coalesce(p_requested_model, p_model), p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
 
   select count(*) into v_new_since from public.memories
     where user_id = v_user and state = 'active' and created_at > p_as_of;
@@ -384,14 +399,6 @@ begin
     last_error = left(p_code || ': ' || p_message
       || case when p_retryable and attempts >= max_attempts then format(' (gave up after %s attempts)', attempts) else '' end, 2000),
     duration_ms = p_duration_ms,
-    model = coalesce(p_model, narrative_jobs.model),
-    requested_model = coalesce(p_requested_model, narrative_jobs.requested_model),
-    provider_calls = narrative_jobs.provider_calls + coalesce(p_provider_calls, 0),
-    prompt_tokens = private.add_count(narrative_jobs.prompt_tokens, p_prompt_tokens),
-    output_tokens = private.add_count(narrative_jobs.output_tokens, p_output_tokens),
-    thoughts_tokens = private.add_count(narrative_jobs.thoughts_tokens, p_thoughts_tokens),
-    cached_tokens = private.add_count(narrative_jobs.cached_tokens, p_cached_tokens),
-    total_tokens = private.add_count(narrative_jobs.total_tokens, p_total_tokens),
     updated_at = now()
   where id = p_job_id and lease_token = p_lease_token and narrative_jobs.status = 'running'
   returning * into j;
@@ -399,6 +406,8 @@ begin
     return query select 'lease_lost'::private.fail_outcome, null::text, null::timestamptz;
     return;
   end if;
+  perform private.add_usage(p_job_id, p_model, p_requested_model, p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
   perform private.dispatch_pending();
   return query select (case when j.status = 'queued' then 'retry_scheduled' else 'failed' end)::private.fail_outcome, j.status, j.run_after;
 end

@@ -10,10 +10,9 @@
 create function private.note_destructive_changes(p_changes jsonb) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
-  s private.settings;
+  v_debounce int := (select change_debounce_seconds from private.settings);
   r record;
 begin
-  select * into s from private.settings;
   for r in
     select (c ->> 'user_id')::uuid as user_id, min((c ->> 'created_at')::timestamptz) as oldest
     from jsonb_array_elements(p_changes) c
@@ -27,7 +26,7 @@ begin
     where user_id = r.user_id and status in ('queued', 'running');
     update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
     where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
-    perform private.enqueue_if_eligible(r.user_id, 'memories_changed', s.change_debounce_seconds);
+    perform private.enqueue_if_eligible(r.user_id, 'memories_changed', v_debounce);
   end loop;
 end
 $$;
@@ -37,23 +36,20 @@ comment on function private.note_destructive_changes(jsonb) is 'Invalidates narr
 create function private.on_memories_inserted() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
-  s private.settings;
-  r record;
+  v_queued int;
 begin
-  select * into s from private.settings;
-  for r in
-    with added as (
-      select user_id, count(*) as n from new_rows where state = 'active' group by user_id
-    )
+  with s as (select stale_after_new_memories, stale_debounce_seconds from private.settings),
+  added as (
+    select user_id, count(*) as n from new_rows where state = 'active' group by user_id
+  ), bumped as (
     update public.user_narratives u set new_memories_since = u.new_memories_since + a.n
     from added a
     where u.user_id = a.user_id
     returning u.user_id, u.new_memories_since, u.invalidated_at
-  loop
-    if r.invalidated_at is null and r.new_memories_since >= s.stale_after_new_memories then
-      perform private.enqueue_if_eligible(r.user_id, 'stale', s.stale_debounce_seconds);
-    end if;
-  end loop;
+  )
+  select count(*) into v_queued
+  from bumped b, s, lateral private.enqueue_if_eligible(b.user_id, 'stale', s.stale_debounce_seconds) e
+  where b.invalidated_at is null and b.new_memories_since >= s.stale_after_new_memories;
   return null;
 end
 $$;
