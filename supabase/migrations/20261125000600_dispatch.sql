@@ -71,9 +71,7 @@ comment on function private.dispatch_pending() is 'Sends due queued jobs to gene
 create function private.dispatch_inserted_jobs() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  if exists (select 1 from new_jobs) then
-    perform private.dispatch_pending();
-  end if;
+  perform private.dispatch_pending() where exists (select 1 from new_jobs);
   return null;
 end
 $$;

@@ -71,9 +71,7 @@ begin
     select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
     from old_rows o where o.state = 'active';
   end if;
-  if v_changes is not null then
-    perform private.note_destructive_changes(v_changes);
-  end if;
+  perform private.note_destructive_changes(v_changes) where v_changes is not null;
   return null;
 end
 $$;

@@ -5,6 +5,19 @@
 create extension if not exists btree_gin with schema extensions;
 create index memories_user_fts_idx on public.memories using gin (user_id, fts) where state = 'active';
 
+-- The user's last job when it failed within failure_cooldown_seconds, and how long until a
+-- read may queue again: reads answer `failed` (or keep serving a stale narrative) meanwhile.
+create function private.recent_failure(p_user_id uuid) returns table (job_id bigint, retry_after_seconds int)
+language sql stable security definer set search_path = '' as $$
+  select l.id, ceil(extract(epoch from l.finished_at + make_interval(secs => s.failure_cooldown_seconds) - now()))::int
+  from private.settings s, lateral (
+    select j.id, j.status, j.finished_at from public.narrative_jobs j
+    where j.user_id = p_user_id order by j.created_at desc limit 1
+  ) l
+  where l.status = 'failed' and l.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds)
+$$;
+comment on function private.recent_failure(uuid) is 'The user''s last job if it failed within failure_cooldown_seconds, with the seconds left.';
+
 -- What narrative_for_me answers (shared/narrative.ts NARRATIVE_FOR_ME_STATUSES; checked by
 -- tests/sql-contract.test.ts): ready (a servable narrative, fresh or stale), queued | running
 -- (a job is writing one), failed (the last job failed within failure_cooldown_seconds),
@@ -63,11 +76,8 @@ begin
     if n.id is not null and private.narrative_is_servable(n) then
       if not private.narrative_is_fresh(n, s) then
         -- Stale: served now, refreshed in the background unless the last attempt failed recently.
-        select * into v_last from public.narrative_jobs j where j.user_id = v_user order by j.created_at desc limit 1;
-        if v_last.status = 'failed' and v_last.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds) then
-          v_job_id := v_last.id;
-          v_job_status := v_last.status;
-        else
+        select f.job_id, 'failed' into v_job_id, v_job_status from private.recent_failure(v_user) f;
+        if v_job_id is null then
           select e.job_id, e.status into v_job_id, v_job_status from private.enqueue_if_eligible(v_user, 'stale') e;
         end if;
       end if;
@@ -97,12 +107,10 @@ begin
       return;
     end if;
   else
-    select * into v_last from public.narrative_jobs j where j.user_id = v_user order by j.created_at desc limit 1;
-    if v_last.status = 'failed' and v_last.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds) then
-      return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
-        null::float8, null::boolean, null::text, v_last.id, v_last.status,
-        ceil(extract(epoch from v_last.finished_at + make_interval(secs => s.failure_cooldown_seconds) - now()))::int,
-        null::int, null::int;
+    return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
+      null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int
+      from private.recent_failure(v_user) f;
+    if found then
       return;
     end if;
   end if;
