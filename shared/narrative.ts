@@ -8,6 +8,36 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as cons
 export type JobReason = (typeof JOB_REASONS)[number];
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+// What the SQL queue operations answer. Each list equals a Postgres enum or check constraint
+// (named beside it); tests/sql-contract.test.ts reads the catalog and proves they agree.
+/** private.claim_job outcome (enum private.claim_outcome). */
+export const CLAIM_OUTCOMES = ['claimed', 'not_found', 'not_claimable', 'concurrency_limited'] as const;
+/** private.complete_job outcome (enum private.complete_outcome). */
+export const COMPLETE_OUTCOMES = ['stored', 'stale_input', 'lease_lost'] as const;
+/** private.fail_job outcome (enum private.fail_outcome). */
+export const FAIL_OUTCOMES = ['retry_scheduled', 'failed', 'lease_lost'] as const;
+/** public.narrative_for_me status (enum private.narrative_status). */
+export const NARRATIVE_FOR_ME_STATUSES = ['ready', 'queued', 'running', 'failed', 'ineligible', 'cooldown'] as const;
+/** What a caller may ask public.narrative_for_me for. */
+export const NARRATIVE_FOR_ME_REASONS = ['cache_miss', 'manual'] as const satisfies readonly JobReason[];
+/** narrative_jobs.last_error_code (check constraint narrative_jobs_last_error_code_check): the
+ *  codes SQL writes (leases, dispatch, stale input) and the ones generate-narrative passes to
+ *  private.fail_job (ProviderError codes). */
+export const JOB_ERROR_CODES = [
+  // written by SQL
+  'lease_expired', 'dispatch_rejected', 'dispatch_failed', 'dispatch_not_configured', 'stale_input',
+  // written by generate-narrative through private.fail_job
+  'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
+  'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
+  'unexpected', 'internal_error',
+] as const;
+export type ClaimOutcome = (typeof CLAIM_OUTCOMES)[number];
+export type CompleteOutcome = (typeof COMPLETE_OUTCOMES)[number];
+export type FailOutcome = (typeof FAIL_OUTCOMES)[number];
+export type NarrativeForMeStatus = (typeof NARRATIVE_FOR_ME_STATUSES)[number];
+export type NarrativeForMeReason = (typeof NARRATIVE_FOR_ME_REASONS)[number];
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
 /** Reasons someone is waiting on (a reader's miss, a manual regeneration, an edit): the
  *  interactive lane. The rest (weekly, backfill, stale) are bulk. */
 export const INTERACTIVE_REASONS: readonly JobReason[] = ['manual', 'cache_miss', 'memories_changed'];
@@ -43,8 +73,13 @@ export const narrativeText = z
 export const generateNarrativeBody = z.object({ job_id: z.number().int().positive() }).strict();
 
 /** `Narrative-Status` header of a 204 from GET /functions/v1/narrative. */
-export const NARRATIVE_STATUSES = ['queued', 'running', 'failed', 'ineligible'] as const;
+export const NARRATIVE_STATUSES = ['queued', 'running', 'failed', 'ineligible'] as const satisfies readonly NarrativeForMeStatus[];
 export type NarrativeStatus = (typeof NARRATIVE_STATUSES)[number];
+
+/** Headers of a 204 `ineligible`: the threshold (private.settings.min_memories) and the user's
+ *  active memories, so a client can say how many more are needed. */
+export const MIN_MEMORIES_HEADER = 'narrative-min-memories';
+export const MEMORY_COUNT_HEADER = 'narrative-memory-count';
 
 /** 200 from GET /functions/v1/narrative. */
 export const narrativeResponse = z.object({

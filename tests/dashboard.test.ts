@@ -186,7 +186,7 @@ describe('dashboard in Chromium', () => {
     const page = await openDashboard();
     await signIn(page, user);
     await waitForState(page, 'ineligible');
-    expect(await status(page), 'needs more memories').toMatch(/at least 5 memories/);
+    expect(await status(page), 'needs more memories').toMatch(/at least 5 memories; 3 more memories needed/);
     expect(await page.getByRole('button', { name: 'Regenerate' }).isVisible(), 'nothing to regenerate').toBe(false);
     await shot(page, 'ineligible');
     const [{ n }] = await sql`select count(*)::int as n from narrative_jobs where user_id = ${user.id}`;

@@ -69,6 +69,16 @@ describe('GET /narrative', () => {
     expect((await snapshot(user.id)).jobs, 'no job for an ineligible user').toBe(0);
   });
 
+  it('204 ineligible carries the database threshold and the user\'s count, exposed to browsers', async () => {
+    const user = await userWith(2);
+    const [{ min }] = await sql`select min_memories as min from private.settings`;
+    const res = await fetch(fn('narrative'), { headers: { ...bearer(user.accessToken), origin: 'http://127.0.0.1:54323' } });
+    expect(res.status, 'nothing to serve').toBe(204);
+    expect(res.headers.get('narrative-min-memories'), 'private.settings.min_memories').toBe(String(min));
+    expect(res.headers.get('narrative-memory-count'), 'the user\'s active memories').toBe('2');
+    expect(res.headers.get('access-control-expose-headers') ?? '', 'readable cross-origin').toMatch(/narrative-min-memories.*narrative-memory-count/);
+  });
+
   it('204 failed after a permanent failure, without queueing again during the cooldown', async () => {
     const m = marker();
     await fake.scenario(m, [{ kind: 'blocked' }]);

@@ -4,7 +4,8 @@ import {
   FunctionsFetchError, FunctionsHttpError, FunctionsRelayError, type SupabaseClient,
 } from '@supabase/supabase-js';
 import {
-  NARRATIVE_STATUSES, narrativeResponse, regenerateResponse, type NarrativeResponse, type NarrativeStatus,
+  MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, NARRATIVE_STATUSES, narrativeResponse, regenerateResponse,
+  type NarrativeResponse, type NarrativeStatus,
 } from '../../shared/narrative.ts';
 
 /** Why a call did not give an answer the panel can use. */
@@ -15,7 +16,7 @@ export type Failure =
 
 export type NarrativeResult =
   | { kind: 'narrative'; narrative: NarrativeResponse }
-  | { kind: 'pending'; status: NarrativeStatus }
+  | { kind: 'pending'; status: NarrativeStatus; need?: Need }
   | Failure;
 
 export type RegenerateResult =
@@ -23,6 +24,16 @@ export type RegenerateResult =
   | { kind: 'cooldown'; retryAfterSeconds: number }
   | { kind: 'not_eligible'; message: string }
   | Failure;
+
+/** From a 204 ineligible: the operator's threshold (private.settings.min_memories) and the user's count. */
+export interface Need { minMemories: number; memoryCount: number }
+
+function need(headers: Headers): Need | undefined {
+  const minMemories = Number(headers.get(MIN_MEMORIES_HEADER));
+  const memoryCount = Number(headers.get(MEMORY_COUNT_HEADER));
+  return headers.has(MIN_MEMORIES_HEADER) && Number.isInteger(minMemories) && Number.isInteger(memoryCount)
+    ? { minMemories, memoryCount } : undefined;
+}
 
 type Invoked = Awaited<ReturnType<SupabaseClient['functions']['invoke']>>;
 
@@ -54,7 +65,7 @@ export function narrativeApi(supabase: SupabaseClient) {
       if (r.error || !r.response) return failure(r);
       if (r.response.status === 204) {
         const status = r.response.headers.get('narrative-status') as NarrativeStatus | null;
-        return status && NARRATIVE_STATUSES.includes(status) ? { kind: 'pending', status } : unexpected(204);
+        return status && NARRATIVE_STATUSES.includes(status) ? { kind: 'pending', status, need: need(r.response.headers) } : unexpected(204);
       }
       const parsed = narrativeResponse.safeParse(r.data);
       return parsed.success ? { kind: 'narrative', narrative: parsed.data } : unexpected(r.response.status);

@@ -2,7 +2,7 @@
 // error), polling with backoff while a narrative is being written, and the Regenerate button
 // with its cooldown. Every outcome puts something on screen; nothing fails silently.
 import type { NarrativeResponse } from '../../shared/narrative.ts';
-import type { Failure, NarrativeApi, NarrativeResult } from './api.ts';
+import type { Failure, NarrativeApi, NarrativeResult, Need } from './api.ts';
 import { backoff, generatedAgo, minutesLeft } from './format.ts';
 import { parseMarkdown, toDom } from './markdown.ts';
 
@@ -35,8 +35,6 @@ interface Goal {
 
 // How long a Regenerate (or a stale refresh) waits for the new version while the old one is shown.
 const REFRESH_WAIT_MS = 3 * 60_000;
-// Mirrors the default of private.settings.min_memories; a 204 ineligible does not carry it.
-const MIN_MEMORIES = 5;
 
 export class NarrativePanel {
   private state: State = 'loading';
@@ -154,7 +152,7 @@ export class NarrativePanel {
       return;
     }
     if (r.kind === 'pending') {
-      if (r.status === 'ineligible') return this.ineligible();
+      if (r.status === 'ineligible') return this.ineligible(r.need);
       if (r.status === 'failed') return this.failed();
       this.writing(r.status);
       return this.schedule(run, goal, attempt);
@@ -184,11 +182,13 @@ export class NarrativePanel {
         : 'It is queued and will appear here by itself, usually within a minute.');
   }
 
-  private ineligible(): void {
+  private ineligible(need?: Need): void {
     this.shown = null;
     this.setState('ineligible');
-    this.say('info', 'Not enough memories yet',
-      `A narrative is written once you have at least ${MIN_MEMORIES} memories. Add more and it will appear here.`);
+    const more = need ? Math.max(need.minMemories - need.memoryCount, 1) : null;
+    this.say('info', 'Not enough memories yet', need && more
+      ? `A narrative is written once you have at least ${need.minMemories} memories; ${more} more ${more === 1 ? 'memory' : 'memories'} needed. Add more and it will appear here.`
+      : 'A narrative is written once you have enough memories. Add more and it will appear here.');
   }
 
   private failed(): void {

@@ -14,7 +14,7 @@
 
 -- Internals live in `private`, a schema the Data API does not expose: tables of settings and
 -- bookkeeping, and every queue operation as a function. Only postgres (its owner) uses it; a
--- user reaches the queue through our functions and the one public RPC, request_narrative.
+-- user reaches the queue through our functions and the one public RPC, narrative_for_me.
 create schema if not exists private;
 revoke all on schema private from public;
 
@@ -61,6 +61,7 @@ returns interval language sql volatile set search_path = '' as $$
   ))
   from private.settings s
 $$;
+comment on function private.backoff(int, numeric) is 'Retry delay after the n-th failed attempt: capped exponential with jitter, provider delay as floor.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

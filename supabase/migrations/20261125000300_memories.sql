@@ -53,8 +53,26 @@ begin
   return new;
 end
 $$;
+comment on function private.touch_memory() is 'Server-side updated_at and deleted_at for every memory update.';
 create trigger touch_memory before update on public.memories
   for each row execute function private.touch_memory();
+
+-- A memory's importance: metadata.importance when it is a number, clamped to 0..1; null when
+-- unknown. The one reading of it (the prompt shows it, the ranking uses it).
+create function private.importance(p_metadata jsonb) returns real
+language sql immutable set search_path = '' as $$
+  select case when jsonb_typeof(p_metadata -> 'importance') = 'number'
+    then least(greatest((p_metadata ->> 'importance')::real, 0), 1) end
+$$;
+comment on function private.importance(jsonb) is 'metadata.importance clamped to 0..1, or null when not a number.';
+
+-- How a memory ranks for the prompt: its importance (0.5 when unknown) plus a recency bonus of
+-- 0.5 that decays with a 30-day time constant (halved after about three weeks).
+create function private.memory_rank(p_metadata jsonb, p_created_at timestamptz) returns double precision
+language sql stable set search_path = '' as $$
+  select coalesce(private.importance(p_metadata), 0.5) + 0.5 * exp(-extract(epoch from now() - p_created_at) / 2592000.0)
+$$;
+comment on function private.memory_rank(jsonb, timestamptz) is 'Prompt ranking of a memory: importance (default 0.5) + 0.5 * exp(-age / 30 days).';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -34,3 +34,24 @@ create policy "Users read their own narrative" on public.user_narratives
 -- Grants: users read their own narrative (GET narrative, orchestrate, MCP get_narrative read it
 -- as the user); only the pipeline writes it, as its owner postgres. anon, service_role: nothing.
 grant select on public.user_narratives to authenticated;
+
+-- Whether a narrative may be served at all: never once a memory it was built from changed.
+create function private.narrative_is_servable(n public.user_narratives) returns boolean
+language sql stable set search_path = '' as $$
+  select n.invalidated_at is null
+$$;
+comment on function private.narrative_is_servable(public.user_narratives) is 'Servable: not invalidated by a change to a memory it was built from.';
+
+-- Fresh: servable, younger than ttl_days, and fewer than stale_after_new_memories memories
+-- added since. The one freshness rule: narrative_for_me (serve or refresh), backfill (skip
+-- fresh) and the weekly refresh (pick not fresh) all call it.
+create function private.narrative_is_fresh(n public.user_narratives, s private.settings) returns boolean
+language sql stable set search_path = '' as $$
+  select private.narrative_is_servable(n)
+    and n.generated_at > now() - make_interval(days => s.ttl_days)
+    and n.new_memories_since < s.stale_after_new_memories
+$$;
+comment on function private.narrative_is_fresh(public.user_narratives, private.settings) is 'Fresh: servable, within ttl_days and under stale_after_new_memories (the only freshness rule).';
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;

@@ -16,17 +16,29 @@ create table public.narrative_jobs (
   started_at timestamptz,
   finished_at timestamptz,
   last_error text,
-  last_error_code text,
+  -- The codes are a contract with generate-narrative (shared/narrative.ts JOB_ERROR_CODES,
+  -- checked by tests/sql-contract.test.ts): SQL writes the first five, the function the rest.
+  last_error_code text check (last_error_code in (
+    'lease_expired', 'dispatch_rejected', 'dispatch_failed', 'dispatch_not_configured', 'stale_input',
+    'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
+    'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
+    'unexpected', 'internal_error')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- Dispatch bookkeeping: when pg_net was last asked to deliver this job, how often, which request.
   dispatched_at timestamptz,
   dispatch_count int not null default 0,
   last_request_id bigint,
-  -- What the successful attempt did.
+  -- What the job did and spent at the provider. Token counts add up over the job's attempts,
+  -- failed ones included when they reached the provider, so the row tells what the job cost.
   model text,
+  requested_model text,
+  provider_calls int not null default 0 check (provider_calls >= 0),
   prompt_tokens int,
   output_tokens int,
+  thoughts_tokens int check (thoughts_tokens >= 0),
+  cached_tokens int check (cached_tokens >= 0),
+  total_tokens int check (total_tokens >= 0),
   duration_ms int,
   memories_used int,
   memories_omitted int,
@@ -39,6 +51,11 @@ create table public.narrative_jobs (
   constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)
 );
 comment on table public.narrative_jobs is 'Durable narrative generation jobs; the row alone tells what happened.';
+comment on column public.narrative_jobs.model is 'The model that answered (the provider''s modelVersion), last attempt that reached it.';
+comment on column public.narrative_jobs.requested_model is 'The model the job asked for (GEMINI_MODEL_INTERACTIVE or GEMINI_MODEL_BULK by reason).';
+comment on column public.narrative_jobs.provider_calls is 'Provider responses over all attempts (a cut answer retried with a bigger cap is two).';
+comment on column public.narrative_jobs.thoughts_tokens is 'Thinking tokens over all attempts (they count against maxOutputTokens).';
+comment on column public.narrative_jobs.cached_tokens is 'Prompt tokens served from the provider''s context cache, over all attempts.';
 
 -- At most one active job per user: enqueueing is idempotent and returns the active job.
 create unique index narrative_jobs_one_active_per_user on public.narrative_jobs (user_id)
@@ -62,19 +79,71 @@ create policy "Users read their own narrative jobs" on public.narrative_jobs
 -- Grants: users may read their own jobs (DESIGN §3; a client following its regeneration
 -- through the Data API); jobs are created and moved only by the private functions, as postgres.
 -- anon, service_role: nothing. (No sequence grant: the identity is drawn by the owner's inserts.)
+-- What a job spent is readable to its user too: harmless, and what they are billed against.
 grant select on public.narrative_jobs to authenticated;
 
--- Eligible for a narrative: at least settings.min_memories active memories. Stops counting at
--- the threshold, so it stays cheap for users with thousands of memories.
-create function private.is_eligible(p_user_id uuid) returns boolean
+-- The eligibility threshold: settings.min_memories, or a caller's higher one (admin backfill).
+-- Never below the setting: a job for fewer memories could only fail (not_eligible).
+create function private.eligibility_threshold(p_min_memories int default null) returns int
 language sql stable security definer set search_path = '' as $$
-  select count(*) >= (select min_memories from private.settings)
-  from (
-    select 1 from public.memories
-    where user_id = p_user_id and state = 'active'
-    limit (select min_memories from private.settings)
+  select greatest(coalesce(p_min_memories, 0), s.min_memories) from private.settings s
+$$;
+comment on function private.eligibility_threshold(int) is 'Active memories a user needs for a narrative: settings.min_memories, or a higher caller value.';
+
+-- A user's active memories, counted up to p_cap: enough to decide eligibility and to tell a
+-- user how many more they need, cheap for users with thousands of memories.
+create function private.active_memory_count(p_user_id uuid, p_cap int) returns int
+language sql stable security definer set search_path = '' as $$
+  select count(*)::int from (
+    select 1 from public.memories where user_id = p_user_id and state = 'active' limit p_cap
   ) m
 $$;
+comment on function private.active_memory_count(uuid, int) is 'Active memories of a user, counted up to a cap (eligibility and "N more needed").';
+
+-- Eligible for a narrative: at least the threshold of active memories. The one definition,
+-- used by reads (narrative_for_me), memory-change triggers, completions, weekly and backfill.
+create function private.is_eligible(p_user_id uuid, p_min_memories int default null) returns boolean
+language sql stable security definer set search_path = '' as $$
+  select private.active_memory_count(p_user_id, t.n) >= t.n
+  from (select private.eligibility_threshold(p_min_memories) as n) t
+$$;
+comment on function private.is_eligible(uuid, int) is 'Whether a user has enough active memories for a narrative (the only eligibility rule).';
+
+-- Serialises everything that decides or changes what a user is served: a reader's
+-- narrative_for_me with complete_job and fail_job, so a reader never misses a narrative (or a
+-- failure) stored between its read and its decision. Transaction-scoped.
+create function private.lock_user(p_user_id uuid) returns void
+language sql volatile security definer set search_path = '' as $$
+  select pg_advisory_xact_lock(hashtextextended('narrative:' || p_user_id::text, 0))
+$$;
+comment on function private.lock_user(uuid) is 'Per-user transaction advisory lock shared by serving decisions and job completion.';
+
+-- Adds a count to a running total; an unknown count (null) leaves the total as it is.
+create function private.add_count(p_total int, p_add int) returns int
+language sql immutable set search_path = '' as $$
+  select case when p_add is null then p_total else coalesce(p_total, 0) + p_add end
+$$;
+comment on function private.add_count(int, int) is 'Running token total over a job''s attempts; null adds nothing.';
+
+-- Adds what one attempt spent at the provider to its job row (complete_job and fail_job, under
+-- the lease they just checked): the models, responses and token counts add up over attempts.
+create function private.add_usage(
+  p_job_id bigint, p_model text, p_requested_model text, p_provider_calls int,
+  p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int
+) returns void
+language sql volatile security definer set search_path = '' as $$
+  update public.narrative_jobs j set
+    model = coalesce(p_model, j.model),
+    requested_model = coalesce(p_requested_model, j.requested_model),
+    provider_calls = j.provider_calls + coalesce(p_provider_calls, 0),
+    prompt_tokens = private.add_count(j.prompt_tokens, p_prompt_tokens),
+    output_tokens = private.add_count(j.output_tokens, p_output_tokens),
+    thoughts_tokens = private.add_count(j.thoughts_tokens, p_thoughts_tokens),
+    cached_tokens = private.add_count(j.cached_tokens, p_cached_tokens),
+    total_tokens = private.add_count(j.total_tokens, p_total_tokens)
+  where j.id = p_job_id
+$$;
+comment on function private.add_usage(bigint, text, text, int, int, int, int, int, int) is 'Adds one attempt''s models, provider calls and token counts to its job.';
 
 -- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
 -- unique index decides, and a caller that loses the race gets the active job. An earlier
@@ -117,11 +186,32 @@ begin
 end
 $$;
 
+comment on function private.enqueue_job(uuid, text, int) is 'Idempotent enqueue: creates the user''s active job or returns it (an earlier run_after pulls it forward).';
+
+-- "If the user is eligible, enqueue (debounced by p_delay_seconds)": what memory changes,
+-- completions and reads do; no row when the user is not eligible.
+create function private.enqueue_if_eligible(p_user_id uuid, p_reason text, p_delay_seconds int default 0)
+returns table (job_id bigint, status text, created boolean)
+language plpgsql security definer set search_path = '' as $$
+begin
+  if private.is_eligible(p_user_id) then
+    return query select * from private.enqueue_job(p_user_id, p_reason, p_delay_seconds);
+  end if;
+end
+$$;
+comment on function private.enqueue_if_eligible(uuid, text, int) is 'Enqueue (debounced) only for an eligible user; no row otherwise.';
+
+-- What the queue operations answer, as enums: SQL cannot return a value outside them, and
+-- tests/sql-contract.test.ts proves each equals its list in shared/narrative.ts.
+create type private.claim_outcome as enum ('claimed', 'not_found', 'not_claimable', 'concurrency_limited');
+create type private.complete_outcome as enum ('stored', 'stale_input', 'lease_lost');
+create type private.fail_outcome as enum ('retry_scheduled', 'failed', 'lease_lost');
+
 -- Claim a job for one attempt: compare-and-set from queued (and due) to running with a lease,
 -- counting the attempt now. Claims are serialised so the global running cap holds exactly.
 -- Outcomes: claimed | not_found | not_claimable | concurrency_limited.
 create function private.claim_job(p_job_id bigint)
-returns table (outcome text, user_id uuid, attempts int, max_attempts int, lease_token uuid, reason text, locked_until timestamptz)
+returns table (outcome private.claim_outcome, user_id uuid, attempts int, max_attempts int, lease_token uuid, reason text, locked_until timestamptz)
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
@@ -130,21 +220,22 @@ declare
   v_running int;
 begin
   select * into s from private.settings;
+  -- One global lock (not the per-user one): the cap counts every user's running jobs.
   perform pg_advisory_xact_lock(hashtext('private.claim_job'));
   select * into j from public.narrative_jobs where id = p_job_id for update;
   if not found then
-    return query select 'not_found', null::uuid, null::int, null::int, null::uuid, null::text, null::timestamptz;
+    return query select 'not_found'::private.claim_outcome, null::uuid, null::int, null::int, null::uuid, null::text, null::timestamptz;
     return;
   end if;
   if j.status <> 'queued' or j.run_after > now() then
-    return query select 'not_claimable', j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, j.locked_until;
+    return query select 'not_claimable'::private.claim_outcome, j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, j.locked_until;
     return;
   end if;
   select count(*) into v_running from public.narrative_jobs where status = 'running';
   if v_running >= s.max_concurrency then
     -- Not in flight any more: the next finishing job (or the sweeper) dispatches it again.
     update public.narrative_jobs set dispatched_at = null, updated_at = now() where id = p_job_id;
-    return query select 'concurrency_limited', j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, null::timestamptz;
+    return query select 'concurrency_limited'::private.claim_outcome, j.user_id, j.attempts, j.max_attempts, null::uuid, j.reason, null::timestamptz;
     return;
   end if;
   update public.narrative_jobs set
@@ -159,27 +250,25 @@ begin
     updated_at = now()
   where id = p_job_id
   returning * into j;
-  return query select 'claimed', j.user_id, j.attempts, j.max_attempts, j.lease_token, j.reason, j.locked_until;
+  return query select 'claimed'::private.claim_outcome, j.user_id, j.attempts, j.max_attempts, j.lease_token, j.reason, j.locked_until;
 end
 $$;
+comment on function private.claim_job(bigint) is 'Compare-and-set claim of a queued, due job under the global running cap; counts the attempt.';
 
--- The prompt input: the user's active memories, best first (importance, then recency), each
--- capped, until the character budget is spent. `total` tells how many exist, so the caller
--- knows how many were left out; `as_of` is when they were read.
+-- The prompt input: the user's active memories ranked by private.memory_rank (importance, or
+-- 0.5 when unknown, plus a recency bonus halving in about three weeks), each capped at
+-- memory_char_cap, until prompt_char_budget is spent; returned newest first. `total` tells how
+-- many exist, so the caller knows how many were left out; `as_of` is when they were read.
 create function private.memories_for_prompt(p_user_id uuid)
 returns table (content text, created_at timestamptz, importance real, total int, as_of timestamptz)
 language sql stable security definer set search_path = '' as $$
   with s as (select prompt_char_budget, memory_char_cap from private.settings),
   ranked as (
     select left(m.content, s.memory_char_cap) as content, m.created_at,
-      case when jsonb_typeof(m.metadata -> 'importance') = 'number'
-        then least(greatest((m.metadata ->> 'importance')::real, 0), 1) end as importance,
+      private.importance(m.metadata) as importance,
       count(*) over () as total,
       sum(least(length(m.content), s.memory_char_cap)) over (
-        order by coalesce(case when jsonb_typeof(m.metadata -> 'importance') = 'number'
-                  then least(greatest((m.metadata ->> 'importance')::real, 0), 1) end, 0.5)
-                 + 0.5 * exp(-extract(epoch from now() - m.created_at) / 2592000.0) desc,
-                 m.created_at desc, m.id
+        order by private.memory_rank(m.metadata, m.created_at) desc, m.created_at desc, m.id
         rows unbounded preceding) as used,
       s.prompt_char_budget as budget
     from public.memories m, s
@@ -190,17 +279,21 @@ language sql stable security definer set search_path = '' as $$
   where r.used <= r.budget
   order by r.created_at desc
 $$;
+comment on function private.memories_for_prompt(uuid) is 'The memories a generation reads: best-ranked first within the character budget.';
 
 -- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
 -- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
 -- is never replaced by one generated from older input. Memory changes that happened while
 -- generating keep the new narrative invalidated and queue another job.
+-- Token counts add to what earlier attempts of the job spent (the row tells what the job cost).
 -- Outcomes: stored | stale_input | lease_lost.
 create function private.complete_job(
   p_job_id bigint, p_lease_token uuid, p_content text, p_model text,
   p_memories_used int, p_memories_omitted int, p_as_of timestamptz,
-  p_prompt_tokens int, p_output_tokens int, p_duration_ms int
-) returns table (outcome text, version int)
+  p_prompt_tokens int, p_output_tokens int, p_duration_ms int,
+  p_thoughts_tokens int default null, p_cached_tokens int default null, p_total_tokens int default null,
+  p_requested_model text default null, p_provider_calls int default 1
+) returns table (outcome private.complete_outcome, version int)
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
@@ -211,22 +304,20 @@ declare
   v_new_since int;
 begin
   select * into s from private.settings;
-  -- Storing and a reader's request_narrative are serialised per user (same lock, taken before
-  -- the job row's), so a reader never misses a narrative stored between its read and its request.
-  select user_id into v_user from public.narrative_jobs where id = p_job_id;
-  perform pg_advisory_xact_lock(hashtextextended('narrative:' || v_user::text, 0));
-  v_user := null;
+  -- Serialised with readers' narrative_for_me (the user's lock, taken before the job row's).
+  perform private.lock_user(user_id) from public.narrative_jobs where id = p_job_id;
   update public.narrative_jobs set
     status = 'succeeded', finished_at = now(), locked_until = null, lease_token = null,
-    updated_at = now(), model = p_model, prompt_tokens = p_prompt_tokens,
-    output_tokens = p_output_tokens, duration_ms = p_duration_ms,
+    updated_at = now(), duration_ms = p_duration_ms,
     memories_used = p_memories_used, memories_omitted = p_memories_omitted
   where id = p_job_id and lease_token = p_lease_token and status = 'running'
   returning user_id, memories_changed into v_user, v_dirty;
   if v_user is null then
-    return query select 'lease_lost', null::int;
+    return query select 'lease_lost'::private.complete_outcome, null::int;
     return;
   end if;
+  perform private.add_usage(p_job_id, p_model, coalesce(p_requested_model, p_model), p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
 
   select count(*) into v_new_since from public.memories
     where user_id = v_user and state = 'active' and created_at > p_as_of;
@@ -261,37 +352,42 @@ begin
       last_error_code = 'stale_input'
     where id = p_job_id;
     perform private.dispatch_pending();
-    return query select 'stale_input', null::int;
+    return query select 'stale_input'::private.complete_outcome, null::int;
     return;
   end if;
 
   update public.narrative_jobs set narrative_version = v_version where id = p_job_id;
 
-  if v_dirty and private.is_eligible(v_user) then
-    perform private.enqueue_job(v_user, 'memories_changed', s.change_debounce_seconds);
+  if v_dirty then
+    perform private.enqueue_if_eligible(v_user, 'memories_changed', s.change_debounce_seconds);
   elsif v_new_since >= s.stale_after_new_memories then
-    perform private.enqueue_job(v_user, 'stale', s.stale_debounce_seconds);
+    perform private.enqueue_if_eligible(v_user, 'stale', s.stale_debounce_seconds);
   end if;
   perform private.dispatch_pending();
-  return query select 'stored', v_version;
+  return query select 'stored'::private.complete_outcome, v_version;
 end
 $$;
+comment on function private.complete_job(bigint, uuid, text, text, int, int, timestamptz, int, int, int, int, int, int, text, int) is 'Lease holder stores the narrative (version + 1) and succeeds the job in one transaction.';
 
 -- Finish a claimed attempt that failed. Retryable failures go back to the queue with backoff
--- until max_attempts; permanent ones fail at once. The error is kept on the row either way.
+-- until max_attempts; permanent ones fail at once. The error is kept on the row either way, and
+-- so is what the attempt spent when it reached the provider (a blocked prompt, a cut answer).
 -- Outcomes: retry_scheduled | failed | lease_lost.
 create function private.fail_job(
   p_job_id bigint, p_lease_token uuid, p_code text, p_message text, p_retryable boolean,
-  p_retry_after_seconds numeric default null, p_duration_ms int default null
-) returns table (outcome text, status text, run_after timestamptz)
+  p_retry_after_seconds numeric default null, p_duration_ms int default null,
+  p_model text default null, p_requested_model text default null, p_provider_calls int default 0,
+  p_prompt_tokens int default null, p_output_tokens int default null, p_thoughts_tokens int default null,
+  p_cached_tokens int default null, p_total_tokens int default null
+) returns table (outcome private.fail_outcome, status text, run_after timestamptz)
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
   j public.narrative_jobs;
 begin
-  -- Serialised with readers' request_narrative like complete_job, so a failure is seen (and its
+  -- Serialised with readers' narrative_for_me like complete_job, so a failure is seen (and its
   -- cooldown honoured) by a request that races it.
-  perform pg_advisory_xact_lock(hashtextextended('narrative:' || (select user_id from public.narrative_jobs where id = p_job_id)::text, 0));
+  perform private.lock_user(user_id) from public.narrative_jobs where id = p_job_id;
   update public.narrative_jobs set
     status = case when p_retryable and attempts < max_attempts then 'queued' else 'failed' end,
     run_after = case when p_retryable and attempts < max_attempts
@@ -307,13 +403,16 @@ begin
   where id = p_job_id and lease_token = p_lease_token and narrative_jobs.status = 'running'
   returning * into j;
   if j.id is null then
-    return query select 'lease_lost', null::text, null::timestamptz;
+    return query select 'lease_lost'::private.fail_outcome, null::text, null::timestamptz;
     return;
   end if;
+  perform private.add_usage(p_job_id, p_model, p_requested_model, p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
   perform private.dispatch_pending();
-  return query select case when j.status = 'queued' then 'retry_scheduled' else 'failed' end, j.status, j.run_after;
+  return query select (case when j.status = 'queued' then 'retry_scheduled' else 'failed' end)::private.fail_outcome, j.status, j.run_after;
 end
 $$;
+comment on function private.fail_job(bigint, uuid, text, text, boolean, numeric, int, text, text, int, int, int, int, int, int) is 'Lease holder records a failed attempt: retry with backoff, or failed; keeps the error and what it spent.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

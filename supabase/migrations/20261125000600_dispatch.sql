@@ -63,6 +63,7 @@ begin
   return v_sent;
 end
 $$;
+comment on function private.dispatch_pending() is 'Sends due queued jobs to generate-narrative via pg_net, as many as there are free slots.';
 
 -- New jobs are dispatched by the statement that inserts them (one call per statement, so a
 -- set-based backfill of 100,000 rows sends at most max_concurrency requests). An idempotent
@@ -70,12 +71,11 @@ $$;
 create function private.dispatch_inserted_jobs() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  if exists (select 1 from new_jobs) then
-    perform private.dispatch_pending();
-  end if;
+  perform private.dispatch_pending() where exists (select 1 from new_jobs);
   return null;
 end
 $$;
+comment on function private.dispatch_inserted_jobs() is 'Insert trigger on narrative_jobs: one dispatch per inserting statement.';
 
 create trigger dispatch_inserted_jobs after insert on public.narrative_jobs
   referencing new table as new_jobs

@@ -10,10 +10,9 @@
 create function private.note_destructive_changes(p_changes jsonb) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
-  s private.settings;
+  v_debounce int := (select change_debounce_seconds from private.settings);
   r record;
 begin
-  select * into s from private.settings;
   for r in
     select (c ->> 'user_id')::uuid as user_id, min((c ->> 'created_at')::timestamptz) as oldest
     from jsonb_array_elements(p_changes) c
@@ -27,37 +26,34 @@ begin
     where user_id = r.user_id and status in ('queued', 'running');
     update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
     where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
-    if private.is_eligible(r.user_id) then
-      perform private.enqueue_job(r.user_id, 'memories_changed', s.change_debounce_seconds);
-    end if;
+    perform private.enqueue_if_eligible(r.user_id, 'memories_changed', v_debounce);
   end loop;
 end
 $$;
+comment on function private.note_destructive_changes(jsonb) is 'Invalidates narratives built from changed memories and queues memories_changed jobs.';
 
+-- Counts new active memories on each narrative; past the threshold queues a debounced refresh.
 create function private.on_memories_inserted() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
-  s private.settings;
-  r record;
+  v_queued int;
 begin
-  select * into s from private.settings;
-  for r in
-    with added as (
-      select user_id, count(*) as n from new_rows where state = 'active' group by user_id
-    )
+  with s as (select stale_after_new_memories, stale_debounce_seconds from private.settings),
+  added as (
+    select user_id, count(*) as n from new_rows where state = 'active' group by user_id
+  ), bumped as (
     update public.user_narratives u set new_memories_since = u.new_memories_since + a.n
     from added a
     where u.user_id = a.user_id
     returning u.user_id, u.new_memories_since, u.invalidated_at
-  loop
-    if r.invalidated_at is null and r.new_memories_since >= s.stale_after_new_memories
-       and private.is_eligible(r.user_id) then
-      perform private.enqueue_job(r.user_id, 'stale', s.stale_debounce_seconds);
-    end if;
-  end loop;
+  )
+  select count(*) into v_queued
+  from bumped b, s, lateral private.enqueue_if_eligible(b.user_id, 'stale', s.stale_debounce_seconds) e
+  where b.invalidated_at is null and b.new_memories_since >= s.stale_after_new_memories;
   return null;
 end
 $$;
+comment on function private.on_memories_inserted() is 'Insert trigger: counts new memories per narrative and queues stale refreshes.';
 
 -- Edits (content, or leaving 'active') and deletes of active memories. The transition tables
 -- differ by operation; new_rows is only read for an UPDATE.
@@ -75,12 +71,11 @@ begin
     select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
     from old_rows o where o.state = 'active';
   end if;
-  if v_changes is not null then
-    perform private.note_destructive_changes(v_changes);
-  end if;
+  perform private.note_destructive_changes(v_changes) where v_changes is not null;
   return null;
 end
 $$;
+comment on function private.on_memories_changed() is 'Update/delete trigger: collects destructive changes of active memories.';
 
 create trigger memories_inserted after insert on public.memories
   referencing new table as new_rows

@@ -100,9 +100,11 @@ begin
     'pruned_jobs', v_pruned_jobs, 'pruned_responses', v_pruned_responses);
 end
 $$;
+comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, dispatch, prune.';
 
--- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is older than
--- ttl_days, oldest first, at most weekly_batch_size per run, with run_after spread over
+-- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is not fresh
+-- (private.narrative_is_fresh: older than ttl_days, too many new memories, or invalidated),
+-- oldest first, at most weekly_batch_size per run, with run_after spread over
 -- weekly_spread_seconds. Run every 10 minutes that is up to 144,000 a day with the defaults
 -- (raise weekly_batch_size with max_concurrency for more users): expiries are spread over the
 -- week the narratives were generated in, never a herd in one minute.
@@ -116,7 +118,7 @@ begin
   with picked as (
     select n.user_id
     from public.user_narratives n
-    where n.generated_at < now() - make_interval(days => s.ttl_days)
+    where not private.narrative_is_fresh(n, s)
       and not exists (
         select 1 from public.narrative_jobs j
         where j.user_id = n.user_id and j.status in ('queued', 'running'))
@@ -139,6 +141,7 @@ begin
   return v_count;
 end
 $$;
+comment on function private.enqueue_weekly_refresh() is 'Every 10 minutes (pg_cron): weekly jobs for eligible users whose narrative is not fresh.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

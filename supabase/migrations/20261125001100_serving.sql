@@ -1,101 +1,147 @@
--- Serving: what the narrative, orchestrate, MCP and backfill functions call. Policy (eligibility,
--- cooldowns, idempotency) is in SQL so every caller gets the same answer.
+-- Serving: what the narrative, orchestrate, MCP and backfill functions call. Policy (freshness,
+-- eligibility, cooldowns, idempotency) is in SQL so every caller gets the same answer.
 
 -- Per-user full-text search over memories without scanning other users' rows.
 create extension if not exists btree_gin with schema extensions;
 create index memories_user_fts_idx on public.memories using gin (user_id, fts) where state = 'active';
 
--- Ask for a narrative for the signed-in user (auth.uid()). Reasons: cache_miss and stale (from
--- reads), manual (the Regenerate button). Outcomes:
---   queued | active (a job already exists; returned) | ready (what the caller missed exists by
---   now: a job stored it between the caller's read and this call; nothing queued) |
---   ineligible | cooldown (manual asked too soon; retry_after_seconds) |
---   failed (the last job failed recently; retry_after_seconds)
-create function public.request_narrative(p_reason text default 'cache_miss')
-returns table (outcome text, job_id bigint, status text, retry_after_seconds int)
-language plpgsql security definer set search_path = '' as $$
+-- The user's last job when it failed within failure_cooldown_seconds, and how long until a
+-- read may queue again: reads answer `failed` (or keep serving a stale narrative) meanwhile.
+create function private.recent_failure(p_user_id uuid) returns table (job_id bigint, retry_after_seconds int)
+language sql stable security definer set search_path = '' as $$
+  select l.id, ceil(extract(epoch from l.finished_at + make_interval(secs => s.failure_cooldown_seconds) - now()))::int
+  from private.settings s, lateral (
+    select j.id, j.status, j.finished_at from public.narrative_jobs j
+    where j.user_id = p_user_id order by j.created_at desc limit 1
+  ) l
+  where l.status = 'failed' and l.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds)
+$$;
+comment on function private.recent_failure(uuid) is 'The user''s last job if it failed within failure_cooldown_seconds, with the seconds left.';
+
+-- What narrative_for_me answers (shared/narrative.ts NARRATIVE_FOR_ME_STATUSES; checked by
+-- tests/sql-contract.test.ts): ready (a servable narrative, fresh or stale), queued | running
+-- (a job is writing one), failed (the last job failed within failure_cooldown_seconds),
+-- ineligible (too few memories), cooldown (a manual regeneration asked too soon).
+create type private.narrative_status as enum ('ready', 'queued', 'running', 'failed', 'ineligible', 'cooldown');
+
+-- The one decision of what a signed-in user (auth.uid()) gets, for GET/POST narrative,
+-- orchestrate and MCP: the servable narrative with its freshness, or why there is none, queueing
+-- the job that fixes it. p_reason: cache_miss (a read: serve, refresh a stale one, queue a
+-- cache_miss job for an eligible user without one) or manual (the Regenerate button, with its
+-- cooldown). A fresh hit is one read, no lock; everything else is decided under the user's lock
+-- on a new read, so a narrative stored by a job that raced this call is seen, never re-queued.
+-- Freshness is private.narrative_is_fresh, eligibility private.is_eligible.
+create function public.narrative_for_me(p_reason text default 'cache_miss')
+returns table (
+  status private.narrative_status, narrative text, version int, generated_at timestamptz,
+  age_days double precision, stale boolean, model text,
+  job_id bigint, job_status text, retry_after_seconds int,
+  min_memories int, memory_count int)
+language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
   s private.settings;
   v_user uuid := auth.uid();
+  n public.user_narratives;
   v_last public.narrative_jobs;
   v_job record;
+  v_job_id bigint;
+  v_job_status text;
+  v_threshold int;
 begin
   if v_user is null then
-    raise exception 'request_narrative needs a signed-in user' using errcode = '42501';
+    raise exception 'narrative_for_me needs a signed-in user' using errcode = '42501';
   end if;
-  if p_reason not in ('cache_miss', 'stale', 'manual') then
-    raise exception 'reason must be cache_miss, stale or manual' using errcode = '22023';
+  if p_reason is null or p_reason not in ('cache_miss', 'manual') then
+    raise exception 'reason must be cache_miss or manual' using errcode = '22023';
   end if;
-  -- Waits for a complete_job of this user in progress, so the checks below see its narrative.
-  perform pg_advisory_xact_lock(hashtextextended('narrative:' || v_user::text, 0));
   select * into s from private.settings;
+
+  if p_reason = 'cache_miss' then
+    select * into n from public.user_narratives u where u.user_id = v_user;
+    if n.id is not null and private.narrative_is_fresh(n, s) then
+      return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
+        round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8, false, n.model,
+        null::bigint, null::text, null::int, null::int, null::int;
+      return;
+    end if;
+  end if;
+
+  perform private.lock_user(v_user);
+  v_threshold := private.eligibility_threshold();
+
+  if p_reason = 'cache_miss' then
+    -- A new statement, a new snapshot: what a job stored while this call waited for the lock.
+    select * into n from public.user_narratives u where u.user_id = v_user;
+    if n.id is not null and private.narrative_is_servable(n) then
+      if not private.narrative_is_fresh(n, s) then
+        -- Stale: served now, refreshed in the background unless the last attempt failed recently.
+        select f.job_id, 'failed' into v_job_id, v_job_status from private.recent_failure(v_user) f;
+        if v_job_id is null then
+          select e.job_id, e.status into v_job_id, v_job_status from private.enqueue_if_eligible(v_user, 'stale') e;
+        end if;
+      end if;
+      return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
+        round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8,
+        not private.narrative_is_fresh(n, s), n.model,
+        v_job_id, v_job_status, null::int, null::int, null::int;
+      return;
+    end if;
+  end if;
+
   if not private.is_eligible(v_user) then
-    return query select 'ineligible', null::bigint, null::text, null::int;
+    return query select 'ineligible'::private.narrative_status, null::text, null::int, null::timestamptz,
+      null::float8, null::boolean, null::text, null::bigint, null::text, null::int,
+      v_threshold, private.active_memory_count(v_user, v_threshold);
     return;
   end if;
 
   if p_reason = 'manual' then
-    select * into v_last from public.narrative_jobs
-    where user_id = v_user and reason = 'manual' order by created_at desc limit 1;
+    select * into v_last from public.narrative_jobs j
+    where j.user_id = v_user and j.reason = 'manual' order by j.created_at desc limit 1;
     if v_last.id is not null and v_last.created_at > now() - make_interval(secs => s.manual_cooldown_seconds) then
-      return query select 'cooldown', v_last.id, v_last.status,
-        ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int;
+      return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
+        null::float8, null::boolean, null::text, v_last.id, v_last.status,
+        ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int,
+        null::int, null::int;
       return;
     end if;
   else
-    if exists (
-      select 1 from public.user_narratives n
-      where n.user_id = v_user and n.invalidated_at is null
-        and (p_reason = 'cache_miss'
-             or (n.generated_at > now() - make_interval(days => s.ttl_days)
-                 and n.new_memories_since < s.stale_after_new_memories))
-    ) then
-      return query select 'ready', null::bigint, null::text, null::int;
-      return;
-    end if;
-    select * into v_last from public.narrative_jobs
-    where user_id = v_user order by created_at desc limit 1;
-    if v_last.status = 'failed' and v_last.finished_at > now() - make_interval(secs => s.failure_cooldown_seconds) then
-      return query select 'failed', v_last.id, v_last.status,
-        ceil(extract(epoch from v_last.finished_at + make_interval(secs => s.failure_cooldown_seconds) - now()))::int;
+    return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
+      null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int
+      from private.recent_failure(v_user) f;
+    if found then
       return;
     end if;
   end if;
 
   select * into v_job from private.enqueue_job(v_user, p_reason);
-  return query select case when v_job.created then 'queued' else 'active' end, v_job.job_id, v_job.status, null::int;
+  return query select v_job.status::private.narrative_status, null::text, null::int, null::timestamptz,
+    null::float8, null::boolean, null::text, v_job.job_id, v_job.status, null::int, null::int, null::int;
 end
 $$;
+comment on function public.narrative_for_me(text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';
 
 -- Grants: the one function users call (GET/POST narrative, orchestrate, MCP, as the user; it
 -- needs auth.uid(), so a service_role caller could only be refused). Nobody else.
-revoke execute on function public.request_narrative(text) from public;
-grant execute on function public.request_narrative(text) to authenticated;
+revoke execute on function public.narrative_for_me(text) from public;
+grant execute on function public.narrative_for_me(text) to authenticated;
 
--- Serving thresholds (non-secret) for the functions: when a narrative counts as stale.
-create function private.serving_settings()
-returns table (ttl_days int, stale_after_new_memories int, min_memories int, fallback_timeout_ms int)
-language sql stable security definer set search_path = '' as $$
-  select ttl_days, stale_after_new_memories, min_memories, fallback_timeout_ms from private.settings
-$$;
-
--- Admin backfill, set-based: one statement picks eligible users (>= p_min_memories active
--- memories) without an active job and, unless p_force, without a fresh valid narrative, and
--- inserts their jobs (the insert trigger dispatches up to the concurrency cap; completions
--- keep the queue draining). Idempotent: a second run finds every user active or fresh.
+-- Admin backfill, set-based: one statement picks eligible users (private.eligibility_threshold
+-- of p_min_memories) without an active job and, unless p_force, without a fresh narrative
+-- (private.narrative_is_fresh, the rule reads use), and inserts their jobs (the insert trigger
+-- dispatches up to the concurrency cap; completions keep the queue draining). Idempotent: a
+-- second run finds every user active or fresh.
 create function private.backfill(p_min_memories int, p_dry_run boolean, p_limit int, p_force boolean)
 returns table (eligible int, enqueued int, skipped_fresh int, skipped_active int)
 language sql security definer set search_path = '' as $$
-  with s as (select * from private.settings),
-  candidates as materialized (
+  with candidates as materialized (
     select c.user_id,
       exists (select 1 from public.narrative_jobs j where j.user_id = c.user_id and j.status in ('queued', 'running')) as active,
-      coalesce(n.invalidated_at is null and n.generated_at > now() - make_interval(days => s.ttl_days), false) as fresh
-    from s, (
+      coalesce(n.user_id is not null and private.narrative_is_fresh(n, s), false) as fresh
+    from private.settings s, (
       select m.user_id from public.memories m where m.state = 'active'
-      -- Never below the eligibility threshold: such jobs could only fail (not_eligible).
-      group by m.user_id having count(*) >= greatest(p_min_memories, (select min_memories from private.settings))
+      group by m.user_id having count(*) >= (select private.eligibility_threshold(p_min_memories))
     ) c
     left join public.user_narratives n on n.user_id = c.user_id
   ),
@@ -104,7 +150,7 @@ language sql security definer set search_path = '' as $$
   ),
   inserted as (
     insert into public.narrative_jobs (user_id, reason, max_attempts)
-    select w.user_id, 'backfill', s.max_attempts from wanted w, s
+    select w.user_id, 'backfill', s.max_attempts from wanted w, private.settings s
     where not p_dry_run
     on conflict (user_id) where status in ('queued', 'running') do nothing
     returning 1
@@ -115,6 +161,7 @@ language sql security definer set search_path = '' as $$
     (select count(*)::int from candidates where not active and fresh and not p_force),
     (select count(*)::int from candidates where active)
 $$;
+comment on function private.backfill(int, boolean, int, boolean) is 'Admin backfill: jobs for eligible users without an active job or a fresh narrative; idempotent.';
 
 -- Queue health for operators and GET /functions/v1/backfill.
 create function private.queue_health() returns jsonb
@@ -140,6 +187,7 @@ language sql stable security definer set search_path = '' as $$
                    'ttl_days', ttl_days, 'min_memories', min_memories) from private.settings)
   )
 $$;
+comment on function private.queue_health() is 'Queue health for operators and GET backfill: counts, oldest queued, recent failures.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

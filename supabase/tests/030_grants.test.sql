@@ -41,7 +41,7 @@ select is((select array_agg(g::text collate "C" order by g::text collate "C") fr
   ) s(g)),
   array[
     'authenticated DELETE memories',
-    'authenticated EXECUTE request_narrative(text)',
+    'authenticated EXECUTE narrative_for_me(text)',
     'authenticated INSERT (content) memories',
     'authenticated INSERT (metadata) memories',
     'authenticated INSERT (state) memories',
@@ -109,8 +109,8 @@ select pg_temp.needed('select on public.user_narratives',
   'select narrative_content from public.user_narratives', 'users read their narrative (GET narrative, orchestrate, MCP get_narrative)');
 select pg_temp.needed('select on public.narrative_jobs',
   'select status from public.narrative_jobs', 'users read their jobs');
-select pg_temp.needed('execute on function public.request_narrative(text)',
-  $$select * from public.request_narrative('manual')$$, 'users ask for a narrative (GET/POST narrative, orchestrate, MCP)');
+select pg_temp.needed('execute on function public.narrative_for_me(text)',
+  $$select * from public.narrative_for_me('manual')$$, 'users ask for a narrative (GET/POST narrative, orchestrate, MCP)');
 
 -- And nothing else is reachable: what a user may not do stays denied with every grant in place.
 select is(pg_temp.as_user_a($$insert into public.memories (user_id, content, created_at) values ((select auth.uid()), 'x', now())$$),

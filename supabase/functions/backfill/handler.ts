@@ -4,7 +4,6 @@ import { backfillBody } from '../../../shared/narrative.ts';
 import { requireAdmin } from '../_shared/auth.ts';
 import { sql } from '../_shared/db.ts';
 import { allowMethods, json, log, readJson, route } from '../_shared/http.ts';
-import { servingSettings } from '../_shared/narrative/serve.ts';
 
 export const handler = route('backfill', async (req, ctx) => {
   allowMethods(req, 'GET', 'POST');
@@ -17,7 +16,8 @@ export const handler = route('backfill', async (req, ctx) => {
   }
 
   const body = await readJson(req, backfillBody);
-  const minMemories = body.min_memories ?? (await servingSettings()).min_memories;
+  // null: private.eligibility_threshold uses settings.min_memories.
+  const minMemories = body.min_memories ?? null;
   const dryRun = body.dry_run ?? false;
   const started = performance.now();
   const [counts] = await sql<{ eligible: number; enqueued: number; skipped_fresh: number; skipped_active: number }[]>`

@@ -1,10 +1,10 @@
 // The dashboard's narrative: GET serves the cache (or says honestly why not, queueing a
 // cache_miss job for an eligible user); POST asks for a fresh one (per-user cooldown).
 // Everything runs as the user, under RLS.
+import { MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER } from '../../../shared/narrative.ts';
 import { requireUser } from '../_shared/auth.ts';
-import { asUser } from '../_shared/db.ts';
 import { allowMethods, corsHeaders, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
-import { narrativeView, requestNarrative, servingSettings } from '../_shared/narrative/serve.ts';
+import { narrativeForMe, narrativeView } from '../_shared/narrative/serve.ts';
 
 export const handler = route('narrative', async (req, ctx) => {
   allowMethods(req, 'GET', 'POST');
@@ -13,15 +13,15 @@ export const handler = route('narrative', async (req, ctx) => {
 
   if (req.method === 'POST') {
     await expectNoBody(req);
-    const r = await asUser(claims, (tx) => requestNarrative(tx, 'manual'));
-    if (r.outcome === 'cooldown') {
+    const r = await narrativeForMe(claims, 'manual');
+    if (r.status === 'cooldown') {
       throw new HttpError(429, 'cooldown', `A regeneration was requested recently; try again in ${r.retry_after_seconds} s`,
         { 'retry-after': String(r.retry_after_seconds) });
     }
-    if (r.outcome === 'ineligible') {
-      throw new HttpError(409, 'not_eligible', `At least ${(await servingSettings()).min_memories} memories are needed for a narrative`);
+    if (r.status === 'ineligible') {
+      throw new HttpError(409, 'not_eligible', `At least ${r.min_memories} memories are needed for a narrative`);
     }
-    return json({ job_id: r.job_id, status: r.status }, 202);
+    return json({ job_id: r.job_id, status: r.job_status }, 202);
   }
 
   const view = await narrativeView(claims);
@@ -29,5 +29,12 @@ export const handler = route('narrative', async (req, ctx) => {
     const { status: _ready, ...body } = view;
     return json(body);
   }
-  return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': view.status } });
+  const headers: Record<string, string> = { ...corsHeaders, 'narrative-status': view.status };
+  if (view.min_memories !== null && view.memory_count !== null) {
+    // Ineligible: the threshold and the user's count, so the dashboard can say how many more.
+    headers[MIN_MEMORIES_HEADER] = String(view.min_memories);
+    headers[MEMORY_COUNT_HEADER] = String(view.memory_count);
+    headers['access-control-expose-headers'] = `${corsHeaders['access-control-expose-headers']}, ${MIN_MEMORIES_HEADER}, ${MEMORY_COUNT_HEADER}`;
+  }
+  return new Response(null, { status: 204, headers });
 });

@@ -3,7 +3,9 @@
 // written to the job row (retry with backoff, or failed); nothing is dropped silently.
 // claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
 // function continues in the background while it holds the job's lease.
-import { type JobReason, laneOf, narrativeText } from '../../../../shared/narrative.ts';
+import {
+  type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf, narrativeText,
+} from '../../../../shared/narrative.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -31,7 +33,7 @@ export interface AttemptResult {
 }
 
 interface Claim {
-  outcome: 'claimed' | 'not_found' | 'not_claimable' | 'concurrency_limited';
+  outcome: ClaimOutcome;
   user_id: string | null;
   attempts: number | null;
   lease_token: string | null;
@@ -133,7 +135,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const narrative = acceptOutput(result.text, result.finishReason);
 
     const t3 = performance.now();
-    const [done] = await sql<{ outcome: string; version: number | null }[]>`
+    const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`
       select * from private.complete_job(${jobId}, ${lease}, ${narrative}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
@@ -145,7 +147,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const failure = err instanceof ProviderError
       ? err
       : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
-    const [failed] = await sql<{ outcome: string; status: 'queued' | 'failed' | null }[]>`
+    const [failed] = await sql<{ outcome: FailOutcome; status: 'queued' | 'failed' | null }[]>`
       select * from private.fail_job(${jobId}, ${lease}, ${failure.code}, ${failure.message}, ${failure.retryable},
         ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)},
         ${usage?.model ?? null}, ${usage?.requestedModel ?? null}, ${usage?.calls ?? 0}, ${usage?.promptTokens ?? null},

@@ -1,93 +1,69 @@
-// Reading the cache and building contexts, always inside the caller's RLS transaction.
+// Serving: what the signed-in user gets is decided by one SQL function, public.narrative_for_me
+// (freshness, eligibility, invalidation, cooldowns and queueing all live there); this module
+// calls it and builds fallback contexts, always as the user.
 import type { UserClaims } from '../auth.ts';
-import { asUser, readAsUser, sql, type Tx } from '../db.ts';
-import type { NarrativeStatus } from '../../../../shared/narrative.ts';
+import { readAsUser, sql, type Tx } from '../db.ts';
+import {
+  NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
+} from '../../../../shared/narrative.ts';
 
-export interface ServingSettings {
-  ttl_days: number;
-  stale_after_new_memories: number;
-  min_memories: number;
-  fallback_timeout_ms: number;
-}
-
-// Thresholds change rarely (an operator's UPDATE); re-read them every 30 s, not per request.
-// Call it before opening a transaction, never inside one: a refresh needs its own connection,
-// and a pool whose connections all wait inside transactions for it would never give it one.
-let settingsCache: { at: number; value: Promise<ServingSettings> } | null = null;
-export function servingSettings(): Promise<ServingSettings> {
-  if (!settingsCache || Date.now() - settingsCache.at > 30_000) {
-    const value = sql<ServingSettings[]>`select * from private.serving_settings()`.then((r) => r[0]);
-    value.catch(() => { settingsCache = null; });
-    settingsCache = { at: Date.now(), value };
-  }
-  return settingsCache.value;
-}
-
-export interface StoredNarrative {
-  narrative_content: string;
-  version: number;
-  generated_at: Date;
+/** A row of public.narrative_for_me. */
+export interface ForMe {
+  status: NarrativeForMeStatus;
+  narrative: string | null;
+  version: number | null;
+  generated_at: Date | null;
+  age_days: number | null;
+  stale: boolean | null;
   model: string | null;
-  servable: boolean;
-  new_memories_since: number;
-}
-
-/** The user's narrative row (RLS: only their own is visible): one indexed read, one round trip. */
-export async function readNarrative(claims: UserClaims): Promise<StoredNarrative | undefined> {
-  const [row] = await readAsUser<StoredNarrative>(claims, `
-    select narrative_content, version, generated_at, model, invalidated_at is null as servable, new_memories_since
-    from public.user_narratives where user_id = (select auth.uid())`);
-  return row;
-}
-
-export function freshness(n: StoredNarrative, s: ServingSettings): { age_days: number; stale: boolean } {
-  const age_days = Math.round(((Date.now() - n.generated_at.getTime()) / 86_400_000) * 100) / 100;
-  return { age_days, stale: age_days > s.ttl_days || n.new_memories_since >= s.stale_after_new_memories };
-}
-
-export interface NarrativeRequest {
-  /** ready: what the caller missed exists by now (a job just stored it); nothing was queued. */
-  outcome: 'queued' | 'active' | 'ready' | 'ineligible' | 'cooldown' | 'failed';
   job_id: number | null;
-  status: 'queued' | 'running' | 'succeeded' | 'failed' | null;
+  job_status: JobStatus | null;
   retry_after_seconds: number | null;
+  min_memories: number | null;
+  memory_count: number | null;
 }
 
-/** Ask for a (re)generation for the signed-in user; idempotent, policy in SQL. */
-export async function requestNarrative(tx: Tx, reason: 'cache_miss' | 'stale' | 'manual'): Promise<NarrativeRequest> {
-  const [row] = await tx<NarrativeRequest[]>`select outcome, job_id::int, status, retry_after_seconds from public.request_narrative(${reason})`;
+/**
+ * Ask public.narrative_for_me as the user, in one round trip (role, claims and the call in one
+ * statement): a cache hit costs exactly this. The reason is one of a fixed list, so the literal
+ * needs no escaping.
+ */
+export async function narrativeForMe(claims: UserClaims, reason: NarrativeForMeReason): Promise<ForMe> {
+  if (!NARRATIVE_FOR_ME_REASONS.includes(reason)) throw new Error(`narrativeForMe: unknown reason ${reason}`);
+  const [row] = await readAsUser<ForMe>(claims, `
+    select status, narrative, version, generated_at, age_days, stale, model, job_id::int as job_id, job_status,
+      retry_after_seconds, min_memories, memory_count
+    from public.narrative_for_me('${reason}')`);
   return row;
 }
 
 export type NarrativeView =
   | { status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean; model: string | null }
-  | { status: NarrativeStatus };
+  | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null };
 
-/**
- * What to show the user now (GET /narrative, MCP get_narrative): the cached narrative — a fresh
- * hit costs one round trip — or why there is none, queueing the work that fixes it (a refresh
- * for a stale one, a cache_miss job for an eligible user without one).
- */
-export async function narrativeView(claims: UserClaims, retried = false): Promise<NarrativeView> {
-  const settings = await servingSettings();
-  const n = await readNarrative(claims);
-  if (n?.servable) {
-    const { age_days, stale } = freshness(n, settings);
-    if (stale) await asUser(claims, (tx) => requestNarrative(tx, 'stale'));
+/** What to show the user now (GET /narrative, MCP get_narrative), as narrative_for_me decided it. */
+export async function narrativeView(claims: UserClaims): Promise<NarrativeView> {
+  const r = await narrativeForMe(claims, 'cache_miss');
+  if (r.status === 'ready') {
     return {
-      status: 'ready', narrative: n.narrative_content, version: n.version, generated_at: n.generated_at.toISOString(),
-      age_days, stale, model: n.model,
+      status: 'ready', narrative: r.narrative!, version: r.version!, generated_at: r.generated_at!.toISOString(),
+      age_days: r.age_days!, stale: r.stale!, model: r.model,
     };
   }
-  const r = await asUser(claims, (tx) => requestNarrative(tx, 'cache_miss'));
-  if (r.outcome === 'ready' && !retried) return await narrativeView(claims, true);
-  return {
-    status: r.outcome === 'ineligible' ? 'ineligible' : r.outcome === 'failed' ? 'failed' : r.status === 'running' ? 'running' : 'queued',
-  };
+  if (r.status === 'cooldown') throw new Error('narrative_for_me answered cooldown to a read');
+  return { status: r.status, min_memories: r.min_memories, memory_count: r.memory_count };
 }
 
-export function jobOf(r: NarrativeRequest): { id: number; status: 'queued' | 'running' | 'succeeded' | 'failed' } | null {
-  return r.job_id !== null && r.status ? { id: r.job_id, status: r.status } : null;
+/** The job narrative_for_me queued or found (a stale refresh, a miss, a recent failure). */
+export function jobOf(r: ForMe): { id: number; status: JobStatus } | null {
+  return r.job_id !== null && r.job_status ? { id: r.job_id, status: r.job_status } : null;
+}
+
+/** The fallback search's time budget (settings.fallback_timeout_ms): read outside any
+ *  transaction, on the paths that search memories (never the cache hit). */
+export async function fallbackTimeoutMs(): Promise<number> {
+  const [row] = await sql<{ ms: number }[]>`select fallback_timeout_ms as ms from private.settings`;
+  return row.ms;
 }
 
 export interface MemoryLine { kind: 'recent' | 'relevant'; id: string; content: string; created_at: Date }

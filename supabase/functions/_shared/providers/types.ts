@@ -1,4 +1,5 @@
 // The one small interface every narrative writer implements (Gemini, the offline local writer).
+import type { JobErrorCode } from '../../../../shared/narrative.ts';
 
 /** A memory as it goes into a prompt: content is user data, never instructions. */
 export interface PromptMemory {
@@ -63,7 +64,7 @@ export interface NarrativeProvider {
 /** A provider failure, classified for the job: retryable failures go back to the queue. */
 export class ProviderError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: JobErrorCode,
     message: string,
     readonly retryable: boolean,
     readonly retryAfterMs: number | null = null,
