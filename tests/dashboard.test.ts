@@ -10,10 +10,10 @@ import { NARRATIVE_SECTIONS } from '../shared/narrative.ts';
 import { parseInline, parseMarkdown } from '../dashboard/src/markdown.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
 import { addMemories, enqueue, marker, waitForJob } from './helpers/pipeline.ts';
-import { db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
-const DASHBOARD = 'http://127.0.0.1:54323';
+const DASHBOARD = DASHBOARD_URL;
 const SHOTS = path.join('test-results', 'screenshots');
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
