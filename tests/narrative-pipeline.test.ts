@@ -66,8 +66,9 @@ describe('happy path', () => {
   });
 
   it('concurrent enqueues for one user make exactly one active job', async () => {
-    // A slow provider keeps the job active while the callers race.
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    // A held provider call keeps the job active while the callers race.
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    await fake.hold(m);
     const results = await Promise.all(Array.from({ length: 16 }, () => enqueue(sql, userId, 'cache_miss')));
     const ids = new Set(results.map((r) => r.job_id));
     expect(ids.size, 'every caller got the same job').toBe(1);
@@ -75,13 +76,15 @@ describe('happy path', () => {
     const [{ active }] = await sql`select count(*)::int as active from narrative_jobs
       where user_id = ${userId} and status in ('queued', 'running')`;
     expect(active, 'one active job').toBe(1);
+    await fake.release(m);
     await waitForJob(sql, [...ids][0], finished, 'finish');
   });
 
   it('generate-narrative answers pg_net 202 at claim and generates in the background', async () => {
     // pg_net takes its next batch only when every request of the current one has finished, so
     // the dispatch must not wait for the LLM call.
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    await fake.hold(m);
     const { job_id } = await enqueue(sql, userId);
     const answer = await eventually('pg_net to record generate-narrative\'s answer', async () => {
       const [r] = await sql<{ status_code: number; content: string; job_status: string }[]>`
@@ -92,6 +95,7 @@ describe('happy path', () => {
     expect(answer.status_code, 'accepted').toBe(202);
     expect(JSON.parse(answer.content), 'body').toEqual({ job_id, status: 'running' });
     expect(answer.job_status, 'answered while the generation was still running').toBe('running');
+    expect(await fake.release(m), 'the provider call was still waiting when pg_net had its answer').toBe(1);
     const done = await waitForJob(sql, job_id, finished, 'finish in the background');
     expect(done.status, `succeeded (last_error: ${done.last_error})`).toBe('succeeded');
   });
@@ -162,7 +166,9 @@ describe('failures end in a row that says what happened', () => {
     const { job_id } = await enqueue(sql, userId);
     const retry = await waitForJob(sql, job_id, (j) => j.status === 'queued' && j.attempts === 1, 'be requeued after the 429');
     expect(retry.last_error_code, 'classified').toBe('rate_limited');
-    expect(retry.run_after.getTime() - Date.now(), 'RetryInfo.retryDelay honoured').toBeGreaterThan(5_000);
+    const [{ wait }] = await sql<{ wait: number }[]>`
+      select extract(epoch from run_after - started_at)::float8 as wait from narrative_jobs where id = ${job_id}`;
+    expect(wait, 'RetryInfo.retryDelay honoured: due no sooner than 7 s after the attempt began').toBeGreaterThanOrEqual(7);
     await fastForward(sql, job_id);
     const done = await waitForJob(sql, job_id, finished, 'finish');
     expect(done.status, 'second attempt succeeds').toBe('succeeded');
@@ -342,10 +348,12 @@ describe('memory changes', () => {
   }
 
   it('a memory deleted while a job is generating: the result is stored invalidated and another job queued', async () => {
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1200 }, { kind: 'ok' }]);
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }, { kind: 'ok' }]);
+    await fake.hold(m, 1);
     const { job_id } = await enqueue(sql, userId);
-    await waitForJob(sql, job_id, (j) => j.status === 'running', 'be running');
+    await fake.waitForCalls(m, 1); // the prompt is built: the memories were read
     await sql`delete from memories where id = (select id from memories where user_id = ${userId} limit 1)`;
+    await fake.release(m);
     const done = await waitForJob(sql, job_id, finished, 'finish');
     expect(done.status, 'the attempt itself succeeded').toBe('succeeded');
     const n = await narrative(sql, userId);
