@@ -10,6 +10,7 @@ import { createAdmin } from './auth/admin.ts';
 import { AuthError, type AuthOptions, json, readJson } from './auth/common.ts';
 import { createSessions } from './auth/sessions.ts';
 import { createTokens } from './auth/tokens.ts';
+import { log } from '../../supabase/functions/_shared/log.ts';
 
 export type { AuthOptions } from './auth/common.ts';
 
@@ -47,7 +48,7 @@ export function createAuth(opts: AuthOptions) {
       return await route(req, path, url);
     } catch (err) {
       if (err instanceof AuthError) return json({ code: err.status, error_code: err.errorCode, msg: err.message }, err.status);
-      console.error(JSON.stringify({ ts: new Date().toISOString(), level: 'error', msg: 'auth_error', path, error: String(err) }));
+      log({ level: 'error', msg: 'auth_error', path, error: String(err) });
       return json({ code: 500, error_code: 'unexpected_failure', msg: 'Unexpected failure' }, 500);
     }
   };
