@@ -255,6 +255,10 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('#signin-status').innerText(), 'says so').toBe('You are signed out.');
     expect(await page.locator('#panel').isHidden(), 'panel gone').toBe(true);
     expect(await page.evaluate(() => document.activeElement?.id), 'focus on the email field').toBe('email');
+    // The form shows at once; the session leaves storage when the server has answered the sign-out.
+    // A reload before that would cancel the request and bring the session back.
+    await expect.poll(() => page.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith('-auth-token'))),
+      { message: 'the session leaves this browser', timeout: 10_000 }).toEqual([]);
     await page.reload();
     await page.locator('#signin-view:not([hidden])').waitFor();
     expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith('-auth-token'))), 'no stored session').toEqual([]);
