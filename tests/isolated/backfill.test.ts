@@ -26,8 +26,10 @@ const activeJobs = async () => (await sql`select count(*)::int as n from narrati
 it('dry run counts without writing; a real run enqueues; a repeat enqueues nothing; force regenerates', async () => {
   // Users with 37 memories and min_memories 37: other suites' users (seed users have 9 at most)
   // stay out of the counts and of the forced regeneration.
+  const m = marker();
+  await fake.scenario(m, [{ kind: 'ok' }]);
   const users = [await makeUser(sql), await makeUser(sql), await makeUser(sql)];
-  for (const u of users) await addMemories(sql, u, 37);
+  for (const u of users) await addMemories(sql, u, 37, `note on ${m}`);
   const small = await makeUser(sql);
   await addMemories(sql, small, 36);
   await drainQueue(sql);
@@ -55,10 +57,12 @@ it('dry run counts without writing; a real run enqueues; a repeat enqueues nothi
   expect(after.enqueued, 'idempotent: fresh narratives are skipped').toBe(0);
   expect(after.skipped_fresh, 'our users are now fresh').toBeGreaterThanOrEqual(3);
 
+  await fake.hold(m); // the forced jobs stay active until the counts below are read
   const limited = await backfill({ min_memories: 37, force: true, limit: 2 });
   expect(limited.enqueued, 'force regenerates fresh ones, up to limit').toBe(2);
   const forced = await backfill({ min_memories: 37, force: true });
   expect(forced.skipped_active, 'the two just queued are active').toBeGreaterThanOrEqual(2);
+  await fake.release(m);
   await eventually('the forced run to finish', async () => (await activeJobs()) === 0, 30_000, 100);
   const versions = await sql`select version from user_narratives where user_id in ${sql(users)}`;
   expect(versions.every((v) => v.version === 2), 'forced: every user got version 2').toBe(true);
