@@ -6,6 +6,13 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       {
+        // Pure modules, tested beside them: no stack, no fake, run first.
+        test: {
+          name: 'unit',
+          include: ['dashboard/src/**/*.test.ts', 'shared/**/*.test.ts', 'supabase/functions/_shared/**/*.test.ts'],
+        },
+      },
+      {
         // Suites that rebuild or restart shared services; run alone, before the rest.
         test: {
           name: 'isolated', include: ['tests/isolated/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000,

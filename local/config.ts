@@ -16,6 +16,12 @@ export const DB_PORT = 54322;
 export const API_PORT = 54321;
 export const DASHBOARD_PORT = 54323;
 export const HOST = '127.0.0.1';
+// The fake Gemini (local/fakes/gemini.ts) that tests, chaos and bench runs put in Google's place;
+// tests/functions.env points the functions at this port with this key.
+export const FAKE_GEMINI_PORT = 54330;
+export const FAKE_GEMINI_API_KEY = 'fake-gemini-key';
+export const FAKE_GEMINI_URL = `http://${HOST}:${FAKE_GEMINI_PORT}`;
+export const DASHBOARD_URL = `http://${HOST}:${DASHBOARD_PORT}`;
 
 // What the functions, the CLI and the tests connect as: `postgres`, NOT a superuser, as on a
 // hosted project (its SUPABASE_DB_URL user). The superuser is `supabase_admin`, the platform's

@@ -6,11 +6,12 @@
 // versions only grew, no narrative lost or written twice. Loopback only; stops by itself.
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { DB_URL } from '../local/config.ts';
+import { DB_URL, FAKE_GEMINI_PORT } from '../local/config.ts';
+import { startFakeGemini, type FakeGemini } from '../local/fakes/gemini.ts';
+import { insertUsers } from '../local/fakes/users.ts';
 import { useFunctionsEnv } from '../local/functions-env.ts';
 import { startCluster, stopCluster } from '../local/postgres.ts';
 import { stopService } from '../local/processes.ts';
-import { startFakeGemini, type FakeGemini } from '../tests/helpers/fake-gemini.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,9 +44,9 @@ async function killPgNetWorker(): Promise<void> {
 async function main(): Promise<number> {
   let fake: FakeGemini | null = null;
   try {
-    fake = await startFakeGemini({ port: 54330, apiKey: 'fake-gemini-key' });
+    fake = await startFakeGemini({ port: FAKE_GEMINI_PORT });
   } catch {
-    say('port 54330 is busy (a test run?); stop it and try again');
+    say(`port ${FAKE_GEMINI_PORT} is busy (a test run?); stop it and try again`);
     return 2;
   }
   startStack();
@@ -67,11 +68,7 @@ async function main(): Promise<number> {
     });
 
     say(`creating ${JOBS} users with 6 memories each`);
-    const users = await sql<{ id: string }[]>`
-      insert into auth.users (id, email)
-      select gen_random_uuid(), 'chaos-' || g || '-' || extract(epoch from now())::bigint || '@example.test'
-      from generate_series(1, ${JOBS}) g returning id`;
-    const ids = users.map((u) => u.id);
+    const ids = await insertUsers(sql, JOBS, 'chaos');
     await sql`insert into public.memories (user_id, content)
       select u, 'chaos memory ' || g || ' about gardening and compilers' from unnest(${ids}::uuid[]) u, generate_series(1, 6) g`;
 

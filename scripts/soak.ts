@@ -2,12 +2,12 @@
 // cache misses, manual regenerations and MCP calls — then checks 0 errors and that the memory
 // of each process (functions runtime, pg_net worker, Postgres) stayed flat. Loopback only;
 // stops by itself; deletes the users it made.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { API_URL, DB_URL, KEYS_FILE, RUN_DIR } from '../local/config.ts';
+import { createAuthUser, deleteUsers } from '../local/fakes/users.ts';
 import type { LocalKeys } from '../local/keys.ts';
 
 const { values: opts } = parseArgs({ options: { duration: { type: 'string', default: '60' }, rate: { type: 'string', default: '200' } } });
@@ -18,16 +18,8 @@ const keys = JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
 const sql = postgres(DB_URL, { max: 4, onnotice: () => {} });
 const tag = `soak-${Date.now()}`;
 
-async function user(i: number, memories: number, narrative: boolean): Promise<{ id: string; token: string }> {
-  const email = `${tag}-${i}@soak.test`;
-  const password = crypto.randomUUID();
-  const admin = { apikey: keys.secretKey, authorization: `Bearer ${keys.serviceRoleKey}`, 'content-type': 'application/json' };
-  const created = await fetch(`${API_URL}/auth/v1/admin/users`, { method: 'POST', headers: admin, body: JSON.stringify({ email, password, email_confirm: true }) });
-  const { id } = await created.json() as { id: string };
-  const session = await fetch(`${API_URL}/auth/v1/token?grant_type=password`, {
-    method: 'POST', headers: { apikey: keys.anonKey, 'content-type': 'application/json' }, body: JSON.stringify({ email, password }),
-  });
-  const { access_token: token } = await session.json() as { access_token: string };
+async function user(memories: number, narrative: boolean): Promise<{ id: string; token: string }> {
+  const { id, accessToken: token } = await createAuthUser(keys, { prefix: tag });
   await sql`insert into public.memories (user_id, content) select ${id}, 'soak memory ' || g || ' about sailing and databases' from generate_series(1, ${memories}) g`;
   if (narrative) {
     await sql`insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, model)
@@ -60,9 +52,9 @@ function load(name: string, rate: number, requests: autocannon.Request[], ok: (s
 
 async function main(): Promise<number> {
   say('preparing users');
-  const hits = await Promise.all(Array.from({ length: 20 }, (_, i) => user(i, 6, true)));
-  const misses = await Promise.all(Array.from({ length: 10 }, (_, i) => user(100 + i, 3, false)));
-  const regen = await Promise.all(Array.from({ length: 10 }, (_, i) => user(200 + i, 6, true)));
+  const hits = await Promise.all(Array.from({ length: 20 }, () => user(6, true)));
+  const misses = await Promise.all(Array.from({ length: 10 }, () => user(3, false)));
+  const regen = await Promise.all(Array.from({ length: 10 }, () => user(6, true)));
   const json = { 'content-type': 'application/json' };
   const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'jean_memory', arguments: { user_message: 'sailing', is_new_conversation: false } } });
   const rss0: Record<string, number>[] = [];
@@ -99,11 +91,11 @@ async function main(): Promise<number> {
 }
 
 main().then(async (code) => {
-  await sql`delete from auth.users where email like ${`${tag}-%`}`;
+  await deleteUsers(sql, tag);
   await sql.end();
   process.exit(code);
 }, async (err) => {
   console.error(err);
-  await sql`delete from auth.users where email like ${`${tag}-%`}`.catch(() => {});
+  await deleteUsers(sql, tag).catch(() => 0);
   process.exit(2);
 });

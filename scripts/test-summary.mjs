@@ -6,9 +6,9 @@ const dir = process.argv[2];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-// stack-hs256.json: the user-facing suites again with legacy HS256 user tokens; after-chaos.json:
+// unit.json: pure modules, no stack; stack-hs256.json: the user-facing suites again with legacy HS256 user tokens; after-chaos.json:
 // the default env is back after the chaos run.
-for (const f of ['isolated.json', 'stack.json', 'stack-hs256.json', 'after-chaos.json']) {
+for (const f of ['unit.json', 'isolated.json', 'stack.json', 'stack-hs256.json', 'after-chaos.json']) {
   const file = path.join(dir, f);
   if (!fs.existsSync(file)) { failed += 1; continue; }
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: start (or reuse) the local stack once, then run every suite against it:
-# vitest (isolated suites first, they rebuild the database), then pgTAP with pg_prove.
+# vitest (unit suites first, they need no stack; then isolated suites, they rebuild the
+# database), then pgTAP with pg_prove.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,7 @@ rm -rf "$results" && mkdir -p "$results"
 
 status=0
 if npm run -s typecheck; then echo ok > "$results/typecheck.txt"; else echo failed > "$results/typecheck.txt"; status=1; fi
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
 npx vitest run --project isolated --reporter=default --reporter=json --outputFile.json="$results/isolated.json" || status=1
 npx vitest run --project stack --reporter=default --reporter=json --outputFile.json="$results/stack.json" || status=1
 # The user-facing suites again with the Auth stand-in issuing HS256 tokens and the functions given

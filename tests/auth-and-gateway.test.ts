@@ -6,7 +6,7 @@ import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { createJwtGate } from '../local/runtime/gateway.ts';
-import { API_URL, authJwtMode, keys } from './helpers/stack.ts';
+import { API_URL, authJwtMode, DASHBOARD_URL, keys } from './helpers/stack.ts';
 import { anonClient, createUser, serviceClient } from './helpers/users.ts';
 
 const healthUrl = `${API_URL}/functions/v1/health`;
@@ -148,7 +148,7 @@ describe('the gateway\'s verify_jwt check (local/runtime/gateway.ts)', () => {
   });
 
   it('CORS preflight is answered without a token', async () => {
-    const res = await fetch(healthUrl, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:54323', 'access-control-request-method': 'GET' } });
+    const res = await fetch(healthUrl, { method: 'OPTIONS', headers: { origin: DASHBOARD_URL, 'access-control-request-method': 'GET' } });
     expect(res.status, 'preflight passes the gateway').toBe(204);
     expect(res.headers.get('access-control-allow-origin'), 'CORS header').toBe('*');
   });

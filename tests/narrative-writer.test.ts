@@ -137,15 +137,13 @@ describe('LocalProvider', () => {
     expect(r.text, 'honest fallback where nothing was found').toContain('Not enough information yet.');
   });
 
-  it('is valid and fast for 20,000 memories', async () => {
+  // How fast it is belongs in the bench; here only that it stays valid and bounded.
+  it('is valid for 20,000 memories', async () => {
     const topics = ['Rust', 'Postgres', 'gardening', 'marathon training', 'Kotlin', 'jazz piano', 'compilers'];
     const many = Array.from({ length: 20_000 }, (_, i) =>
       mem(`${i % 3 === 0 ? 'I prefer' : 'Working on'} ${topics[i % topics.length]} note ${i}`, (i % 28) + 1, (i % 10) / 10));
-    const t0 = performance.now();
     const r = await provider.generate(input(many, 100), live());
-    const ms = performance.now() - t0;
     valid(r.text, '20,000 memories');
-    expect(ms, `20,000 memories took ${ms.toFixed(0)} ms`).toBeLessThan(1000);
     expect(r.text.length, 'not a dump of everything').toBeLessThan(5000);
   });
 

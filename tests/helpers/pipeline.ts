@@ -1,6 +1,7 @@
 // Fixtures and probes for the narrative pipeline, straight against Postgres.
 import crypto from 'node:crypto';
 import type { Sql } from 'postgres';
+import { insertUsers } from '../../local/fakes/users.ts';
 import { eventually } from './stack.ts';
 
 export interface JobRow {
@@ -77,10 +78,9 @@ export async function narrative(sql: Sql, userId: string) {
   };
 }
 
-/** A user row without a password, for tests that never sign in. */
+/** A user row without a password, for tests that never sign in (local/fakes/users.ts). */
 export async function makeUser(sql: Sql): Promise<string> {
-  const id = crypto.randomUUID();
-  await sql`insert into auth.users (id, email) values (${id}, ${`test-${id}@example.test`})`;
+  const [id] = await insertUsers(sql, 1);
   return id;
 }
 

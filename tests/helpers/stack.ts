@@ -1,10 +1,10 @@
 // What tests need to reach the running local stack (started by `npm test` before vitest).
 import fs from 'node:fs';
 import postgres from 'postgres';
-import { API_URL, DB_URL, KEYS_FILE } from '../../local/config.ts';
+import { API_URL, DASHBOARD_URL, DB_URL, FAKE_GEMINI_URL, KEYS_FILE } from '../../local/config.ts';
 import { runningJwtMode, type JwtMode, type LocalKeys } from '../../local/keys.ts';
 
-export { API_URL, DB_URL };
+export { API_URL, DASHBOARD_URL, DB_URL, FAKE_GEMINI_URL };
 
 export function keys(): LocalKeys {
   return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
@@ -36,4 +36,3 @@ export async function eventually<T>(what: string, check: () => Promise<T | null 
   throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
 
-export const FAKE_GEMINI_URL = 'http://127.0.0.1:54330';

@@ -1,6 +1,6 @@
-// Each test makes its own users through the Auth admin API, so tests never share state.
-import crypto from 'node:crypto';
+// Each test makes its own users (local/fakes/users.ts, shared with the scripts), so tests never share state.
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { createAuthUser, type CreateAuthUserOptions } from '../../local/fakes/users.ts';
 import { API_URL, keys } from './stack.ts';
 
 const noSession = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } };
@@ -21,15 +21,11 @@ export interface TestUser {
   client: SupabaseClient;
 }
 
-export async function createUser(opts: { appMetadata?: Record<string, unknown>; userMetadata?: Record<string, unknown> } = {}): Promise<TestUser> {
-  const email = `test-${crypto.randomUUID()}@example.test`;
-  const password = `pw-${crypto.randomUUID()}`;
-  const { data, error } = await serviceClient().auth.admin.createUser({
-    email, password, email_confirm: true, app_metadata: opts.appMetadata, user_metadata: opts.userMetadata,
-  });
-  if (error || !data.user) throw new Error(`createUser failed: ${error?.message}`);
+/** A user made through the Auth admin API, with a supabase-js client holding its session. */
+export async function createUser(opts: Omit<CreateAuthUserOptions, 'prefix'> = {}): Promise<TestUser> {
+  const user = await createAuthUser(keys(), opts);
   const client = anonClient();
-  const signIn = await client.auth.signInWithPassword({ email, password });
-  if (signIn.error || !signIn.data.session) throw new Error(`signIn failed: ${signIn.error?.message}`);
-  return { id: data.user.id, email, password, accessToken: signIn.data.session.access_token, client };
+  const set = await client.auth.setSession({ access_token: user.accessToken, refresh_token: user.refreshToken });
+  if (set.error) throw new Error(`setSession failed: ${set.error.message}`);
+  return { id: user.id, email: user.email, password: user.password, accessToken: user.accessToken, client };
 }

@@ -1,10 +1,15 @@
 // Admin backfill touches every eligible user, so it runs alone: dry run, real run, repeat
-// (idempotent), force, and its effect on the queue.
+// (idempotent), force, and its effect on the queue; then `npm run backfill -- --watch` following
+// the queue until it drains.
+import { spawn } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
-import { addMemories, drainQueue, makeUser } from '../helpers/pipeline.ts';
-import { API_URL, db, eventually, keys } from '../helpers/stack.ts';
+import { ROOT } from '../../local/config.ts';
+import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { addMemories, drainQueue, makeUser, marker } from '../helpers/pipeline.ts';
+import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from '../helpers/stack.ts';
 
 const sql = db(2);
+const fake = fakeGeminiControl(FAKE_GEMINI_URL);
 afterAll(() => sql.end({ timeout: 2 }));
 
 async function backfill(body: Record<string, unknown>) {
@@ -21,8 +26,10 @@ const activeJobs = async () => (await sql`select count(*)::int as n from narrati
 it('dry run counts without writing; a real run enqueues; a repeat enqueues nothing; force regenerates', async () => {
   // Users with 37 memories and min_memories 37: other suites' users (seed users have 9 at most)
   // stay out of the counts and of the forced regeneration.
+  const m = marker();
+  await fake.scenario(m, [{ kind: 'ok' }]);
   const users = [await makeUser(sql), await makeUser(sql), await makeUser(sql)];
-  for (const u of users) await addMemories(sql, u, 37);
+  for (const u of users) await addMemories(sql, u, 37, `note on ${m}`);
   const small = await makeUser(sql);
   await addMemories(sql, small, 36);
   await drainQueue(sql);
@@ -50,10 +57,12 @@ it('dry run counts without writing; a real run enqueues; a repeat enqueues nothi
   expect(after.enqueued, 'idempotent: fresh narratives are skipped').toBe(0);
   expect(after.skipped_fresh, 'our users are now fresh').toBeGreaterThanOrEqual(3);
 
+  await fake.hold(m); // the forced jobs stay active until the counts below are read
   const limited = await backfill({ min_memories: 37, force: true, limit: 2 });
   expect(limited.enqueued, 'force regenerates fresh ones, up to limit').toBe(2);
   const forced = await backfill({ min_memories: 37, force: true });
   expect(forced.skipped_active, 'the two just queued are active').toBeGreaterThanOrEqual(2);
+  await fake.release(m);
   await eventually('the forced run to finish', async () => (await activeJobs()) === 0, 30_000, 100);
   const versions = await sql`select version from user_narratives where user_id in ${sql(users)}`;
   expect(versions.every((v) => v.version === 2), 'forced: every user got version 2').toBe(true);
@@ -63,4 +72,40 @@ it('dry run counts without writing; a real run enqueues; a repeat enqueues nothi
   expect(health.last_hour.succeeded, 'throughput over the last hour').toBeGreaterThanOrEqual(6);
   expect(health.running, 'nothing running').toBe(0);
   expect(Array.isArray(health.recent_failures), 'recent failures listed').toBe(true);
+});
+
+it('backfill --watch prints progress while jobs run and exits 0 once the queue drains', async () => {
+  // min_memories 38: only these users qualify. Their provider calls are held, so the CLI must
+  // see a queue that is not empty yet, whatever the machine's speed.
+  const m = marker();
+  await fake.scenario(m, [{ kind: 'ok' }]);
+  const users = [await makeUser(sql), await makeUser(sql)];
+  for (const u of users) await addMemories(sql, u, 38, `I collect ${m}`);
+  await drainQueue(sql);
+  await fake.hold(m);
+
+  const base = { ...process.env };
+  for (const k of ['SUPABASE_URL', 'SUPABASE_SECRET_KEY', 'SUPABASE_SERVICE_ROLE_KEY']) delete base[k];
+  const child = spawn('npx', ['tsx', 'scripts/backfill.ts', '--min-memories', '38', '--watch'], { cwd: ROOT, env: base });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    await eventually('a progress line with jobs left', async () => /left [1-9]/.test(stdout), 60_000, 50);
+    expect(stdout, 'the enqueue counts come first').toMatch(/enqueued\D+2\b/i);
+    await fake.waitForCalls(m, 2); // both jobs are generating, held: the queue cannot drain yet
+    expect(child.exitCode, 'the CLI is still watching').toBeNull();
+    await fake.release(m);
+    const code = await exited;
+    expect(code, `exit 0 (stderr: ${stderr})`).toBe(0);
+  } finally {
+    await fake.release(m);
+    child.kill();
+  }
+  const lines = stdout.trim().split('\n');
+  expect(lines.at(-1), 'the last line says the queue drained and what happened').toMatch(/^Queue drained in .+: 2 done, 0 failed \(2 jobs/);
+  const [{ n }] = await sql`select count(*)::int as n from user_narratives where user_id in ${sql(users)}`;
+  expect(n, 'both narratives stored').toBe(2);
 });

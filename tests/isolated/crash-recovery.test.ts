@@ -25,11 +25,13 @@ function restartStack() {
 
 it('a function killed mid-generation: lease expiry, requeue, then success', async () => {
   const m = marker();
-  await fake.scenario(m, [{ kind: 'ok', latencyMs: 1800 }, { kind: 'ok' }]);
+  await fake.scenario(m, [{ kind: 'ok' }]);
+  await fake.hold(m, 1); // the first attempt waits on the provider until the runtime is killed
   const userId = await makeUser(sql);
   await addMemories(sql, userId, 6, `I work on ${m}`);
   const { job_id } = await enqueue(sql, userId);
-  await waitForJob(sql, job_id, (j) => j.status === 'running', 'be claimed');
+  await fake.waitForCalls(m, 1);
+  expect((await job(sql, job_id)).status, 'claimed and generating').toBe('running');
 
   await stopService('runtime', 'SIGKILL');
   const orphan = await job(sql, job_id);

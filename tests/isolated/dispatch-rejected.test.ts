@@ -50,7 +50,10 @@ it('a wrong service secret: 401 recorded as dispatch_rejected, counted, then fai
   expect(first.attempts, 'the rejected dispatch counts as an attempt').toBe(1);
   expect(first.last_error_code, 'error code').toBe('dispatch_rejected');
   expect(first.last_error, 'the HTTP status is on the row').toMatch(/^dispatch_rejected: generate-narrative answered HTTP 401/);
-  expect(first.run_after.getTime(), 'retried after a backoff').toBeGreaterThan(Date.now() - 1000);
+  const [{ later }] = await sql<{ later: boolean }[]>`
+    select j.run_after > r.created as later from narrative_jobs j join net._http_response r on r.id = j.last_request_id
+    where j.id = ${job_id}`;
+  expect(later, 'retried after a backoff: due after the refusal came back').toBe(true);
 
   await fastForward(sql, job_id); // due now: the sweeper inside sends it again
   await eventually('the second dispatch to be sent', async () => (await job(sql, job_id)).dispatch_count >= 2);
@@ -81,4 +84,32 @@ it('a project URL without the function: 404 recorded as dispatch_rejected', asyn
   await fastForward(sql, job_id);
   const done = await waitForJob(sql, job_id, (x) => x.status === 'succeeded', 'succeed once the URL is right');
   expect(done.attempts, 'one rejected dispatch plus the real attempt').toBe(2);
+});
+
+it('Vault without project_url: dispatch_not_configured on the row, no request, nothing counted; the job runs once it is set', async () => {
+  await setSecret('narrative_service_secret', saved.get('narrative_service_secret')!);
+  await setSecret('project_url', saved.get('project_url')!);
+  // Renamed away, as on a project where nobody has created the secret yet.
+  await sql`select vault.update_secret(id, new_name => 'project_url_unset') from vault.secrets where name = 'project_url'`;
+  try {
+    const userId = await makeUser(sql);
+    await addMemories(sql, userId, 5);
+    const { job_id } = await enqueue(sql, userId);
+    await sql`select private.sweep()`;
+    const j = await job(sql, job_id);
+    expect(j.status, 'still queued: the sweeper tries again once Vault is set up').toBe('queued');
+    expect(j.last_error_code, 'error code on the row').toBe('dispatch_not_configured');
+    expect(j.last_error, 'names the secrets').toMatch(/project_url and narrative_service_secret are required/);
+    expect(j.dispatch_count, 'no request sent').toBe(0);
+    expect(j.last_request_id, 'no pg_net request').toBeNull();
+    expect(j.attempts, 'not counted as an attempt').toBe(0);
+
+    await sql`select vault.update_secret(id, new_name => 'project_url') from vault.secrets where name = 'project_url_unset'`;
+    await fastForward(sql, job_id);
+    const done = await waitForJob(sql, job_id, (x) => x.status === 'succeeded' || x.status === 'failed', 'finish once configured');
+    expect(done.status, `succeeded (${done.last_error})`).toBe('succeeded');
+    expect(done.attempts, 'one real attempt').toBe(1);
+  } finally {
+    await sql`select vault.update_secret(id, new_name => 'project_url') from vault.secrets where name = 'project_url_unset'`;
+  }
 });

@@ -16,6 +16,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { env } from './env.ts';
+import { bearerToken } from './bearer.ts';
 import { HttpError, secretsEqual } from './http.ts';
 
 export interface Claims extends JWTPayload {
@@ -110,11 +111,7 @@ function checkedClaims(payload: JWTPayload): Claims {
   return payload as Claims;
 }
 
-export function bearerToken(req: Request): string | null {
-  const header = req.headers.get('authorization');
-  if (!header || !/^bearer\s+/i.test(header)) return null;
-  return header.replace(/^bearer\s+/i, '').trim() || null;
-}
+export { bearerToken };
 
 export async function verifyJwt(token: string): Promise<Claims> {
   const hit = cachedClaims(token);

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { env } from './env.ts';
+import { log } from './log.ts';
 
 // One error type, one error shape: {"error": {"code", "message"}}. Anything unknown is logged
 // and becomes a plain 500; CORS is answered before anything else.
@@ -15,6 +16,16 @@ export const corsHeaders = {
   'access-control-allow-methods': 'GET, POST, OPTIONS',
   'access-control-expose-headers': 'narrative-status, retry-after',
 };
+
+/** corsHeaders for a function whose browser clients send, or may read, more headers. */
+export function corsWith(extra: { allowHeaders?: string[]; exposeHeaders?: string[] }): Record<string, string> {
+  const add = (base: string, more: string[] | undefined) => (more?.length ? `${base}, ${more.join(', ')}` : base);
+  return {
+    ...corsHeaders,
+    'access-control-allow-headers': add(corsHeaders['access-control-allow-headers'], extra.allowHeaders),
+    'access-control-expose-headers': add(corsHeaders['access-control-expose-headers'], extra.exposeHeaders),
+  };
+}
 
 /** 405 for anything but the listed methods. */
 export function allowMethods(req: Request, ...methods: string[]): void {
@@ -45,9 +56,7 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   });
 }
 
-export function log(fields: Record<string, unknown>): void {
-  console.log(JSON.stringify({ ts: new Date().toISOString(), ...fields }));
-}
+export { log };
 
 /** Request context a handler can enrich for the request log line (never tokens or content). */
 export interface RequestLog {

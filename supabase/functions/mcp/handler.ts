@@ -17,7 +17,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { bearerToken, requireUser, type UserClaims } from '../_shared/auth.ts';
 import { env } from '../_shared/env.ts';
-import { allowMethods, corsHeaders, HttpError, json, log, route } from '../_shared/http.ts';
+import { allowMethods, corsWith, HttpError, json, log, route } from '../_shared/http.ts';
 import { CallLog } from '../_shared/mcp/log.ts';
 import { createMcpServer } from '../_shared/mcp/server.ts';
 
@@ -37,12 +37,10 @@ const resourceMetadata: OAuthProtectedResourceMetadata & { bearer_methods_suppor
 
 // Browser clients send the MCP headers too, so the preflight must allow them, and may read the
 // 401 challenge.
-const mcpCors = {
-  ...corsHeaders,
-  'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': `${corsHeaders['access-control-allow-headers']}, accept, mcp-protocol-version, mcp-session-id, last-event-id`,
-  'access-control-expose-headers': `${corsHeaders['access-control-expose-headers']}, www-authenticate, mcp-protocol-version`,
-};
+const mcpCors = corsWith({
+  allowHeaders: ['accept', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'],
+  exposeHeaders: ['www-authenticate', 'mcp-protocol-version'],
+});
 
 interface Caller {
   claims: UserClaims;

@@ -1,10 +1,11 @@
-// Standalone fake Gemini server: `npx tsx tests/helpers/fake-gemini-server.ts`.
-// Listens on FAKE_GEMINI_PORT (default 54330) and accepts the key FAKE_GEMINI_API_KEY (default
-// 'fake-gemini-key'); drive it with fakeGeminiControl(url) from tests/helpers/fake-gemini.ts.
-import { startFakeGemini } from './fake-gemini.ts';
+// Standalone fake Gemini server: `npx tsx local/fakes/gemini-server.ts`.
+// Listens on FAKE_GEMINI_PORT (default: local/config.ts's) and accepts the key FAKE_GEMINI_API_KEY
+// (default 'fake-gemini-key'); drive it with fakeGeminiControl(url) from local/fakes/gemini.ts.
+import { FAKE_GEMINI_API_KEY, FAKE_GEMINI_PORT } from '../config.ts';
+import { startFakeGemini } from './gemini.ts';
 
-const port = Number(process.env.FAKE_GEMINI_PORT ?? 54330);
-const apiKey = process.env.FAKE_GEMINI_API_KEY || 'fake-gemini-key';
+const port = Number(process.env.FAKE_GEMINI_PORT ?? FAKE_GEMINI_PORT);
+const apiKey = process.env.FAKE_GEMINI_API_KEY || FAKE_GEMINI_API_KEY;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`fake-gemini: invalid FAKE_GEMINI_PORT ${process.env.FAKE_GEMINI_PORT}`);
   process.exit(2);

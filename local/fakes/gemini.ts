@@ -1,0 +1,722 @@
+// A fake Gemini REST server for tests (node:http, no framework). It speaks the wire format of the
+// Gemini API's generateContent (POST /{v1|v1beta}/models/{model}:generateContent, key in the
+// x-goog-api-key header, Google's JSON error shape), so the real @google/genai client can be
+// pointed at it with httpOptions.baseUrl.
+//
+// It "thinks" like Gemini 3: an answer spends thoughtsTokenCount (from the request's thinkingConfig,
+// or forced by a step's thoughtsTokens) out of maxOutputTokens, reports it in usageMetadata with
+// modelVersion, and when thoughts plus answer do not fit the cap it answers finishReason
+// MAX_TOKENS with the text cut (empty when the thoughts alone took the cap).
+//
+// Many tests share one fake without interfering: a *scenario* is registered under a marker string
+// and a request whose raw body contains the marker plays the scenario's next step (the last step
+// repeats). Requests matching no marker get the default behaviour; a seeded chaos mode can replace
+// them with failures. Calls are recorded per marker (model, API version, prompt size, time) —
+// never the prompt itself. The same operations are exposed as an HTTP control API under /__fake/
+// so test workers in other processes can drive a shared fake (see fakeGeminiControl).
+//
+// Tests synchronise with hold(marker) / release(marker), never with time: a held request is
+// recorded on arrival (calls() sees it) and then waits, unanswered, until the test releases it
+// (or the client gives up). `latencyMs` stays for the bench and chaos runs, which model a slow
+// provider; no test uses it to order events.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { NARRATIVE_SECTIONS } from '../../shared/narrative.ts';
+import { FAKE_GEMINI_API_KEY } from '../config.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours
+
+/** HTTP statuses the `error` behaviour can answer with, each with Google's canonical status. */
+export const FAKE_ERROR_STATUSES = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+} as const;
+export type FakeErrorStatus = keyof typeof FAKE_ERROR_STATUSES;
+
+export interface FakeUsage {
+  promptTokenCount: number;
+  candidatesTokenCount: number;
+  thoughtsTokenCount: number;
+  cachedContentTokenCount: number;
+  totalTokenCount: number;
+}
+
+/** Thinking the fake "does" per thinkingLevel, in tokens (no thinkingConfig: MEDIUM, the usual
+ *  Gemini 3 Flash default; thinkingBudget n: n, -1: MEDIUM, 0: none). */
+export const FAKE_THOUGHTS = { MINIMAL: 0, LOW: 256, MEDIUM: 1024, HIGH: 4096 } as const;
+/** The cap when the request sets no maxOutputTokens (current Flash models' limit). */
+export const FAKE_MODEL_MAX_OUTPUT = 65_536;
+
+/** What a request asked for in generationConfig, as the fake understood it. */
+export interface FakeThinkingConfig { thinkingLevel?: string; thinkingBudget?: number; includeThoughts?: boolean }
+
+/** Delay before answering (the request still ends early if the client disconnects). */
+interface Delayed { latencyMs?: number }
+/** Thinking tokens to spend instead of what the request's thinking config implies. Thoughts and
+ *  answer share maxOutputTokens: when they do not fit, the answer is cut (MAX_TOKENS), or empty
+ *  when the thoughts alone reach the cap. */
+interface Thinks { thoughtsTokens?: number }
+
+export type FakeBehavior =
+  /** 200 with a candidate; default text is a valid narrative naming the model and memory count. */
+  | ({ kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string } & Delayed & Thinks)
+  /** Google's error JSON; 429 gets a RetryInfo detail when retryDelaySeconds is given. */
+  | ({ kind: 'error'; status: FakeErrorStatus; message?: string; retryDelaySeconds?: number } & Delayed)
+  /** Accepts the request and never answers, until the client disconnects. */
+  | { kind: 'hang' }
+  /** 200, promptFeedback.blockReason (default SAFETY), no candidates. */
+  | ({ kind: 'blocked'; reason?: string } & Delayed)
+  /** 200, finishReason MAX_TOKENS, the text cut mid-way whatever the cap. */
+  | ({ kind: 'truncated'; text?: string } & Delayed & Thinks)
+  /** 200, a candidate with finishReason SAFETY and no content. */
+  | ({ kind: 'safety' } & Delayed)
+  /** 200 with a body that is not JSON. */
+  | ({ kind: 'garbage'; body?: string } & Delayed)
+  /** 200, valid JSON and finishReason STOP, but the text is not a narrative. */
+  | ({ kind: 'malformed'; text?: string } & Delayed & Thinks);
+
+export type FakeBehaviorKind = FakeBehavior['kind'];
+const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed'];
+
+export interface FakeChaos {
+  /** Probability (0..1) that a request gets one of `failures` instead of its behaviour. 0 turns chaos off. */
+  failureRate: number;
+  failures: FakeBehavior[];
+  /** PRNG seed: the same seed and the same request order give the same failures. */
+  seed: number;
+  /** 'default' (the default): only requests matching no scenario; 'all': scenario requests too. */
+  scope?: 'default' | 'all';
+}
+
+export interface FakeCall {
+  /** The scenario marker the request matched, or null. */
+  marker: string | null;
+  model: string;
+  apiVersion: string;
+  /** Characters of prompt text (contents + systemInstruction); the text itself is never kept. */
+  promptChars: number;
+  /** generationConfig.maxOutputTokens of the request, or null. */
+  maxOutputTokens: number | null;
+  /** generationConfig.thinkingConfig of the request, or null. */
+  thinkingConfig: FakeThinkingConfig | null;
+  /** Thinking tokens the answer reported, and its finish reason (null when there was no candidate). */
+  thoughtsTokens: number | null;
+  finishReason: string | null;
+  /** Date.now() when the request arrived. */
+  at: number;
+  /** What the fake did: a behaviour kind, or 'auth_error'/'bad_request' when it refused the request. */
+  behavior: FakeBehaviorKind | 'auth_error' | 'bad_request';
+  /** HTTP status answered (null for hang). */
+  status: number | null;
+  /** True when chaos replaced the request's behaviour. */
+  chaos: boolean;
+}
+
+/** Throws unless `b` looks like a FakeBehavior (used for the HTTP control API and in-process calls). */
+export function assertBehavior(b: unknown): asserts b is FakeBehavior {
+  const o = b as { kind?: unknown; status?: unknown } | null;
+  if (!o || typeof o !== 'object' || !KINDS.includes(o.kind as FakeBehaviorKind)) {
+    throw new Error(`invalid fake behavior: kind must be one of ${KINDS.join(', ')}`);
+  }
+  if (o.kind === 'error' && !(String(o.status) in FAKE_ERROR_STATUSES)) {
+    throw new Error(`invalid fake behavior: error status must be one of ${Object.keys(FAKE_ERROR_STATUSES).join(', ')}`);
+  }
+  const t = (o as { thoughtsTokens?: unknown }).thoughtsTokens;
+  if (t !== undefined && !(Number.isInteger(t) && (t as number) >= 0)) {
+    throw new Error('invalid fake behavior: thoughtsTokens must be a non-negative integer');
+  }
+}
+
+/** Thinking tokens a request's thinkingConfig implies (see FAKE_THOUGHTS). */
+export function thoughtsFor(config: FakeThinkingConfig | null): number {
+  if (config?.thinkingBudget !== undefined) {
+    return config.thinkingBudget === -1 ? FAKE_THOUGHTS.MEDIUM : Math.max(0, config.thinkingBudget);
+  }
+  const level = config?.thinkingLevel as keyof typeof FAKE_THOUGHTS | undefined;
+  return level && level in FAKE_THOUGHTS ? FAKE_THOUGHTS[level] : FAKE_THOUGHTS.MEDIUM;
+}
+
+function assertChaos(c: unknown): asserts c is FakeChaos {
+  const o = c as Partial<FakeChaos> | null;
+  if (!o || typeof o !== 'object') throw new Error('invalid chaos config');
+  if (typeof o.failureRate !== 'number' || !(o.failureRate >= 0 && o.failureRate <= 1)) throw new Error('chaos failureRate must be in 0..1');
+  if (typeof o.seed !== 'number' || !Number.isFinite(o.seed)) throw new Error('chaos seed must be a number');
+  if (!Array.isArray(o.failures) || (o.failureRate > 0 && o.failures.length === 0)) throw new Error('chaos failures must be a non-empty list');
+  o.failures.forEach(assertBehavior);
+  if (o.scope !== undefined && o.scope !== 'default' && o.scope !== 'all') throw new Error("chaos scope must be 'default' or 'all'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Narrative text
+
+/**
+ * Memory lines in a user prompt: the non-empty lines of a <memories>…</memories> block when there
+ * is one (the shape buildPrompt writes), otherwise lines starting with a list marker.
+ */
+export function countMemoryLines(userText: string): number {
+  const block = /<memories>\n?([\s\S]*?)\n?<\/memories>/.exec(userText);
+  if (block) {
+    return block[1].split('\n').filter((l) => l.trim() !== '' && l.trim() !== '(no memories)').length;
+  }
+  return userText.split('\n').filter((l) => /^\s*(?:[-*]|\d+[.)])\s+\S/.test(l)).length;
+}
+
+/** The default `ok` text: a valid narrative (passes `narrativeText`) naming the model and memory count. */
+export function defaultNarrative(model: string, memoryLines: number): string {
+  const [who, work, interact, themes] = NARRATIVE_SECTIONS;
+  return [
+    `## ${who}`,
+    `Written by fake-gemini for model ${model} from ${memoryLines} memory lines. The user comes across as a pragmatic`
+    + ' engineer who keeps careful notes about their projects and cares about getting the details right.',
+    '',
+    `## ${work}`,
+    'They are building a narrative cache for an AI memory layer, moving from a local prototype towards a durable job'
+    + ' queue with retries, clear failure handling and fast reads.',
+    '',
+    `## ${interact}`,
+    'Be direct and concrete. Lead with the answer and then the reasoning; prefer code over prose and state trade-offs'
+    + ' openly instead of hiding them.',
+    '',
+    `## ${themes}`,
+    'Reliability, testability and honest error reporting come up again and again, together with a preference for'
+    + ' small, well-named interfaces.',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Google's wire shapes
+
+const GOOGLE_MESSAGES: Record<FakeErrorStatus, string> = {
+  400: 'Request contains an invalid argument.',
+  403: 'The caller does not have permission',
+  404: 'Requested entity was not found.',
+  429: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
+  500: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+  503: 'The model is overloaded. Please try again later.',
+  504: 'The request timed out. Please try again.',
+};
+
+function googleError(code: number, status: string, message: string, details?: unknown[]) {
+  return { error: { code, message, status, ...(details ? { details } : {}) } };
+}
+
+const API_KEY_INVALID = googleError(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
+  {
+    '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+    reason: 'API_KEY_INVALID',
+    domain: 'googleapis.com',
+    metadata: { service: 'generativelanguage.googleapis.com' },
+  },
+  { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message: 'API key not valid. Please pass a valid API key.' },
+]);
+
+function errorBody(b: Extract<FakeBehavior, { kind: 'error' }>, model: string) {
+  const status = FAKE_ERROR_STATUSES[b.status];
+  const details: unknown[] = [];
+  if (b.status === 429) {
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+      violations: [{
+        quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+        quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier',
+        quotaDimensions: { location: 'global', model },
+        quotaValue: '10',
+      }],
+    });
+    details.push({ '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] });
+    if (b.retryDelaySeconds !== undefined) {
+      details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${b.retryDelaySeconds}s` });
+    }
+  }
+  return googleError(b.status, status, b.message ?? GOOGLE_MESSAGES[b.status], details.length ? details : undefined);
+}
+
+const SAFETY_RATINGS = [
+  { category: 'HARM_CATEGORY_SEXUALLY_EXPLICIT', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_HATE_SPEECH', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_HARASSMENT', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true },
+];
+
+const tokens = (chars: number) => Math.max(1, Math.ceil(chars / 4));
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+export interface StartFakeGeminiOptions {
+  /** 0 or absent: a random free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** The only key accepted in x-goog-api-key (or ?key=); default FAKE_GEMINI_API_KEY. */
+  apiKey?: string;
+}
+
+export interface FakeGemini {
+  /** Base URL to give the client as httpOptions.baseUrl, e.g. http://127.0.0.1:40123 (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+  setDefault(behavior: FakeBehavior): void;
+  /** Registers (or replaces, restarting at step 1) the scenario for `marker`. */
+  scenario(marker: string, steps: FakeBehavior[]): void;
+  /** Calls that matched `marker`, or every call when absent, oldest first. */
+  calls(marker?: string): FakeCall[];
+  /** Resolves once `count` calls matched `marker` (arrival, not answer); rejects after timeoutMs. */
+  waitForCalls(marker: string, count?: number, timeoutMs?: number): Promise<FakeCall[]>;
+  /** Back to the initial state: default ok, no scenarios, no chaos, no recorded calls. */
+  reset(): void;
+  /** Turns chaos on, or off with null / failureRate 0. */
+  setChaos(chaos: FakeChaos | null): void;
+  /** The next `times` requests for `marker` (default: all until release) are recorded, then wait unanswered. */
+  hold(marker: string, times?: number): void;
+  /** Stops holding `marker` and lets its waiting requests play their step; returns how many it let go. */
+  release(marker: string): number;
+}
+
+/** mulberry32: small, fast, good enough and reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const GENERATE_PATH = /^\/(v1|v1beta|v1alpha)\/models\/([^/:]+):generateContent$/;
+const MAX_BODY = 10 * 1024 * 1024;
+
+interface Scenario { steps: FakeBehavior[]; next: number }
+interface Waiter { marker: string; count: number; resolve: (c: FakeCall[]) => void }
+interface Hold { remaining: number; parked: Set<() => void> }
+
+export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<FakeGemini> {
+  const host = opts.host ?? '127.0.0.1';
+  let defaultBehavior: FakeBehavior = { kind: 'ok' };
+  const scenarios = new Map<string, Scenario>();
+  let chaos: (FakeChaos & { random: () => number }) | null = null;
+  let records: FakeCall[] = [];
+  let waiters: Waiter[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const holds = new Map<string, Hold>();
+
+  const matching = (marker: string) => records.filter((r) => r.marker === marker);
+
+  function record(call: FakeCall) {
+    records.push(call);
+    if (call.marker === null) return;
+    waiters = waiters.filter((w) => {
+      if (w.marker !== call.marker) return true;
+      const got = matching(w.marker);
+      if (got.length < w.count) return true;
+      w.resolve(got);
+      return false;
+    });
+  }
+
+  function findMarker(raw: string): string | null {
+    let best: string | null = null;
+    for (const marker of scenarios.keys()) {
+      if (raw.includes(marker) && (best === null || marker.length > best.length)) best = marker;
+    }
+    return best;
+  }
+
+  const api = {
+    setDefault(b: FakeBehavior) {
+      assertBehavior(b);
+      defaultBehavior = b;
+    },
+    scenario(marker: string, steps: FakeBehavior[]) {
+      if (typeof marker !== 'string' || marker.length < 4) throw new Error('scenario marker must be a string of at least 4 characters');
+      if (!Array.isArray(steps) || steps.length === 0) throw new Error('scenario steps must be a non-empty list');
+      steps.forEach(assertBehavior);
+      scenarios.set(marker, { steps: [...steps], next: 0 });
+    },
+    calls(marker?: string): FakeCall[] {
+      return (marker === undefined ? records : matching(marker)).map((r) => ({ ...r }));
+    },
+    reset() {
+      defaultBehavior = { kind: 'ok' };
+      scenarios.clear();
+      chaos = null;
+      records = [];
+      for (const marker of [...holds.keys()]) api.release(marker);
+    },
+    hold(marker: string, times?: number) {
+      if (typeof marker !== 'string' || marker.length < 4) throw new Error('hold marker must be a string of at least 4 characters');
+      if (times !== undefined && !(Number.isInteger(times) && times > 0)) throw new Error('hold times must be a positive integer');
+      const h = holds.get(marker);
+      holds.set(marker, { remaining: times ?? Number.POSITIVE_INFINITY, parked: h?.parked ?? new Set() });
+    },
+    release(marker: string): number {
+      const h = holds.get(marker);
+      holds.delete(marker);
+      if (!h) return 0;
+      const parked = [...h.parked];
+      h.parked.clear();
+      for (const go of parked) go();
+      return parked.length;
+    },
+    setChaos(c: FakeChaos | null) {
+      if (c === null || c.failureRate === 0) {
+        chaos = null;
+        return;
+      }
+      assertChaos(c);
+      chaos = { ...c, failures: [...c.failures], random: prng(c.seed) };
+    },
+  };
+
+  function send(res: http.ServerResponse, status: number, body: unknown) {
+    if (res.destroyed || res.writableEnded) return;
+    const text = JSON.stringify(body, null, 2);
+    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  function later(res: http.ServerResponse, ms: number | undefined, fn: () => void) {
+    if (!ms || ms <= 0) return fn();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!res.destroyed) fn();
+    }, ms);
+    timers.add(t);
+    res.once('close', () => {
+      clearTimeout(t);
+      timers.delete(t);
+    });
+  }
+
+  function handleGenerate(req: http.IncomingMessage, res: http.ServerResponse, url: URL, raw: string, apiVersion: string, model: string) {
+    const at = Date.now();
+    const marker = findMarker(raw);
+    const key = req.headers['x-goog-api-key'] ?? url.searchParams.get('key');
+    let parsed: {
+      contents?: { role?: string; parts?: { text?: unknown }[] }[];
+      systemInstruction?: { parts?: { text?: unknown }[] };
+      generationConfig?: { maxOutputTokens?: number; thinkingConfig?: FakeThinkingConfig };
+    } | null = null;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      parsed = null;
+    }
+    const textOf = (parts: { text?: unknown }[] | undefined) => (parts ?? []).map((p) => (typeof p?.text === 'string' ? p.text : '')).join('');
+    const contents = Array.isArray(parsed?.contents) ? parsed.contents : null;
+    const userText = (contents ?? []).filter((c) => c?.role !== 'model').map((c) => textOf(c?.parts)).join('\n');
+    const promptChars = (contents ?? []).reduce((n, c) => n + textOf(c?.parts).length, 0) + textOf(parsed?.systemInstruction?.parts).length;
+    const generation = parsed?.generationConfig;
+    const maxOutputTokens = typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null;
+    const thinkingConfig = generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null;
+    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, thoughtsTokens: null, finishReason: null };
+
+    if (key !== (opts.apiKey ?? FAKE_GEMINI_API_KEY)) {
+      record({ ...base, behavior: 'auth_error', status: 400, chaos: false });
+      return send(res, 400, API_KEY_INVALID);
+    }
+    if (!contents || contents.length === 0) {
+      record({ ...base, behavior: 'bad_request', status: 400, chaos: false });
+      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', parsed ? '* GenerateContentRequest.contents: contents is not specified\n' : 'Invalid JSON payload received.'));
+    }
+    // As the real API: a level and a budget together are refused.
+    if (thinkingConfig?.thinkingLevel !== undefined && thinkingConfig.thinkingBudget !== undefined) {
+      record({ ...base, behavior: 'bad_request', status: 400, chaos: false });
+      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', 'You can only set only one of thinking budget and thinking level.'));
+    }
+
+    let behavior: FakeBehavior;
+    let chaotic = false;
+    if (chaos && (chaos.scope === 'all' || marker === null) && chaos.random() < chaos.failureRate) {
+      behavior = chaos.failures[Math.floor(chaos.random() * chaos.failures.length)];
+      chaotic = true;
+    } else if (marker !== null) {
+      const s = scenarios.get(marker)!;
+      behavior = s.steps[Math.min(s.next, s.steps.length - 1)];
+      s.next++;
+    } else {
+      behavior = defaultBehavior;
+    }
+
+    const statusOf = (b: FakeBehavior) => (b.kind === 'hang' ? null : b.kind === 'error' ? b.status : 200);
+    const call: FakeCall = { ...base, behavior: behavior.kind, status: statusOf(behavior), chaos: chaotic };
+    record(call);
+
+    const promptTokenCount = tokens(promptChars);
+    const responseId = randomBytes(15).toString('base64url');
+    const candidate = (text: string, finishReason: string) => ({
+      content: { parts: text ? [{ text }] : [], role: 'model' },
+      finishReason,
+      index: 0,
+    });
+    /** A 200 answer that "thinks" first: thoughts and text share the cap, as on the real API. A
+     *  forced MAX_TOKENS (the truncated kind) cuts the text whatever the cap. */
+    const ok = (full: string, opts: { usage?: Partial<FakeUsage>; modelVersion?: string; thoughtsTokens?: number; cut?: boolean } = {}) => {
+      const cap = maxOutputTokens ?? FAKE_MODEL_MAX_OUTPUT;
+      const thoughts = Math.min(cap, opts.thoughtsTokens ?? thoughtsFor(thinkingConfig));
+      const room = cap - thoughts;
+      let text = full;
+      let finishReason = 'STOP';
+      if (opts.cut) {
+        text = full.slice(0, Math.max(1, Math.min(room * 4, Math.floor(full.length * 0.45))));
+        finishReason = 'MAX_TOKENS';
+      } else if (tokens(full.length) > room) {
+        text = full.slice(0, room * 4); // empty when the thoughts took the whole cap
+        finishReason = 'MAX_TOKENS';
+      }
+      const u = opts.usage ?? {};
+      const p = u.promptTokenCount ?? promptTokenCount;
+      const c = u.candidatesTokenCount ?? (text ? Math.min(room, tokens(text.length)) : 0);
+      const t = u.thoughtsTokenCount ?? thoughts;
+      call.thoughtsTokens = t;
+      call.finishReason = finishReason;
+      return {
+        candidates: [candidate(text, finishReason)],
+        usageMetadata: {
+          promptTokenCount: p,
+          candidatesTokenCount: c,
+          ...(t > 0 ? { thoughtsTokenCount: t } : {}), // the API leaves it out when nothing was thought
+          ...(u.cachedContentTokenCount !== undefined ? { cachedContentTokenCount: u.cachedContentTokenCount } : {}),
+          totalTokenCount: u.totalTokenCount ?? p + c + t,
+          promptTokensDetails: [{ modality: 'TEXT', tokenCount: p }],
+        },
+        modelVersion: opts.modelVersion ?? model,
+        responseId,
+      };
+    };
+    const narrative = () => defaultNarrative(model, countMemoryLines(userText));
+
+    const h = marker !== null && !chaotic ? holds.get(marker) : undefined;
+    if (h && h.remaining > 0) {
+      h.remaining--;
+      const go = () => play();
+      h.parked.add(go);
+      res.once('close', () => h.parked.delete(go));
+      return;
+    }
+    return play();
+
+    function play(): void {
+      switch (behavior.kind) {
+        case 'hang':
+          return; // never answers; the socket closes when the client gives up (or on close()).
+        case 'ok': {
+          const b = behavior;
+          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), b)));
+        }
+        case 'error': {
+          const b = behavior;
+          return later(res, b.latencyMs, () => send(res, b.status, errorBody(b, model)));
+        }
+        case 'blocked': {
+          const reason = behavior.reason ?? 'SAFETY';
+          return later(res, behavior.latencyMs, () => send(res, 200, {
+            promptFeedback: { blockReason: reason, safetyRatings: SAFETY_RATINGS },
+            usageMetadata: { promptTokenCount, totalTokenCount: promptTokenCount, promptTokensDetails: [{ modality: 'TEXT', tokenCount: promptTokenCount }] },
+            modelVersion: model,
+            responseId,
+          }));
+        }
+        case 'truncated': {
+          const b = behavior;
+          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), { thoughtsTokens: b.thoughtsTokens, cut: true })));
+        }
+        case 'safety':
+          return later(res, behavior.latencyMs, () => send(res, 200, {
+            candidates: [{ finishReason: 'SAFETY', index: 0, safetyRatings: SAFETY_RATINGS }],
+            usageMetadata: { promptTokenCount, totalTokenCount: promptTokenCount },
+            modelVersion: model,
+            responseId,
+          }));
+        case 'garbage': {
+          const body = behavior.body ?? '<!DOCTYPE html><html><head><title>Oops</title></head><body>upstream hiccup</body></html>';
+          return later(res, behavior.latencyMs, () => {
+            if (res.destroyed) return;
+            res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(body) });
+            res.end(body);
+          });
+        }
+        case 'malformed': {
+          const b = behavior;
+          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? 'Sure! Here you go.', { thoughtsTokens: b.thoughtsTokens })));
+        }
+      }
+    }
+  }
+
+  function handleControl(req: http.IncomingMessage, res: http.ServerResponse, url: URL, raw: string) {
+    const route = `${req.method} ${url.pathname}`;
+    try {
+      const body = raw ? JSON.parse(raw) : {};
+      switch (route) {
+        case 'POST /__fake/scenario':
+          api.scenario(body.marker, body.steps);
+          return send(res, 200, { ok: true });
+        case 'POST /__fake/default':
+          api.setDefault(body.behavior);
+          return send(res, 200, { ok: true });
+        case 'POST /__fake/chaos':
+          api.setChaos(body && Object.keys(body).length ? body : null);
+          return send(res, 200, { ok: true });
+        case 'POST /__fake/reset':
+          api.reset();
+          return send(res, 200, { ok: true });
+        case 'POST /__fake/hold':
+          api.hold(body.marker, body.times ?? undefined);
+          return send(res, 200, { ok: true });
+        case 'POST /__fake/release':
+          return send(res, 200, { ok: true, released: api.release(body.marker) });
+        case 'GET /__fake/calls': {
+          const marker = url.searchParams.get('marker');
+          return send(res, 200, { calls: api.calls(marker === null || marker === '' ? undefined : marker) });
+        }
+        default:
+          return send(res, 404, googleError(404, 'NOT_FOUND', `Unknown control route ${route}.`));
+      }
+    } catch (err) {
+      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        send(res, 413, googleError(413, 'INVALID_ARGUMENT', 'Request payload size exceeds the limit.'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', () => {});
+    req.on('end', () => {
+      if (res.writableEnded) return;
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (url.pathname.startsWith('/__fake/')) return handleControl(req, res, url, raw);
+      const m = GENERATE_PATH.exec(url.pathname);
+      if (m && req.method === 'POST') return handleGenerate(req, res, url, raw, m[1], decodeURIComponent(m[2]));
+      return send(res, 404, googleError(404, 'NOT_FOUND', `Method not found: ${req.method} ${url.pathname}`));
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    ...api,
+    waitForCalls(marker: string, count = 1, timeoutMs = 10_000) {
+      const got = matching(marker);
+      if (got.length >= count) return Promise.resolve(got.map((r) => ({ ...r })));
+      return new Promise<FakeCall[]>((resolve, reject) => {
+        const t = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter);
+          reject(new Error(`fake-gemini: ${matching(marker).length}/${count} calls for marker ${marker} after ${timeoutMs} ms`));
+        }, timeoutMs);
+        const waiter: Waiter = {
+          marker,
+          count,
+          resolve: (c) => {
+            clearTimeout(t);
+            resolve(c.map((r) => ({ ...r })));
+          },
+        };
+        waiters.push(waiter);
+      });
+    },
+    close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      return new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections(); // hung requests and idle keep-alive sockets
+      });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP control client (for test workers in other processes)
+
+export interface FakeGeminiControl {
+  setDefault(behavior: FakeBehavior): Promise<void>;
+  scenario(marker: string, steps: FakeBehavior[]): Promise<void>;
+  calls(marker?: string): Promise<FakeCall[]>;
+  reset(): Promise<void>;
+  setChaos(chaos: FakeChaos | null): Promise<void>;
+  /** See FakeGemini.hold: the next `times` requests for `marker` (default all) wait until release. */
+  hold(marker: string, times?: number): Promise<void>;
+  /** Lets the held requests for `marker` answer; resolves with how many were waiting. */
+  release(marker: string): Promise<number>;
+  /** Resolves once `count` requests for `marker` have arrived (held ones included). */
+  waitForCalls(marker: string, count?: number, timeoutMs?: number): Promise<FakeCall[]>;
+}
+
+/** Drives a fake (in this process or another) over its /__fake/ control API. */
+export function fakeGeminiControl(baseUrl: string): FakeGeminiControl {
+  const root = baseUrl.replace(/\/+$/, '');
+  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${root}/__fake/${path}`, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`fake-gemini control ${method} ${path}: HTTP ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  }
+  return {
+    async setDefault(behavior) {
+      await call('POST', 'default', { behavior });
+    },
+    async scenario(marker, steps) {
+      await call('POST', 'scenario', { marker, steps });
+    },
+    async calls(marker) {
+      const q = marker === undefined ? '' : `?marker=${encodeURIComponent(marker)}`;
+      return (await call<{ calls: FakeCall[] }>('GET', `calls${q}`)).calls;
+    },
+    async reset() {
+      await call('POST', 'reset');
+    },
+    async setChaos(chaos) {
+      await call('POST', 'chaos', chaos ?? {});
+    },
+    async hold(marker, times) {
+      await call('POST', 'hold', { marker, times });
+    },
+    async release(marker) {
+      return (await call<{ released: number }>('POST', 'release', { marker })).released;
+    },
+    async waitForCalls(marker, count = 1, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const got = await this.calls(marker);
+        if (got.length >= count) return got;
+        if (Date.now() > deadline) throw new Error(`fake-gemini: ${got.length}/${count} calls for marker ${marker} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
+}
