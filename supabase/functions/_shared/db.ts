@@ -1,9 +1,22 @@
 // Postgres, directly (postgres.js; prepare: false so the transaction pooler works). User-scoped
 // work runs as PostgREST runs it: a transaction with role `authenticated` and the JWT claims in
 // request.jwt.claims, so row level security is enforced by Postgres itself.
+import { Socket } from 'node:net';
 import postgres from 'postgres';
 import { env } from './env.ts';
 import type { Claims, UserClaims } from './auth.ts';
+
+// postgres.js batches small writes with setImmediate and flushes at once when a pipelined batch
+// passes 1 KiB, cancelling the immediate. Deno 2.1 (the edge runtime's) still runs an immediate
+// cancelled while it was already due in the same timer batch, so under load a flush fires with
+// nothing to send: `socket.write(null)` throws outside any promise and the whole worker dies
+// (denoland/deno#29262, porsager/postgres#1066; 64 concurrent reads on a pool of 8 hit it in
+// seconds). A null write has nothing to send, so it is a no-op here (TLS sockets inherit it).
+// Drop this once postgres.js guards nextWrite or the runtime's clearImmediate holds.
+const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
+(Socket.prototype as { write: (...args: unknown[]) => boolean }).write = function (this: Socket, ...args: unknown[]) {
+  return args[0] === null ? true : socketWrite.apply(this, args);
+};
 
 export const sql = postgres(env.dbUrl, {
   prepare: false,
