@@ -39,11 +39,13 @@ export function startWorkers(script: URL, count: number, log: (fields: Record<st
     return;
   }
   const inspect = Deno.env.get('LOCAL_RUNTIME_INSPECT');
+  // Taken now: the first process deletes its local-only settings from the env once it has read them.
+  const env = Deno.env.toObject();
   const spawn = (i: number) => {
     const child = new Deno.Command(Deno.execPath(), {
       args: ['run', '-A', '--no-lock', '--unstable-net', ...(inspect ? [`--inspect=127.0.0.1:${Number(inspect) + i}`] : []),
         '--config', new URL('../../deno.json', import.meta.url).pathname, script.pathname],
-      env: { ...Deno.env.toObject(), [WORKER_INDEX]: String(i) },
+      env: { ...env, [WORKER_INDEX]: String(i) },
       stdin: 'piped', stdout: 'inherit', stderr: 'inherit',
     }).spawn();
     child.status.then((s) => {
