@@ -8,5 +8,5 @@ deno=node_modules/deno-edge/deno
 [ -x "$deno" ] || deno=node_modules/deno/deno
 npx tsc --noEmit -p tsconfig.json
 npx tsc --noEmit -p dashboard/tsconfig.json
-DENO_NO_UPDATE_CHECK=1 "$deno" check --quiet --config deno.json supabase/functions/*/index.ts local/runtime/main.ts
+DENO_NO_UPDATE_CHECK=1 "$deno" check --quiet --unstable-net --config deno.json supabase/functions/*/index.ts local/runtime/main.ts
 DENO_NO_UPDATE_CHECK=1 "$deno" run -A --quiet --no-lock --config deno.json local/runtime/load-check.ts

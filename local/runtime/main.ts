@@ -1,4 +1,5 @@
-// LOCAL STAND-IN for the Supabase API gateway + Edge Runtime, in one Deno process on :54321.
+// LOCAL STAND-IN for the Supabase API gateway + Edge Runtime on :54321, one Deno process per
+// core (workers.ts), each loading everything:
 //   /auth/v1/*           -> the Auth stand-in (auth.ts)
 //   /functions/v1/<name> -> supabase/functions/<name>/index.ts, loaded unchanged: its
 //                           Deno.serve(handler) call is captured instead of opening a port,
@@ -8,6 +9,7 @@ import type { JWK } from 'jose';
 import { parse as parseToml } from 'npm:smol-toml';
 import { createAuth } from './auth.ts';
 import { createJwtGate, gateMessages } from './gateway.ts';
+import { startWorkers, workerCount, workerIndex } from './workers.ts';
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
 
@@ -18,6 +20,12 @@ const hostname = '127.0.0.1';
 
 const log = (fields: Record<string, unknown>) =>
   console.log(JSON.stringify({ ts: new Date().toISOString(), ...fields }));
+
+// Before anything below takes its settings out of the env: the workers need the same.
+const workers = workerCount();
+startWorkers(new URL(import.meta.url), workers, log);
+const worker = workerIndex();
+for (const name of ['LOCAL_RUNTIME_WORKERS', 'LOCAL_RUNTIME_WORKER_INDEX', 'LOCAL_RUNTIME_INSPECT']) Deno.env.delete(name);
 
 // The signing key is for the Auth stand-in only: read it, then drop the path from the env the
 // functions will see.
@@ -68,7 +76,7 @@ try {
 
 // The edge runtime's global for work that outlives a response (EdgeRuntime.waitUntil). Hosted
 // Supabase keeps the worker alive until the promise settles (within the wall-clock limit);
-// this one process lives on anyway, so the promise just runs. A rejection is logged, as the
+// a worker process here lives on anyway, so the promise just runs. A rejection is logged, as the
 // platform logs it.
 // deno-lint-ignore no-explicit-any
 (globalThis as any).EdgeRuntime = {
@@ -144,6 +152,9 @@ const GATEWAY_MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 async function bufferedBody(req: Request): Promise<Uint8Array | null | 'too_large'> {
   if (!req.body) return null;
+  // A declared length within the limit: one read of the whole body (cheaper than a stream walk).
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (declared <= GATEWAY_MAX_BODY_BYTES) return new Uint8Array(await req.arrayBuffer());
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req.body) {
@@ -185,7 +196,10 @@ async function functions(req: Request, url: URL, info: Deno.ServeHandlerInfo): P
   }
 }
 
-realServe({ port, hostname, onListen: () => log({ level: 'info', msg: 'listening', port, functions: [...handlers.keys()] }) },
+realServe({
+  port, hostname, reusePort: workers > 1,
+  onListen: () => log({ level: 'info', msg: 'listening', port, worker, workers, functions: [...handlers.keys()] }),
+},
   async (req, info) => {
     const url = new URL(req.url);
     if (url.pathname.startsWith('/auth/v1/')) return await authWithCors(req, url);

@@ -9,12 +9,14 @@
 //     without it an HS256 token is refused.
 //   - `exp` is required; user tokens must come from this project's Auth (`iss`) for the
 //     `authenticated` audience.
-// Verified tokens are cached until they expire (bounded, least recently used first out), so a hot
-// path pays for the signature check once per token.
+// Verified tokens are cached until they expire (bounded, least recently used first out), keyed by
+// the token's hash, so a hot path pays for the signature check once per token and a cache hit
+// costs one hash and no signature or key comparison.
 import {
   createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
+import { createHash } from 'node:crypto';
 import { env } from './env.ts';
 import { bearerToken } from './bearer.ts';
 import { HttpError, secretsEqual } from './http.ts';
@@ -70,24 +72,27 @@ const secretKeys: string[] = (() => {
   return one ? [...keys, one] : keys;
 })();
 
-// Verified claims by token (a Map hashes its string keys: a hit costs no crypto). Insertion order
-// is recency: a hit moves the token to the end, and the oldest is dropped when full.
+// Verified claims by a SHA-256 of the token (raw tokens are never kept; hashing one costs a few
+// µs, synchronously, far less than a signature check). Insertion order is recency: a hit moves
+// the entry to the end, and the oldest is dropped when full.
 const MAX_CACHED = 10_000;
 const verified = new Map<string, Claims>();
 
-function cachedClaims(token: string): Claims | null {
-  const hit = verified.get(token);
+const cacheKey = (token: string) => createHash('sha256').update(token).digest('base64');
+
+function cachedClaims(key: string): Claims | null {
+  const hit = verified.get(key);
   if (!hit) return null;
-  verified.delete(token);
+  verified.delete(key);
   // Past exp the token is verified afresh (and refused by jose's exp check).
   if ((hit.exp as number) <= Date.now() / 1000) return null;
-  verified.set(token, hit);
+  verified.set(key, hit);
   return hit;
 }
 
-function remember(token: string, claims: Claims): void {
+function remember(key: string, claims: Claims): void {
   if (verified.size >= MAX_CACHED) verified.delete(verified.keys().next().value as string);
-  verified.set(token, claims);
+  verified.set(key, claims);
 }
 
 async function verifySignature(token: string): Promise<JWTPayload> {
@@ -114,15 +119,18 @@ function checkedClaims(payload: JWTPayload): Claims {
 export { bearerToken };
 
 export async function verifyJwt(token: string): Promise<Claims> {
-  const hit = cachedClaims(token);
-  if (hit) return hit;
+  const key = cacheKey(token);
+  return cachedClaims(key) ?? await verifyAndRemember(token, key);
+}
+
+async function verifyAndRemember(token: string, key: string): Promise<Claims> {
   let claims: Claims;
   try {
     claims = checkedClaims(await verifySignature(token));
   } catch {
     throw new HttpError(401, 'invalid_token', 'The access token is invalid or expired');
   }
-  remember(token, claims);
+  remember(key, claims);
   return claims;
 }
 
@@ -141,8 +149,13 @@ export async function authenticate(req: Request): Promise<Caller> {
     if (apikey?.startsWith('sb_secret_')) throw new HttpError(401, 'invalid_api_key', 'The secret API key is not valid');
     throw new HttpError(401, 'missing_token', 'An Authorization: Bearer <token> header is required');
   }
-  if (legacyServiceKey && await secretsEqual(token, legacyServiceKey)) return { kind: 'service' };
-  const claims = await verifyJwt(token);
+  // A token verified before answers from the cache, before any comparison with the legacy key.
+  const key = cacheKey(token);
+  let claims = cachedClaims(key);
+  if (!claims) {
+    if (legacyServiceKey && await secretsEqual(token, legacyServiceKey)) return { kind: 'service' };
+    claims = await verifyAndRemember(token, key);
+  }
   if (claims.role === 'service_role') return { kind: 'service' };
   if (claims.role === 'authenticated' && claims.sub) return { kind: 'user', claims: claims as UserClaims };
   throw new HttpError(401, 'user_token_required', 'A signed-in user\'s access token (or a service key) is required');

@@ -1,0 +1,114 @@
+// `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
+//
+//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,backfill]
+//
+// Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
+// (programmatic API, load.ts); the ceiling is a raw primary-key read from Postgres with
+// postgres.js (hits.ts). Every user the bench creates is named bench-<run>-…@bench.test and
+// deleted at the end (also on failure or Ctrl-C). The 100,000-user backfill runs inside a
+// transaction that is rolled back, so none of its jobs is ever dispatched. Exit 1 if any
+// measured run has more than 1 % errors. Other options: --users N (cache-hit users, 50),
+// --connections N (64), --api-url URL (another functions runtime).
+//
+// One file per step: options, fixtures (users, memories, cleanup), load (autocannon), provider
+// (the fake Gemini), hits (+ the raw-read ceiling), steady, miss, pipeline, backfill, report.
+import { defaultNarrative } from '../../tests/helpers/fake-gemini.ts';
+import { useFunctionsEnv } from '../../local/functions-env.ts';
+import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
+import { failedRuns, notes, writeReport } from './report.ts';
+import { state } from './load.ts';
+import { addMemories, cleanup, createApiUser, deleteBenchUsers, mapLimit, sql } from './fixtures.ts';
+import { ensureProvider, releaseProvider } from './provider.ts';
+import { measureHits, measureRawReads, preflight, ratioRows } from './hits.ts';
+import { measureSteady } from './steady.ts';
+import { measureMiss } from './miss.ts';
+import { measureEnqueue, measurePipeline, measureSlowProvider } from './pipeline.ts';
+import { measureBackfill } from './backfill.ts';
+
+// A closed pipe (e.g. `npm run bench | head`) must not kill the bench before it cleans up.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    progress(`${sig}: cleaning up`);
+    cleanup(releaseProvider).finally(() => process.exit(130));
+  });
+}
+
+function httpStepFailed(err: unknown): null {
+  if (!state.httpBroken) throw err;
+  progress(`HTTP step failed: ${(err as Error).message}`);
+  return null;
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  progress(`run ${RUN}: duration ${D} s per measurement, ${CONNS} connections, ${opts.users} users`);
+  const [{ ok }] = await sql<{ ok: number }[]>`select 1 as ok`;
+  if (ok !== 1) throw new Error('database not reachable');
+  const health = await fetch(`${API}/auth/v1/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status).catch(() => 0);
+  if (health !== 200) throw new Error(`the API does not answer on ${API} (npm start)`);
+
+  // Cache-hit users: real accounts and access tokens, memories, a stored narrative each.
+  progress(`creating ${opts.users} users through the Auth admin API and signing them in`);
+  const users = await mapLimit(Array.from({ length: opts.users }, (_, i) => i), 4, (i) => createApiUser(`hit-${i}`));
+  const ids = users.map((u) => u.id);
+  progress('adding 8 memories each and storing a narrative for each (user_narratives insert)');
+  await addMemories(sql, ids, 8);
+  await sql`
+    insert into public.user_narratives (user_id, narrative_content, version, generated_at, memories_as_of, model, source_memory_count, job_id)
+    select u, ${defaultNarrative('bench-model', 8)}, 1, now(), now(), 'bench-model', 8, null from unnest(${ids}::uuid[]) u`;
+
+  progress('preflight: one cache-hit orchestrate and one GET narrative');
+  await preflight(users[0]).catch((err: Error) => {
+    state.httpBroken = err.message;
+    failedRuns.push(`preflight: ${err.message}`);
+    notes.push(`ABORTED HTTP steps: ${err.message}`);
+    progress(`${err.message} — skipping the HTTP steps`);
+  });
+  const hits = !opts.skip.has('hits');
+  const hitO = state.httpBroken || !hits ? null : await measureHits(users, 'orchestrate').catch(httpStepFailed);
+  const hitN = state.httpBroken || !hits ? null : await measureHits(users, 'narrative').catch(httpStepFailed);
+  const raw = hits ? await measureRawReads(ids) : null;
+  if (raw) ratioRows([{ name: 'orchestrate', row: hitO?.row }, { name: 'narrative', row: hitN?.row }], raw);
+  if (!opts.skip.has('steady') && !state.httpBroken) await measureSteady(users);
+  if (!opts.skip.has('miss') && !state.httpBroken) await measureMiss();
+
+  if (!opts.skip.has('enqueue') || !opts.skip.has('pipeline') || !opts.skip.has('slow')) {
+    // Generation runs against the fake Gemini (instant answers); the default env is put back
+    // when the bench ends, however it ends.
+    useFunctionsEnv('tests/functions.env');
+    const provider = await ensureProvider();
+    progress(`provider for generation: ${provider}`);
+    try {
+      if (!opts.skip.has('enqueue')) await measureEnqueue(provider);
+      if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline(provider);
+      if (!opts.skip.has('slow') && !state.pipelineBroken) await measureSlowProvider();
+    } finally {
+      await releaseProvider();
+    }
+  }
+  // Bench users are deleted before the big transaction so its backfill does not see them.
+  const deleted = await deleteBenchUsers();
+  progress(`deleted the ${deleted} bench users made so far (before the backfill, so it does not count them)`);
+  if (!opts.skip.has('backfill')) await measureBackfill();
+
+  const [{ version }] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+  writeReport({
+    run: RUN, started, totalS: (performance.now() - benchStarted) / 1000, durationS: D, connections: CONNS,
+    postgresVersion: version, json: opts.json,
+  });
+  if (opts.json) progress(`wrote ${opts.json}`);
+  return failedRuns.length ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  progress(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  code = 1;
+} finally {
+  await cleanup(releaseProvider);
+}
+process.exit(code);
