@@ -4,8 +4,10 @@
 // claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
 // function continues in the background while it holds the job's lease.
 import {
-  type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf, narrativeText,
+  type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf, MAX_CLAIMS, NARRATIVE_MAX_CHARS,
+  type NarrativeClaim, providerClaim, providerOutput, renderClaims,
 } from '../../../../shared/narrative.ts';
+import { memoryRef } from './prompt.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -41,6 +43,7 @@ interface Claim {
 }
 
 interface MemoryRow {
+  id: string;
   content: string;
   created_at: Date;
   importance: number | null;
@@ -52,8 +55,8 @@ function step(jobId: number, userId: string | null, name: string, started: numbe
   log({ level: 'info', job_id: jobId, user_id: userId, step: name, duration_ms: Math.round(performance.now() - started), outcome, ...extra });
 }
 
-/** Turns the provider's answer into narrative text, or a classified failure. */
-function acceptOutput(text: string, finishReason: string): string {
+/** Fails on what the provider's finish reason says is not a complete answer. */
+function checkFinish(finishReason: string): void {
   if (finishReason.startsWith('BLOCKED')) {
     throw new ProviderError('prompt_blocked', `the provider blocked the prompt (${finishReason})`, false);
   }
@@ -71,11 +74,51 @@ function acceptOutput(text: string, finishReason: string): string {
   if (finishReason !== 'STOP') {
     throw new ProviderError('incomplete_output', `generation did not finish (finishReason ${finishReason})`, true);
   }
-  const parsed = narrativeText.safeParse(text);
-  if (!parsed.success) {
-    throw new ProviderError('invalid_output', parsed.error.issues.map((i) => i.message).join('; '), true);
+}
+
+export interface AcceptedClaims {
+  claims: NarrativeClaim[];
+  content: string;
+  /** Claims dropped: unparseable, or citing a ref that is not a memory of this prompt. */
+  dropped: number;
+}
+
+/**
+ * Turns the provider's JSON answer into claims citing memory ids: a claim citing anything but
+ * the refs of this prompt's memories (the user's active memories, read for this attempt) is
+ * dropped; fewer than minClaims surviving is invalid_output (retryable). Claims past MAX_CLAIMS
+ * or the length limit are left out, whole.
+ */
+export function acceptClaims(text: string, finishReason: string, promptIds: readonly string[], minClaims: number): AcceptedClaims {
+  checkFinish(finishReason);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ProviderError('invalid_output', 'the answer is not JSON', true);
   }
-  return parsed.data;
+  const out = providerOutput.safeParse(json);
+  if (!out.success) throw new ProviderError('invalid_output', 'the answer is not {"claims": [...]}', true);
+  const byRef = new Map(promptIds.map((id, i) => [memoryRef(i), id]));
+  const claims: NarrativeClaim[] = [];
+  let dropped = 0;
+  for (const raw of out.data.claims) {
+    const c = providerClaim.safeParse(raw);
+    const ids = c.success ? c.data.memory_refs.map((r) => byRef.get(r.trim().toLowerCase())) : [];
+    if (!c.success || ids.some((id) => id === undefined)) {
+      dropped++;
+      continue;
+    }
+    if (claims.length === MAX_CLAIMS) continue;
+    const next = [...claims, { section: c.data.section, text: c.data.text, memory_ids: [...new Set(ids as string[])] }];
+    if (renderClaims(next).length > NARRATIVE_MAX_CHARS) continue;
+    claims.push(next[next.length - 1]);
+  }
+  if (claims.length < minClaims) {
+    throw new ProviderError('invalid_output',
+      `only ${claims.length} claims with valid citations (at least ${minClaims} needed; ${dropped} dropped)`, true);
+  }
+  return { claims, content: renderClaims(claims), dropped };
 }
 
 /** Takes the job's lease, or says (as an HttpError) why the job cannot be run now. */
@@ -104,7 +147,8 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   let usage: Usage | null = null;
   try {
     const t1 = performance.now();
-    const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
+    const [eligible] = await sql<{ ok: boolean; min_claims: number }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
     // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
@@ -132,14 +176,15 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const narrative = acceptOutput(result.text, result.finishReason);
+    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims);
+    step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
 
     const t3 = performance.now();
     const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`
-      select * from private.complete_job(${jobId}, ${lease}, ${narrative}, ${result.model}, ${memories.length},
+      select * from private.complete_job(${jobId}, ${lease}, ${accepted.content}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
-        ${result.requestedModel}, ${result.calls})`;
+        ${result.requestedModel}, ${result.calls}, ${sql.json(accepted.claims)})`;
     step(jobId, userId, 'store', t3, done.outcome, { version: done.version });
     if (done.outcome === 'lease_lost') return { job_id: jobId, status: 'lease_lost' };
     return { job_id: jobId, status: 'succeeded', version: done.version ?? undefined };
