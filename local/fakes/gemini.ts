@@ -109,6 +109,9 @@ export interface FakeCall {
   promptChars: number;
   /** generationConfig.maxOutputTokens of the request, or null. */
   maxOutputTokens: number | null;
+  /** True when the request asked for structured output (responseMimeType application/json with
+   *  a responseJsonSchema): the answer is JSON claims. */
+  structured: boolean;
   /** generationConfig.thinkingConfig of the request, or null. */
   thinkingConfig: FakeThinkingConfig | null;
   /** Thinking tokens the answer reported, and its finish reason (null when there was no candidate). */
@@ -438,7 +441,8 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const generation = parsed?.generationConfig;
     const maxOutputTokens = typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null;
     const thinkingConfig = generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null;
-    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, thoughtsTokens: null, finishReason: null };
+    const structured = generation?.responseMimeType === 'application/json' && generation.responseJsonSchema !== undefined;
+    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
 
     if (key !== (opts.apiKey ?? FAKE_GEMINI_API_KEY)) {
       record({ ...base, behavior: 'auth_error', status: 400, chaos: false });
@@ -514,8 +518,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
       };
     };
     // Structured output as the real API answers it: the JSON is the text of the candidate part.
-    const wantsJson = generation?.responseMimeType === 'application/json' && generation.responseJsonSchema !== undefined;
-    const narrative = (b?: { claims?: number; bogusRef?: boolean }) => wantsJson
+    const narrative = (b?: { claims?: number; bogusRef?: boolean }) => structured
       ? defaultClaimsJson(model, countMemoryLines(userText), b?.claims, b?.bogusRef)
       : defaultNarrative(model, countMemoryLines(userText));
 

@@ -61,8 +61,8 @@ comment on function private.render_claims(jsonb) is 'Markdown of a narrative''s 
 -- The memory ids a list of claims cites, distinct.
 create function private.cited_ids(p_claims jsonb) returns uuid[]
 language sql immutable set search_path = '' as $$
-  select coalesce(array_agg(distinct id::uuid), '{}')
-  from jsonb_array_elements(p_claims) c, jsonb_array_elements_text(c -> 'memory_ids') id
+  select coalesce(array_agg(distinct x.mid::uuid), '{}')
+  from jsonb_array_elements(p_claims) c(claim), jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
 $$;
 comment on function private.cited_ids(jsonb) is 'Distinct memory ids cited by a claims array (user_narratives.cited_memory_ids).';
 

@@ -342,9 +342,9 @@ begin
     select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb) into v_claims
     from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
     where not exists (
-      select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') id
+      select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
       where not exists (select 1 from public.memories m
-                        where m.id = id::uuid and m.user_id = v_user and m.state = 'active' and m.updated_at <= p_as_of));
+                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active' and m.updated_at <= p_as_of));
     v_removed := jsonb_array_length(p_claims) - jsonb_array_length(v_claims);
   end if;
 

@@ -35,7 +35,7 @@ begin
       select u.id, jsonb_array_length(u.claims) as before, (
         select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
         from jsonb_array_elements(u.claims) with ordinality c(claim, ord)
-        where not exists (select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') id where id::uuid = any (r.ids))
+        where not exists (select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid) where x.mid::uuid = any (r.ids))
       ) as claims
       from public.user_narratives u
       where u.user_id = r.user_id and u.cited_memory_ids && r.ids
