@@ -3,7 +3,7 @@
 // result against them), and the tests validate results with the same definitions. Imports only
 // `zod` and the narrative contracts.
 import { z } from 'zod';
-import { NARRATIVE_STATUSES, orchestrateResponse } from './narrative.ts';
+import { NARRATIVE_STATUSES, narrativeClaim, orchestrateResponse } from './narrative.ts';
 
 /** The protocol revisions the MCP function answers, newest first. */
 export const MCP_PROTOCOL_VERSIONS = ['2026-07-28', '2025-11-25', '2025-06-18'] as const;
@@ -46,6 +46,10 @@ export const narrativeStateOutput = z.object({
   age_days: z.number().nullable(),
   stale: z.boolean().nullable(),
   model: z.string().nullable(),
+  /** The claims the narrative is rendered from (empty when there is none to serve). */
+  claims: z.array(narrativeClaim),
+  /** Claims were removed after a cited memory changed; a regeneration is queued. */
+  partial: z.boolean().nullable(),
 });
 export type NarrativeState = z.infer<typeof narrativeStateOutput>;
 

@@ -51,6 +51,49 @@ export const NARRATIVE_SECTIONS = [
   'Recurring themes and patterns',
 ] as const;
 
+/** Where the user's pinned notes will go (issue 13, notes): a section no provider writes. */
+export const PINNED_SECTION = 'Pinned by you';
+export const CLAIM_SECTIONS = [...NARRATIVE_SECTIONS, PINNED_SECTION] as const;
+export type ClaimSection = (typeof CLAIM_SECTIONS)[number];
+
+export const CLAIM_MAX_CHARS = 600;
+/** Most claims a narrative keeps (what the prompt asks for, with room to spare). */
+export const MAX_CLAIMS = 40;
+
+/** One grounded statement of a narrative and the memories it rests on. */
+export const narrativeClaim = z.object({
+  section: z.enum(CLAIM_SECTIONS),
+  text: z.string(),
+  memory_ids: z.array(z.string().uuid()).min(1),
+});
+export type NarrativeClaim = z.infer<typeof narrativeClaim>;
+
+/** A claim as a provider writes it: memory_refs are the prompt's short references ("m3"),
+ *  mapped back to memory ids (and checked) by generate-narrative. */
+export const providerClaim = z.object({
+  section: z.enum(NARRATIVE_SECTIONS),
+  text: z.string().transform((s) => s.replace(/[\s\u0085]+/g, ' ').trim()).pipe(z.string().min(1).max(CLAIM_MAX_CHARS)),
+  memory_refs: z.array(z.string()).min(1),
+});
+export const providerOutput = z.object({ claims: z.array(z.unknown()).max(200) });
+export type ProviderClaim = z.infer<typeof providerClaim>;
+
+/** What a section with no claims says. */
+export const NO_CLAIMS = 'Not enough information yet.';
+
+/** The one renderer: claims to the markdown stored as narrative_content. Every one of the four
+ *  sections appears (NO_CLAIMS when empty); "Pinned by you" only when it has claims. The SQL
+ *  twin private.render_claims (20261125000400_narratives.sql) re-renders after a delete and
+ *  must give the same bytes (tests/grounded-narratives.test.ts checks it). */
+export function renderClaims(claims: readonly NarrativeClaim[]): string {
+  const sections: readonly string[] = claims.some((c) => c.section === PINNED_SECTION)
+    ? [PINNED_SECTION, ...NARRATIVE_SECTIONS] : NARRATIVE_SECTIONS;
+  return sections.map((title) => {
+    const lines = claims.filter((c) => c.section === title).map((c) => `- ${c.text}`);
+    return `## ${title}\n\n${lines.length ? lines.join('\n') : NO_CLAIMS}`;
+  }).join('\n\n') + '\n';
+}
+
 export const NARRATIVE_MIN_CHARS = 200;
 export const NARRATIVE_MAX_CHARS = 12_000;
 
@@ -89,6 +132,11 @@ export const narrativeResponse = z.object({
   age_days: z.number(),
   stale: z.boolean(),
   model: z.string().nullable(),
+  /** The claims the narrative is rendered from, each with the memories it cites. */
+  claims: z.array(narrativeClaim),
+  /** True when claims were removed (a cited memory was deleted, archived or edited) and a
+   *  regeneration is queued. */
+  partial: z.boolean(),
 });
 export type NarrativeResponse = z.infer<typeof narrativeResponse>;
 
@@ -114,7 +162,9 @@ export type OrchestrateBody = z.infer<typeof orchestrateBody>;
 export const orchestrateResponse = z.object({
   source: z.enum(['narrative', 'fallback', 'none']),
   context: z.string(),
-  narrative: z.object({ version: z.number().int(), generated_at: z.string(), stale: z.boolean() }).nullable(),
+  narrative: z.object({ version: z.number().int(), generated_at: z.string(), stale: z.boolean(), partial: z.boolean() }).nullable(),
+  /** The served narrative's claims (empty unless source is narrative). */
+  claims: z.array(narrativeClaim),
   job: z.object({ id: z.number().int(), status: z.enum(JOB_STATUSES) }).nullable(),
   timing_ms: z.number(),
 });

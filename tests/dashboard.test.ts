@@ -102,20 +102,15 @@ describe('dashboard in Chromium', () => {
 
   it('sign in shows an existing narrative: sections as headings, age, version, model; model text never becomes markup', async () => {
     const m = marker();
-    const text = [
-      `## ${NARRATIVE_SECTIONS[0]}`,
-      'A **careful** engineer with a _dry_ sense of humour. <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>',
-      '',
-      `## ${NARRATIVE_SECTIONS[1]}`,
-      '- Building a narrative cache',
-      '- Moving a prototype to durable jobs',
-      '',
-      `## ${NARRATIVE_SECTIONS[2]}`,
-      'Be direct and concrete; lead with the answer, then the reasoning, and say what was not checked.',
-      '',
-      `## ${NARRATIVE_SECTIONS[3]}`,
-      'Reliability, honest error reporting and small interfaces come up again and again in their notes.',
-    ].join('\n');
+    // The provider answers claims (structured output); the narrative is their rendering.
+    const claim = (section: number, text: string) => ({ section: NARRATIVE_SECTIONS[section], text, memory_refs: ['m1'] });
+    const text = JSON.stringify({ claims: [
+      claim(0, 'A **careful** engineer with a _dry_ sense of humour. <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'),
+      claim(1, 'Building a narrative cache'),
+      claim(1, 'Moving a prototype to durable jobs'),
+      claim(2, 'Be direct and concrete; lead with the answer, then the reasoning, and say what was not checked.'),
+      claim(3, 'Reliability, honest error reporting and small interfaces come up again and again in their notes.'),
+    ] });
     await fake.scenario(m, [{ kind: 'ok', text }]);
     const user = await userWith(6, m);
     await withNarrative(user);
@@ -131,7 +126,7 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('#stale-badge').isVisible(), 'fresh: no stale marker').toBe(false);
     expect(await page.locator('#narrative-body strong').allInnerTexts(), 'bold').toEqual(['careful']);
     expect(await page.locator('#narrative-body em').allInnerTexts(), 'italic').toEqual(['dry']);
-    expect(await page.locator('#narrative-body li').count(), 'list items').toBe(2);
+    expect(await page.locator('#narrative-body li').count(), 'list items: one per claim').toBe(5);
     expect(await page.locator('#narrative-body img, #narrative-body script').count(), 'no element from model text').toBe(0);
     expect(await page.locator('#narrative-body').innerText(), 'the markup is shown as text').toContain('<img src=x onerror=');
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), 'nothing ran').toBeUndefined();

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { narrativeText, NARRATIVE_SECTIONS } from '../shared/narrative.ts';
+import { NARRATIVE_SECTIONS, providerClaim } from '../shared/narrative.ts';
 import { GeminiProvider, type GeminiProviderOptions, parseDuration } from '../supabase/functions/_shared/providers/gemini.ts';
 import { type NarrativeInput, ProviderError } from '../supabase/functions/_shared/providers/types.ts';
 import {
@@ -79,7 +79,10 @@ describe('GeminiProvider against the fake', () => {
     fake.scenario(m, [{ kind: 'ok', usage: { promptTokenCount: 321, candidatesTokenCount: 123 } }]);
     const r = await provider().generate(input(m, 3), live());
 
-    expect(narrativeText.safeParse(r.text).success, 'default fake text is a valid narrative').toBe(true);
+    const claims = (JSON.parse(r.text) as { claims: unknown[] }).claims;
+    expect(claims.every((c) => providerClaim.safeParse(c).success), 'default fake answer: claims in the structured-output shape').toBe(true);
+    expect(claims.flatMap((c) => (c as { memory_refs: string[] }).memory_refs).every((ref) => ['m1', 'm2', 'm3'].includes(ref)),
+      'the fake cites only the refs the prompt gave').toBe(true);
     expect(r.text, 'the fake echoes the model it was called with').toContain(`model ${MODEL}`);
     expect(r.text, 'the fake saw the three memory lines of the prompt').toContain('from 3 memory lines');
     expect(r.finishReason, 'finish reason of candidate 0').toBe('STOP');
@@ -98,6 +101,7 @@ describe('GeminiProvider against the fake', () => {
     expect(calls[0].behavior, 'the scenario step was played').toBe('ok');
     expect(calls[0].apiVersion, 'default API version in the path').toBe('v1beta');
     expect(calls[0].model, 'model in the path').toBe(MODEL);
+    expect(calls[0].structured, 'structured output asked for (responseMimeType + responseJsonSchema)').toBe(true);
     expect(calls[0].promptChars, 'system instruction and user prompt were sent').toBeGreaterThan(500);
     expect(calls[0].thinkingConfig, 'the thinking level is always explicit').toEqual({ thinkingLevel: 'LOW' });
     expect(calls[0].maxOutputTokens, 'the default cap, room for thoughts plus a narrative').toBe(8192);
@@ -131,7 +135,7 @@ describe('GeminiProvider against the fake', () => {
     expect(calls.map((c) => c.maxOutputTokens), 'first the cap, then twice the cap (never the identical request)').toEqual([8192, 16384]);
     expect(calls.map((c) => c.finishReason), 'cut, then complete').toEqual(['MAX_TOKENS', 'STOP']);
     expect(r.finishReason, 'the retry finished').toBe('STOP');
-    expect(narrativeText.safeParse(r.text).success, 'the retry\'s text is a whole narrative').toBe(true);
+    expect(() => JSON.parse(r.text), 'the retry\'s text is whole JSON').not.toThrow();
     expect(r.calls, 'two responses').toBe(2);
     expect(r.thoughtsTokens, 'thoughts of both responses: the whole first cap, then 9000').toBe(8192 + 9000);
     expect(r.outputTokens, 'answer tokens reported').toBeGreaterThan(0);
@@ -144,8 +148,8 @@ describe('GeminiProvider against the fake', () => {
     const r = await provider({ maxOutputTokens: 2000 }).generate(input(m), live());
     expect(fake.calls(m).map((c) => c.maxOutputTokens), 'exactly one retry, with the bigger cap').toEqual([2000, 4000]);
     expect(r.finishReason, 'finish reason').toBe('MAX_TOKENS');
-    expect(r.text.startsWith(`## ${NARRATIVE_SECTIONS[0]}`), 'the cut text is the start of a narrative').toBe(true);
-    expect(narrativeText.safeParse(r.text).success, 'the cut text is not a valid narrative').toBe(false);
+    expect(r.text.startsWith(`{"claims":[{"section":"${NARRATIVE_SECTIONS[0]}"`), 'the cut text is the start of the claims JSON').toBe(true);
+    expect(() => JSON.parse(r.text), 'the cut text is not valid JSON').toThrow();
     expect(r.calls, 'two responses').toBe(2);
     expect(r.thoughtsTokens, 'LOW thoughts twice').toBe(2 * FAKE_THOUGHTS.LOW);
   });
@@ -257,7 +261,7 @@ describe('GeminiProvider against the fake', () => {
     const r = await provider().generate(input(m), live());
     expect(r.finishReason, 'finish reason').toBe('STOP');
     expect(r.text, 'text passed through').toBe('Sure! Here you go.');
-    expect(narrativeText.safeParse(r.text).success, 'the caller will reject it').toBe(false);
+    expect(() => JSON.parse(r.text), 'the caller will reject it (not JSON)').toThrow();
   });
 
   it('garbage body: retryable invalid_response', async () => {

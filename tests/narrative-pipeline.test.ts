@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOG_DIR } from '../local/config.ts';
-import { JOB_REASONS, laneOf } from '../shared/narrative.ts';
+import { JOB_REASONS, laneOf, type NarrativeClaim, renderClaims } from '../shared/narrative.ts';
 import { FAKE_THOUGHTS, fakeGeminiControl } from './helpers/fake-gemini.ts';
 import {
   addMemories, enqueue, fastForward, job, makeUser, marker, narrative, waitForJob,
@@ -337,48 +337,69 @@ describe('memory changes', () => {
     return userId;
   }
 
+  // The first claim's first cited memory.
+  const citedBy = async (u: string) => (await narrative(sql, u))!.claims[0].memory_ids[0];
   for (const [change, statement] of [
-    ['delete', (u: string) => sql`delete from memories where id = (select id from memories where user_id = ${u} limit 1)`],
-    ['archive', (u: string) => sql`update memories set state = 'archived' where id = (select id from memories where user_id = ${u} limit 1)`],
-    ['edit', (u: string) => sql`update memories set content = 'edited' where id = (select id from memories where user_id = ${u} limit 1)`],
+    ['delete', (id: string) => sql`delete from memories where id = ${id}`],
+    ['archive', (id: string) => sql`update memories set state = 'archived' where id = ${id}`],
+    ['edit', (id: string) => sql`update memories set content = 'edited' where id = ${id}`],
   ] as const) {
-    it(`${change} of a source memory invalidates the narrative at once and queues memories_changed`, async () => {
+    it(`${change} of a cited memory removes its claims at once (partial) and queues memories_changed`, async () => {
       const userId = await userWithNarrative();
-      await statement(userId);
-      const n = await narrative(sql, userId);
-      expect(n?.invalidated_at, 'invalidated in the same transaction').not.toBeNull();
+      const before = (await narrative(sql, userId))!;
+      const id = await citedBy(userId);
+      const citing = before.claims.filter((c) => c.memory_ids.includes(id));
+      await statement(id);
+      const n = (await narrative(sql, userId))!;
+      expect(n.partial, 'marked partial in the same transaction').toBe(true);
+      expect(n.removed_claims, 'counts the removed claims').toBe(citing.length);
+      expect(n.claims.length, 'the other claims stay').toBe(before.claims.length - citing.length);
+      expect(n.claims.some((c) => c.memory_ids.includes(id)), 'no claim cites it').toBe(false);
+      expect(n.cited_memory_ids, 'the citation index forgets it').not.toContain(id);
+      for (const c of citing) expect(n.narrative_content, 'its claims\' text is gone from the content').not.toContain(c.text);
+      expect(n.narrative_content, 'content re-rendered from the remaining claims').toBe(renderClaims(n.claims as NarrativeClaim[]));
       const [active] = await sql`select reason, status from narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`;
       expect(active?.reason, 'a regeneration is queued').toBe('memories_changed');
     });
   }
 
-  it('a memory deleted while a job is generating: the result is stored invalidated and another job queued', async () => {
+  it('a memory deleted while a job is generating: its claims are never stored, the result is partial and another job queued', async () => {
     const { userId, marker: m } = await scenarioUser([{ kind: 'ok' }, { kind: 'ok' }]);
     await fake.hold(m, 1);
     const { job_id } = await enqueue(sql, userId);
     await fake.waitForCalls(m, 1); // the prompt is built: the memories were read
-    await sql`delete from memories where id = (select id from memories where user_id = ${userId} limit 1)`;
+    // m1 is the newest memory: the fake's first claim cites it.
+    const [newest] = await sql`select id from memories where user_id = ${userId} order by created_at desc limit 1`;
+    await sql`delete from memories where id = ${newest.id}`;
     await fake.release(m);
     const done = await waitForJob(sql, job_id, finished, 'finish');
     expect(done.status, 'the attempt itself succeeded').toBe('succeeded');
-    const n = await narrative(sql, userId);
-    expect(n?.invalidated_at, 'what it wrote may include the deleted memory: never served').not.toBeNull();
+    const n = (await narrative(sql, userId))!;
+    expect(n.claims.some((c) => c.memory_ids.includes(newest.id)), 'no stored claim cites the deleted memory').toBe(false);
+    expect(n.partial, 'stored partial').toBe(true);
+    expect(n.removed_claims, 'the claims citing it were dropped').toBeGreaterThan(0);
+    expect(n.narrative_content, 'rendered from what was kept').toBe(renderClaims(n.claims as NarrativeClaim[]));
     const [next] = await sql`select reason from narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`;
     expect(next?.reason, 'a regeneration is queued').toBe('memories_changed');
   });
 
-  it('metadata-only edits change nothing; regeneration clears the invalidation', async () => {
+  it('metadata-only edits change nothing; regeneration clears partial', async () => {
     const userId = await userWithNarrative();
+    const before = (await narrative(sql, userId))!;
     await sql`update memories set metadata = '{"importance": 0.9}' where user_id = ${userId}`;
-    expect((await narrative(sql, userId))?.invalidated_at, 'metadata is not narrative input').toBeNull();
-    await sql`delete from memories where id = (select id from memories where user_id = ${userId} limit 1)`;
+    const same = (await narrative(sql, userId))!;
+    expect(same.partial, 'metadata is not narrative input').toBe(false);
+    expect(same.claims, 'claims untouched').toEqual(before.claims);
+    await sql`delete from memories where id = ${await citedBy(userId)}`;
+    expect((await narrative(sql, userId))!.partial, 'partial after the delete').toBe(true);
     const [queued] = await sql`select id::int from narrative_jobs where user_id = ${userId} and status = 'queued'`;
     await fastForward(sql, queued.id);
     await waitForJob(sql, queued.id, (j) => j.status === 'succeeded', 'regenerate');
-    const n = await narrative(sql, userId);
-    expect(n?.invalidated_at, 'served again after regeneration').toBeNull();
-    expect(n?.version, 'new version').toBe(2);
-    expect(n?.source_memory_count, 'built without the deleted memory').toBe(5);
+    const n = (await narrative(sql, userId))!;
+    expect(n.partial, 'whole again after regeneration').toBe(false);
+    expect(n.removed_claims, 'nothing removed from the new version').toBe(0);
+    expect(n.version, 'new version').toBe(2);
+    expect(n.source_memory_count, 'built without the deleted memory').toBe(5);
   });
 
   it('a burst of new memories past the threshold queues one debounced stale job', async () => {
@@ -389,7 +410,7 @@ describe('memory changes', () => {
     expect(jobs.length, 'one job for the whole burst').toBe(1);
     expect(jobs[0].reason, 'stale refresh').toBe('stale');
     expect(jobs[0].run_after > new Date(), 'debounced').toBe(true);
-    expect((await narrative(sql, userId))?.invalidated_at, 'new memories do not invalidate').toBeNull();
+    expect((await narrative(sql, userId))?.partial, 'new memories remove nothing').toBe(false);
   });
 
   it('deleting a user removes their narrative, jobs and memories', async () => {

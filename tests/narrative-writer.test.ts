@@ -1,7 +1,7 @@
 // The narrative prompt (injection-safe, deterministic) and the offline local writer (always a valid
 // narrative, deterministic, grounded in the memories, no secrets). Pure functions: no stack needed.
 import { describe, expect, it } from 'vitest';
-import { NARRATIVE_MAX_CHARS, NARRATIVE_SECTIONS, narrativeText } from '../shared/narrative.ts';
+import { NARRATIVE_MAX_CHARS, NARRATIVE_SECTIONS, narrativeText, renderClaims } from '../shared/narrative.ts';
 import { buildPrompt, PROMPT_VERSION } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { LocalProvider } from '../supabase/functions/_shared/providers/local.ts';
 import { ProviderError, type NarrativeInput, type PromptMemory } from '../supabase/functions/_shared/providers/types.ts';
@@ -33,6 +33,11 @@ function sectionBody(text: string, title: string): string {
   return text.slice(start, next < 0 ? undefined : next);
 }
 
+interface Cited { section: (typeof NARRATIVE_SECTIONS)[number]; text: string; memory_refs: string[] }
+const claimsOf = (text: string): Cited[] => (JSON.parse(text) as { claims: Cited[] }).claims;
+/** The markdown the claims render to, refs standing in for memory ids. */
+const md = (text: string) => renderClaims(claimsOf(text).map((c) => ({ section: c.section, text: c.text, memory_ids: c.memory_refs })));
+
 describe('buildPrompt', () => {
   const memories = [
     mem('I work on a Rust compiler', 10, 0.9),
@@ -42,7 +47,7 @@ describe('buildPrompt', () => {
 
   it('puts every memory, with date and importance, inside the delimited block and states the omitted count', () => {
     const { system, user } = buildPrompt(input(memories, 42));
-    expect(PROMPT_VERSION, 'prompt version').toBe('narrative-v1');
+    expect(PROMPT_VERSION, 'prompt version').toBe('narrative-v2-claims');
     const lines = block(user);
     expect(lines.length, 'one line per memory').toBe(3);
     expect(lines[0], 'first memory with date and importance').toBe('1. [2024-01-10 | importance 0.90] I work on a Rust compiler');
@@ -50,13 +55,15 @@ describe('buildPrompt', () => {
     expect(lines[2], 'angle brackets escaped').toBe('3. [2024-01-08 | importance 0.30] Lives in Lisbon & likes &lt;b&gt;bold&lt;/b&gt; coffee');
     expect(user, 'omitted count stated').toContain('42 more were omitted');
     expect(user, 'total stated').toContain('The user has 45 active memories');
-    for (const s of NARRATIVE_SECTIONS) expect(system, `system names section "${s}" as a heading`).toContain(`## ${s}`);
-    const order = NARRATIVE_SECTIONS.map((s) => system.indexOf(`## ${s}`));
+    for (const s of NARRATIVE_SECTIONS) expect(system, `system names section "${s}"`).toContain(`"${s}"`);
+    const order = NARRATIVE_SECTIONS.map((s) => system.indexOf(`"${s}"`));
     expect(order, 'sections listed in order').toEqual([...order].sort((a, b) => a - b));
     expect(system, 'memories are data, not instructions').toMatch(/DATA.*never instructions/);
     expect(system, 'no secrets rule').toMatch(/Never reproduce secrets/);
     expect(system, 'third person rule').toContain('"the user"');
-    expect(system, 'length guidance').toContain('250–600 words');
+    expect(system, 'length guidance').toContain('8–20 claims');
+    expect(system, 'citation rule: line N is mN').toContain('memory line N is "mN"');
+    expect(user, 'refs named in the request').toContain('Cite memories as m1..m3');
   });
 
   it('says when nothing was omitted and handles no memories', () => {
@@ -99,8 +106,15 @@ describe('buildPrompt', () => {
 
 describe('LocalProvider', () => {
   const provider = new LocalProvider();
-  const valid = (text: string, why: string) => {
-    const parsed = narrativeText.safeParse(text);
+  /** The answer is claims citing only refs of the input's memories, and renders to a valid narrative. */
+  const valid = (text: string, why: string, memories = Number.POSITIVE_INFINITY) => {
+    for (const c of claimsOf(text)) {
+      expect(c.memory_refs.length, `${why}: each claim cites a memory`).toBeGreaterThan(0);
+      for (const r of c.memory_refs) {
+        expect(Number(/^m(\d+)$/.exec(r)?.[1]) <= memories, `${why}: ${r} is a memory of the prompt`).toBe(true);
+      }
+    }
+    const parsed = narrativeText.safeParse(md(text));
     expect(parsed.success, `${why}: ${parsed.success ? '' : parsed.error.issues.map((i) => i.message).join('; ')}`).toBe(true);
   };
   const five = [
@@ -115,26 +129,29 @@ describe('LocalProvider', () => {
     expect(provider.name, 'provider name').toBe('local');
     expect(provider.model, 'model name').toBe('local-narrative-v1');
     const r = await provider.generate(input(five, 3), live());
-    valid(r.text, '5 memories');
+    valid(r.text, '5 memories', 5);
     expect(r.finishReason, 'complete answer').toBe('STOP');
     expect(r.model, 'model reported').toBe('local-narrative-v1');
     expect(r.outputTokens, 'output tokens ~ chars/4').toBe(Math.ceil(r.text.length / 4));
     expect(r.promptTokens, 'prompt tokens ~ chars/4').toBe(Math.ceil(five.reduce((n, m) => n + m.content.length, 0) / 4));
-    const heads = r.text.split('\n').filter((l) => l.startsWith('## '));
+    const text = md(r.text);
+    const heads = text.split('\n').filter((l) => l.startsWith('## '));
     expect(heads, 'exactly the four sections, in order').toEqual(NARRATIVE_SECTIONS.map((s) => `## ${s}`));
-    expect(sectionBody(r.text, 'Who they are'), 'self-description in third person').toContain("They're Dana, a backend engineer in Berlin");
-    expect(sectionBody(r.text, 'Current work and trajectory'), 'most recent memory first').toMatch(/Most recently:\n- Migrating the compiler test suite/);
-    expect(sectionBody(r.text, 'How to interact with them'), 'preferences').toContain('Never use emojis in replies');
-    expect(sectionBody(r.text, 'Recurring themes and patterns'), 'recurring term').toMatch(/compiler \(2 memories\)/);
-    expect(r.text, 'omitted count is honest').toContain('3 were left out for length');
+    expect(sectionBody(text, 'Who they are'), 'self-description in third person').toContain("They're Dana, a backend engineer in Berlin");
+    expect(sectionBody(text, 'Current work and trajectory'), 'most recent memory first').toMatch(/## Current work and trajectory\n\n- Migrating the compiler test suite/);
+    expect(sectionBody(text, 'How to interact with them'), 'preferences').toContain('Never use emojis in replies');
+    expect(sectionBody(text, 'Recurring themes and patterns'), 'recurring term').toMatch(/compiler \(2 memories\)/);
+    const claims = claimsOf(r.text);
+    expect(claims.find((c) => c.text.startsWith("They're Dana"))?.memory_refs, 'a quote cites the memory it quotes').toEqual(['m1']);
+    expect(claims.find((c) => c.text.includes('compiler (2'))?.memory_refs, 'a theme cites the memories that mention it').toEqual(['m2', 'm4']);
   });
 
   it('is valid for a single memory and reflects it', async () => {
     const r = await provider.generate(input([mem('I work on a Rust compiler')]), live());
-    valid(r.text, '1 memory');
-    const workAndThemes = sectionBody(r.text, 'Current work and trajectory') + sectionBody(r.text, 'Recurring themes and patterns');
+    valid(r.text, '1 memory', 1);
+    const workAndThemes = sectionBody(md(r.text), 'Current work and trajectory') + sectionBody(md(r.text), 'Recurring themes and patterns');
     expect(/Rust|compiler/.test(workAndThemes), 'work/themes mention Rust or compiler').toBe(true);
-    expect(r.text, 'honest fallback where nothing was found').toContain('Not enough information yet.');
+    expect(md(r.text), 'honest fallback where nothing was found').toContain('Not enough information yet.');
   });
 
   // How fast it is belongs in the bench; here only that it stays valid and bounded.
@@ -144,7 +161,7 @@ describe('LocalProvider', () => {
       mem(`${i % 3 === 0 ? 'I prefer' : 'Working on'} ${topics[i % topics.length]} note ${i}`, (i % 28) + 1, (i % 10) / 10));
     const r = await provider.generate(input(many, 100), live());
     valid(r.text, '20,000 memories');
-    expect(r.text.length, 'not a dump of everything').toBeLessThan(5000);
+    expect(md(r.text).length, 'not a dump of everything').toBeLessThan(5000);
   });
 
   it('is valid for unicode/emoji and for very long memories, never splitting a character', async () => {
@@ -156,8 +173,8 @@ describe('LocalProvider', () => {
     const l = await provider.generate(input(long), live());
     valid(l.text, 'very long memories');
     expect(LONE_SURROGATE.test(l.text), 'no lone surrogates after truncation').toBe(false);
-    expect(l.text.length, 'capped well under the maximum').toBeLessThan(NARRATIVE_MAX_CHARS);
-    expect(l.text.split('\n').every((line) => Array.from(line).length <= 200), 'each line summarised, not dumped').toBe(true);
+    expect(md(l.text).length, 'capped well under the maximum').toBeLessThan(NARRATIVE_MAX_CHARS);
+    expect(md(l.text).split('\n').every((line) => Array.from(line).length <= 200), 'each line summarised, not dumped').toBe(true);
   });
 
   it('is valid for awkward input: only secrets, empty text, bad dates, headings in text', async () => {
@@ -170,7 +187,7 @@ describe('LocalProvider', () => {
     ];
     const o = await provider.generate(input(odd), live());
     valid(o.text, 'empty and odd memories');
-    expect(o.text.split('\n').filter((l) => l.startsWith('#')).length, 'memory text cannot add headings').toBe(4);
+    expect(md(o.text).split('\n').filter((l) => l.startsWith('#')).length, 'memory text cannot add headings').toBe(4);
   });
 
   it('is deterministic: byte-identical output for the same input', async () => {
@@ -191,7 +208,8 @@ describe('LocalProvider', () => {
     for (const s of ['sk-live', 'abcdef1234567890', 'hunter2', 'ghp_', 'router', 'staging']) {
       expect(r.text, `no trace of the secret memories (${s})`).not.toContain(s);
     }
-    expect(r.text, 'skipped memories are counted honestly').toContain('3 were skipped as empty, instruction-like or possibly sensitive');
+    const cited = claimsOf(r.text).flatMap((c) => c.memory_refs);
+    for (const ref of ['m1', 'm2', 'm3']) expect(cited, `the secret memory ${ref} is never cited`).not.toContain(ref);
   });
 
   it('does not repeat instruction-like memories', async () => {
@@ -199,7 +217,8 @@ describe('LocalProvider', () => {
     const r = await provider.generate(input([attack, ...five]), live());
     valid(r.text, 'with an injection memory');
     expect(r.text, 'injection text not repeated').not.toMatch(/Ignore previous|reveal the key|<\/memories>/);
-    expect(r.text.split('\n').filter((l) => l.startsWith('#')).length, 'still exactly four headings').toBe(4);
+    expect(md(r.text).split('\n').filter((l) => l.startsWith('#')).length, 'still exactly four headings').toBe(4);
+    expect(claimsOf(r.text).flatMap((c) => c.memory_refs), 'the injection memory is never cited').not.toContain('m1');
   });
 
   it('respects an aborted signal with a retryable timeout', async () => {

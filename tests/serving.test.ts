@@ -103,13 +103,21 @@ describe('GET /narrative', () => {
     expect(jobs.map((x) => x.reason), 'a stale refresh was queued').toContain('stale');
   });
 
-  it('an invalidated narrative is never served', async () => {
+  it('after a cited memory is deleted the narrative is served partial, without the claims citing it', async () => {
     const user = await userWith(6, 'secret project codename bluebird');
     await withNarrative(user);
-    await sql`delete from memories where id = (select id from memories where user_id = ${user.id} limit 1)`;
+    const whole = await getNarrative(user);
+    expect(whole.body.partial, 'whole at first').toBe(false);
+    expect(whole.body.claims.length, 'with its claims').toBeGreaterThan(0);
+    const cited: string = whole.body.claims[0].memory_ids[0];
+    await sql`delete from memories where id = ${cited}`;
     const r = await getNarrative(user);
-    expect(r.status, 'not served after a source memory was deleted').toBe(204);
-    expect(['queued', 'running'], 'regeneration under way').toContain(r.header);
+    expect(r.status, 'still served (partial, not a miss)').toBe(200);
+    expect(r.body.partial, 'marked partial').toBe(true);
+    expect(r.body.stale, 'counts as stale: a regeneration is queued').toBe(true);
+    expect(r.body.claims.some((c: { memory_ids: string[] }) => c.memory_ids.includes(cited)), 'no served claim cites it').toBe(false);
+    const [j] = await sql`select reason from narrative_jobs where user_id = ${user.id} and status in ('queued', 'running')`;
+    expect(j?.reason, 'regeneration under way').toBe('memories_changed');
   });
 });
 

@@ -66,7 +66,12 @@ interface Thinks { thoughtsTokens?: number }
 
 export type FakeBehavior =
   /** 200 with a candidate; default text is a valid narrative naming the model and memory count. */
-  | ({ kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string } & Delayed & Thinks)
+  | ({
+    kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string;
+    /** Structured output (the request asked for JSON): how many claims the default answer has
+     *  (default 8), and whether one of them also cites a ref the prompt never gave (m9999). */
+    claims?: number; bogusRef?: boolean;
+  } & Delayed & Thinks)
   /** Google's error JSON; 429 gets a RetryInfo detail when retryDelaySeconds is given. */
   | ({ kind: 'error'; status: FakeErrorStatus; message?: string; retryDelaySeconds?: number } & Delayed)
   /** Accepts the request and never answers, until the client disconnects. */
@@ -104,6 +109,9 @@ export interface FakeCall {
   promptChars: number;
   /** generationConfig.maxOutputTokens of the request, or null. */
   maxOutputTokens: number | null;
+  /** True when the request asked for structured output (responseMimeType application/json with
+   *  a responseJsonSchema): the answer is JSON claims. */
+  structured: boolean;
   /** generationConfig.thinkingConfig of the request, or null. */
   thinkingConfig: FakeThinkingConfig | null;
   /** Thinking tokens the answer reported, and its finish reason (null when there was no candidate). */
@@ -188,6 +196,20 @@ export function defaultNarrative(model: string, memoryLines: number): string {
     'Reliability, testability and honest error reporting come up again and again, together with a preference for'
     + ' small, well-named interfaces.',
   ].join('\n');
+}
+
+/** The default `ok` answer to a structured-output request: JSON claims, each citing refs the
+ *  prompt gave (m1..mN, N memory lines); with bogusRef one claim also cites m9999. */
+export function defaultClaimsJson(model: string, memoryLines: number, count = 8, bogusRef = false): string {
+  const n = Math.max(memoryLines, 1);
+  const claims = Array.from({ length: count }, (_, i) => ({
+    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length],
+    text: i === 0
+      ? `Written by fake-gemini for model ${model} from ${memoryLines} memory lines.`
+      : `Fake claim ${i + 1}, grounded in memory m${(i % n) + 1}.`,
+    memory_refs: [`m${(i % n) + 1}`, ...(bogusRef && i === 1 ? ['m9999'] : [])],
+  }));
+  return JSON.stringify({ claims });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +427,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     let parsed: {
       contents?: { role?: string; parts?: { text?: unknown }[] }[];
       systemInstruction?: { parts?: { text?: unknown }[] };
-      generationConfig?: { maxOutputTokens?: number; thinkingConfig?: FakeThinkingConfig };
+      generationConfig?: { maxOutputTokens?: number; thinkingConfig?: FakeThinkingConfig; responseMimeType?: string; responseJsonSchema?: unknown };
     } | null = null;
     try {
       parsed = JSON.parse(raw);
@@ -419,7 +441,8 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const generation = parsed?.generationConfig;
     const maxOutputTokens = typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null;
     const thinkingConfig = generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null;
-    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, thoughtsTokens: null, finishReason: null };
+    const structured = generation?.responseMimeType === 'application/json' && generation.responseJsonSchema !== undefined;
+    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
 
     if (key !== (opts.apiKey ?? FAKE_GEMINI_API_KEY)) {
       record({ ...base, behavior: 'auth_error', status: 400, chaos: false });
@@ -494,7 +517,10 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
         responseId,
       };
     };
-    const narrative = () => defaultNarrative(model, countMemoryLines(userText));
+    // Structured output as the real API answers it: the JSON is the text of the candidate part.
+    const narrative = (b?: { claims?: number; bogusRef?: boolean }) => structured
+      ? defaultClaimsJson(model, countMemoryLines(userText), b?.claims, b?.bogusRef)
+      : defaultNarrative(model, countMemoryLines(userText));
 
     const h = marker !== null && !chaotic ? holds.get(marker) : undefined;
     if (h && h.remaining > 0) {
@@ -512,7 +538,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
           return; // never answers; the socket closes when the client gives up (or on close()).
         case 'ok': {
           const b = behavior;
-          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), b)));
+          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(b), b)));
         }
         case 'error': {
           const b = behavior;

@@ -44,6 +44,8 @@ create table private.settings (
   weekly_spread_seconds int not null default 600 check (weekly_spread_seconds >= 0),
   prompt_char_budget int not null default 60000 check (prompt_char_budget >= 1000),
   memory_char_cap int not null default 2000 check (memory_char_cap >= 100),
+  -- Fewest claims with valid citations a generation must keep, or the attempt is invalid_output.
+  min_claims int not null default 3 check (min_claims >= 1),
   job_retention_days int not null default 30 check (job_retention_days >= 1),
   http_response_retention_minutes int not null default 60 check (http_response_retention_minutes >= 1)
 );

@@ -14,13 +14,21 @@ create table public.user_narratives (
   memories_as_of timestamptz not null,
   -- Active memories added since generation; past the stale threshold a refresh is queued.
   new_memories_since int not null default 0,
-  -- Set when a memory it was built from is edited, archived or deleted: never served again
-  -- until regenerated, so deleted content never reaches a conversation.
-  invalidated_at timestamptz,
-  invalidated_reason text,
+  -- The grounded statements the content is rendered from: [{section, text, memory_ids}], every
+  -- memory id an active memory of this user when stored (shared/narrative.ts narrativeClaim).
+  claims jsonb not null default '[]'::jsonb check (jsonb_typeof(claims) = 'array'),
+  -- Every memory id the claims cite: "which narratives cite memory X" is one GIN lookup, and a
+  -- delete, archive or edit strips the claims citing it in the same transaction.
+  cited_memory_ids uuid[] not null default '{}',
+  -- Claims were removed since generation (a cited memory changed); a regeneration is queued.
+  partial boolean not null default false,
+  removed_claims int not null default 0 check (removed_claims >= 0),
   job_id bigint
 );
 comment on table public.user_narratives is 'Cached LLM-written portrait of each user, served at conversation start.';
+
+-- Which narratives cite a memory (the memory-change triggers).
+create index user_narratives_cited_memory_ids_idx on public.user_narratives using gin (cited_memory_ids);
 
 -- The weekly refresh walks narratives oldest first.
 create index user_narratives_generated_at_idx on public.user_narratives (generated_at);
@@ -35,12 +43,37 @@ create policy "Users read their own narrative" on public.user_narratives
 -- as the user); only the pipeline writes it, as its owner postgres. anon, service_role: nothing.
 grant select on public.user_narratives to authenticated;
 
--- Whether a narrative may be served at all: never once a memory it was built from changed.
+-- The SQL twin of shared/narrative.ts renderClaims (same bytes; tests/grounded-narratives.test.ts
+-- compares them): re-renders narrative_content after claims are removed, inside the trigger.
+create function private.render_claims(p_claims jsonb) returns text
+language sql immutable set search_path = '' as $$
+  select string_agg(format(E'## %s\n\n%s', t.title, coalesce(
+      (select string_agg('- ' || (c.claim ->> 'text'), E'\n' order by c.ord)
+       from jsonb_array_elements(p_claims) with ordinality c(claim, ord) where c.claim ->> 'section' = t.title),
+      'Not enough information yet.')), E'\n\n' order by t.ord) || E'\n'
+  from unnest(case when jsonb_path_exists(p_claims, '$[*] ? (@.section == "Pinned by you")')
+    then array['Pinned by you', 'Who they are', 'Current work and trajectory', 'How to interact with them', 'Recurring themes and patterns']
+    else array['Who they are', 'Current work and trajectory', 'How to interact with them', 'Recurring themes and patterns'] end)
+    with ordinality t(title, ord)
+$$;
+comment on function private.render_claims(jsonb) is 'Markdown of a narrative''s claims, byte-identical to shared/narrative.ts renderClaims.';
+
+-- The memory ids a list of claims cites, distinct.
+create function private.cited_ids(p_claims jsonb) returns uuid[]
+language sql immutable set search_path = '' as $$
+  select coalesce(array_agg(distinct x.mid::uuid), '{}')
+  from jsonb_array_elements(p_claims) c(claim), jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
+$$;
+comment on function private.cited_ids(jsonb) is 'Distinct memory ids cited by a claims array (user_narratives.cited_memory_ids).';
+
+-- Whether a narrative may be served at all: it always may; claims citing changed memories are
+-- removed from the row itself in the changing transaction (20261125000700), so what is stored
+-- is what may be served. Kept as the one place the rule lives.
 create function private.narrative_is_servable(n public.user_narratives) returns boolean
 language sql stable set search_path = '' as $$
-  select n.invalidated_at is null
+  select n.id is not null
 $$;
-comment on function private.narrative_is_servable(public.user_narratives) is 'Servable: not invalidated by a change to a memory it was built from.';
+comment on function private.narrative_is_servable(public.user_narratives) is 'Servable: every stored narrative (changed memories'' claims are already removed).';
 
 -- Fresh: servable, younger than ttl_days, and fewer than stale_after_new_memories memories
 -- added since. The one freshness rule: narrative_for_me (serve or refresh), backfill (skip
@@ -48,10 +81,11 @@ comment on function private.narrative_is_servable(public.user_narratives) is 'Se
 create function private.narrative_is_fresh(n public.user_narratives, s private.settings) returns boolean
 language sql stable set search_path = '' as $$
   select private.narrative_is_servable(n)
+    and not n.partial
     and n.generated_at > now() - make_interval(days => s.ttl_days)
     and n.new_memories_since < s.stale_after_new_memories
 $$;
-comment on function private.narrative_is_fresh(public.user_narratives, private.settings) is 'Fresh: servable, within ttl_days and under stale_after_new_memories (the only freshness rule).';
+comment on function private.narrative_is_fresh(public.user_narratives, private.settings) is 'Fresh: servable, not partial, within ttl_days and under stale_after_new_memories (the only freshness rule).';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -260,11 +260,11 @@ comment on function private.claim_job(bigint) is 'Compare-and-set claim of a que
 -- memory_char_cap, until prompt_char_budget is spent; returned newest first. `total` tells how
 -- many exist, so the caller knows how many were left out; `as_of` is when they were read.
 create function private.memories_for_prompt(p_user_id uuid)
-returns table (content text, created_at timestamptz, importance real, total int, as_of timestamptz)
+returns table (id uuid, content text, created_at timestamptz, importance real, total int, as_of timestamptz)
 language sql stable security definer set search_path = '' as $$
   with s as (select prompt_char_budget, memory_char_cap from private.settings),
   ranked as (
-    select left(m.content, s.memory_char_cap) as content, m.created_at,
+    select m.id, left(m.content, s.memory_char_cap) as content, m.created_at,
       private.importance(m.metadata) as importance,
       count(*) over () as total,
       sum(least(length(m.content), s.memory_char_cap)) over (
@@ -274,7 +274,7 @@ language sql stable security definer set search_path = '' as $$
     from public.memories m, s
     where m.user_id = p_user_id and m.state = 'active'
   )
-  select r.content, r.created_at, r.importance, r.total::int, now()
+  select r.id, r.content, r.created_at, r.importance, r.total::int, now()
   from ranked r
   where r.used <= r.budget
   order by r.created_at desc
@@ -284,7 +284,8 @@ comment on function private.memories_for_prompt(uuid) is 'The memories a generat
 -- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
 -- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
 -- is never replaced by one generated from older input. Memory changes that happened while
--- generating keep the new narrative invalidated and queue another job.
+-- generating remove the claims citing those memories before anything is stored (the stored
+-- row is partial) and queue another job.
 -- Token counts add to what earlier attempts of the job spent (the row tells what the job cost).
 -- Outcomes: stored | stale_input | lease_lost.
 create function private.complete_job(
@@ -292,7 +293,7 @@ create function private.complete_job(
   p_memories_used int, p_memories_omitted int, p_as_of timestamptz,
   p_prompt_tokens int, p_output_tokens int, p_duration_ms int,
   p_thoughts_tokens int default null, p_cached_tokens int default null, p_total_tokens int default null,
-  p_requested_model text default null, p_provider_calls int default 1
+  p_requested_model text default null, p_provider_calls int default 1, p_claims jsonb default '[]'
 ) returns table (outcome private.complete_outcome, version int)
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
@@ -302,6 +303,8 @@ declare
   v_version int;
   v_dirty boolean;
   v_new_since int;
+  v_claims jsonb := p_claims;
+  v_removed int := 0;
 begin
   select * into s from private.settings;
   -- Serialised with readers' narrative_for_me (the user's lock, taken before the job row's).
@@ -322,15 +325,36 @@ begin
   select count(*) into v_new_since from public.memories
     where user_id = v_user and state = 'active' and created_at > p_as_of;
 
+  -- Memories deleted while generating left the user ineligible: a narrative is not kept for them.
+  if v_dirty and not private.is_eligible(v_user) then
+    delete from public.user_narratives where user_id = v_user;
+    update public.narrative_jobs set last_error = 'not_eligible: memories were deleted while generating; nothing stored',
+      last_error_code = 'not_eligible'
+    where id = p_job_id;
+    perform private.dispatch_pending();
+    return query select 'stale_input'::private.complete_outcome, null::int;
+    return;
+  end if;
+
+  -- A cited memory deleted, archived or edited since it was read (the job's memories_changed
+  -- flag, set under this row's lock): its claims are never stored.
+  if v_dirty then
+    select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb) into v_claims
+    from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
+    where not exists (
+      select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
+      where not exists (select 1 from public.memories m
+                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active' and m.updated_at <= p_as_of));
+    v_removed := jsonb_array_length(p_claims) - jsonb_array_length(v_claims);
+  end if;
+
   insert into public.user_narratives as n (
-    user_id, narrative_content, version, generated_at, updated_at, model, source_memory_count,
-    source_memories_omitted, memories_as_of, new_memories_since, invalidated_at, invalidated_reason, job_id)
+    user_id, narrative_content, claims, cited_memory_ids, partial, removed_claims, version, generated_at, updated_at,
+    model, source_memory_count, source_memories_omitted, memories_as_of, new_memories_since, job_id)
   values (
-    v_user, p_content, 1, now(), now(), p_model, p_memories_used, p_memories_omitted, p_as_of,
-    v_new_since,
-    case when v_dirty then now() end,
-    case when v_dirty then 'memories_changed' end,
-    p_job_id)
+    v_user, case when v_removed > 0 then private.render_claims(v_claims) else p_content end, v_claims,
+    private.cited_ids(v_claims), v_removed > 0, v_removed, 1, now(), now(),
+    p_model, p_memories_used, p_memories_omitted, p_as_of, v_new_since, p_job_id)
   on conflict (user_id) do update set
     narrative_content = excluded.narrative_content,
     version = n.version + 1,
@@ -341,8 +365,10 @@ begin
     source_memories_omitted = excluded.source_memories_omitted,
     memories_as_of = excluded.memories_as_of,
     new_memories_since = excluded.new_memories_since,
-    invalidated_at = excluded.invalidated_at,
-    invalidated_reason = excluded.invalidated_reason,
+    claims = excluded.claims,
+    cited_memory_ids = excluded.cited_memory_ids,
+    partial = excluded.partial,
+    removed_claims = excluded.removed_claims,
     job_id = excluded.job_id
   where n.memories_as_of <= excluded.memories_as_of
   returning n.version into v_version;
@@ -367,7 +393,7 @@ begin
   return query select 'stored'::private.complete_outcome, v_version;
 end
 $$;
-comment on function private.complete_job(bigint, uuid, text, text, int, int, timestamptz, int, int, int, int, int, int, text, int) is 'Lease holder stores the narrative (version + 1) and succeeds the job in one transaction.';
+comment on function private.complete_job(bigint, uuid, text, text, int, int, timestamptz, int, int, int, int, int, int, text, int, jsonb) is 'Lease holder stores the narrative (version + 1) and succeeds the job in one transaction.';
 
 -- Finish a claimed attempt that failed. Retryable failures go back to the queue with backoff
 -- until max_attempts; permanent ones fail at once. The error is kept on the row either way, and

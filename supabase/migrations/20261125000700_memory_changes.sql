@@ -1,12 +1,15 @@
 -- Memory changes keep the cache honest.
---  * Editing, archiving or deleting a memory that existed when the narrative was generated
---    invalidates the narrative at once (it is never served again until regenerated) and queues
---    a memories_changed job (debounced by change_debounce_seconds).
+--  * Editing, archiving or deleting an active memory removes, in the same transaction, every
+--    claim citing it from the stored narrative (content re-rendered from the remaining claims,
+--    marked partial), so no path (functions, MCP, a direct select) can read text derived from
+--    it after commit; a memories_changed job is queued (debounced by change_debounce_seconds).
+--    A user left below eligibility keeps no narrative at all.
 --  * New active memories are counted; past stale_after_new_memories a stale refresh is queued,
 --    debounced by stale_debounce_seconds so a burst of inserts makes one job.
 -- Statement-level triggers with transition tables: a bulk insert/update is one pass per user.
 
--- Records destructive changes and invalidates affected narratives; queues regeneration.
+-- Removes the claims citing changed memories (or the whole narrative of a user no longer
+-- eligible) and queues regeneration. p_changes: [{user_id, memory_id}].
 create function private.note_destructive_changes(p_changes jsonb) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -14,23 +17,43 @@ declare
   r record;
 begin
   for r in
-    select (c ->> 'user_id')::uuid as user_id, min((c ->> 'created_at')::timestamptz) as oldest
+    select (c ->> 'user_id')::uuid as user_id, array_agg((c ->> 'memory_id')::uuid) as ids
     from jsonb_array_elements(p_changes) c
     group by 1
   loop
     -- The user may be going away (cascade from auth.users): nothing to record then.
     continue when not exists (select 1 from auth.users where id = r.user_id);
     -- Under the job row's lock: a claim or completion of this user's job waits for this
-    -- transaction, so it sees the flag (see narrative_jobs.memories_changed).
+    -- transaction, so it sees the flag and drops these claims too (see complete_job).
     update public.narrative_jobs set memories_changed = true, updated_at = now()
     where user_id = r.user_id and status in ('queued', 'running');
-    update public.user_narratives set invalidated_at = now(), invalidated_reason = 'memories_changed', updated_at = now()
-    where user_id = r.user_id and invalidated_at is null and memories_as_of >= r.oldest;
+    if not private.is_eligible(r.user_id) then
+      delete from public.user_narratives where user_id = r.user_id;
+      continue;
+    end if;
+    with k as (
+      select u.id, jsonb_array_length(u.claims) as before, (
+        select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
+        from jsonb_array_elements(u.claims) with ordinality c(claim, ord)
+        where not exists (select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid) where x.mid::uuid = any (r.ids))
+      ) as claims
+      from public.user_narratives u
+      where u.user_id = r.user_id and u.cited_memory_ids && r.ids
+    )
+    update public.user_narratives u set
+      claims = k.claims,
+      cited_memory_ids = private.cited_ids(k.claims),
+      narrative_content = private.render_claims(k.claims),
+      partial = true,
+      removed_claims = u.removed_claims + k.before - jsonb_array_length(k.claims),
+      updated_at = now()
+    from k
+    where u.id = k.id;
     perform private.enqueue_if_eligible(r.user_id, 'memories_changed', v_debounce);
   end loop;
 end
 $$;
-comment on function private.note_destructive_changes(jsonb) is 'Invalidates narratives built from changed memories and queues memories_changed jobs.';
+comment on function private.note_destructive_changes(jsonb) is 'Strips claims citing changed memories (or the narrative of an ineligible user) and queues memories_changed jobs.';
 
 -- Counts new active memories on each narrative; past the threshold queues a debounced refresh.
 create function private.on_memories_inserted() returns trigger
@@ -45,11 +68,11 @@ begin
     update public.user_narratives u set new_memories_since = u.new_memories_since + a.n
     from added a
     where u.user_id = a.user_id
-    returning u.user_id, u.new_memories_since, u.invalidated_at
+    returning u.user_id, u.new_memories_since
   )
   select count(*) into v_queued
   from bumped b, s, lateral private.enqueue_if_eligible(b.user_id, 'stale', s.stale_debounce_seconds) e
-  where b.invalidated_at is null and b.new_memories_since >= s.stale_after_new_memories;
+  where b.new_memories_since >= s.stale_after_new_memories;
   return null;
 end
 $$;
@@ -63,12 +86,12 @@ declare
   v_changes jsonb;
 begin
   if tg_op = 'UPDATE' then
-    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
+    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'memory_id', o.id)) into v_changes
     from old_rows o join new_rows n on n.id = o.id
     where o.state = 'active'
       and (n.state <> 'active' or n.content is distinct from o.content or n.user_id <> o.user_id);
   else
-    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'created_at', o.created_at)) into v_changes
+    select jsonb_agg(jsonb_build_object('user_id', o.user_id, 'memory_id', o.id)) into v_changes
     from old_rows o where o.state = 'active';
   end if;
   perform private.note_destructive_changes(v_changes) where v_changes is not null;

@@ -26,7 +26,8 @@ create type private.narrative_status as enum ('ready', 'queued', 'running', 'fai
 
 -- The one decision of what a signed-in user (auth.uid()) gets, for GET/POST narrative,
 -- orchestrate and MCP: the servable narrative with its freshness, or why there is none, queueing
--- the job that fixes it. p_reason: cache_miss (a read: serve, refresh a stale one, queue a
+-- the job that fixes it. A partial narrative (claims removed after a memory changed) is served
+-- as ready with partial = true and counts as stale (its regeneration is queued). p_reason: cache_miss (a read: serve, refresh a stale one, queue a
 -- cache_miss job for an eligible user without one) or manual (the Regenerate button, with its
 -- cooldown). A fresh hit is one read, no lock; everything else is decided under the user's lock
 -- on a new read, so a narrative stored by a job that raced this call is seen, never re-queued.
@@ -36,7 +37,7 @@ returns table (
   status private.narrative_status, narrative text, version int, generated_at timestamptz,
   age_days double precision, stale boolean, model text,
   job_id bigint, job_status text, retry_after_seconds int,
-  min_memories int, memory_count int)
+  min_memories int, memory_count int, claims jsonb, partial boolean)
 language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
@@ -62,7 +63,7 @@ begin
     if n.id is not null and private.narrative_is_fresh(n, s) then
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8, false, n.model,
-        null::bigint, null::text, null::int, null::int, null::int;
+        null::bigint, null::text, null::int, null::int, null::int, n.claims, n.partial;
       return;
     end if;
   end if;
@@ -84,7 +85,7 @@ begin
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8,
         not private.narrative_is_fresh(n, s), n.model,
-        v_job_id, v_job_status, null::int, null::int, null::int;
+        v_job_id, v_job_status, null::int, null::int, null::int, n.claims, n.partial;
       return;
     end if;
   end if;
@@ -92,7 +93,7 @@ begin
   if not private.is_eligible(v_user) then
     return query select 'ineligible'::private.narrative_status, null::text, null::int, null::timestamptz,
       null::float8, null::boolean, null::text, null::bigint, null::text, null::int,
-      v_threshold, private.active_memory_count(v_user, v_threshold);
+      v_threshold, private.active_memory_count(v_user, v_threshold), null::jsonb, null::boolean;
     return;
   end if;
 
@@ -103,12 +104,13 @@ begin
       return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
         null::float8, null::boolean, null::text, v_last.id, v_last.status,
         ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int,
-        null::int, null::int;
+        null::int, null::int, null::jsonb, null::boolean;
       return;
     end if;
   else
     return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
-      null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int
+      null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int,
+      null::jsonb, null::boolean
       from private.recent_failure(v_user) f;
     if found then
       return;
@@ -117,7 +119,8 @@ begin
 
   select * into v_job from private.enqueue_job(v_user, p_reason);
   return query select v_job.status::private.narrative_status, null::text, null::int, null::timestamptz,
-    null::float8, null::boolean, null::text, v_job.job_id, v_job.status, null::int, null::int, null::int;
+    null::float8, null::boolean, null::text, v_job.job_id, v_job.status, null::int, null::int, null::int,
+    null::jsonb, null::boolean;
 end
 $$;
 comment on function public.narrative_for_me(text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';

@@ -4,7 +4,7 @@
 -- roles nothing, as a hosted project's.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(21);
+select plan(22);
 
 -- The platform as hosted sets it up (local/bootstrap/supabase.sql).
 select ok((select not rolsuper and rolcreaterole and rolcreatedb and rolreplication and rolbypassrls
@@ -107,6 +107,8 @@ select pg_temp.needed('update (state) on public.memories',
   $$update public.memories set state = 'archived' where id = '31000000-0000-4000-8000-00000000000a'$$, 'users archive or delete a memory');
 select pg_temp.needed('select on public.user_narratives',
   'select narrative_content from public.user_narratives', 'users read their narrative (GET narrative, orchestrate, MCP get_narrative)');
+select pg_temp.needed('select on public.user_narratives',
+  'select claims, cited_memory_ids, partial, removed_claims from public.user_narratives', 'users read their narrative''s claims and citations');
 select pg_temp.needed('select on public.narrative_jobs',
   'select status from public.narrative_jobs', 'users read their jobs');
 select pg_temp.needed('execute on function public.narrative_for_me(text)',

@@ -3,7 +3,7 @@
 -- narrative_for_me's decision table, the project's cron jobs, dispatch without Vault secrets,
 -- lease expiry with no attempts left, pruning, the weekly batch limit, and a comment on every
 -- function.
--- User keys are hex: f1 fresh, 51 stale (old), 71 stale (new memories), b1 invalidated, e1 ineligible, c1 failed, a1 active job,
+-- User keys are hex: f1 fresh, 51 stale (old), 71 stale (new memories), b1 partial, e1 ineligible, c1 failed, a1 active job,
 -- d1 dispatch, aa/ab expired leases, cc pruning, e2-e4 weekly.
 begin;
 create extension if not exists pgtap with schema extensions;
@@ -22,15 +22,15 @@ select ('40000000-0000-4000-8000-0000000000' || k)::uuid, 'memory ' || g
 from unnest(array['f1', '51', '71', 'b1', 'c1', 'a1', 'd1', 'e2', 'e3', 'e4']) k, generate_series(1, 4) g;
 insert into public.memories (user_id, content) values ('40000000-0000-4000-8000-0000000000e1', 'only one');
 
-insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, new_memories_since, invalidated_at) values
-  ('40000000-0000-4000-8000-0000000000f1', 'fresh', now() - interval '1 day', now(), 0, null),
-  ('40000000-0000-4000-8000-000000000051', 'old', now() - interval '8 days', now(), 0, null),
+insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, new_memories_since, partial) values
+  ('40000000-0000-4000-8000-0000000000f1', 'fresh', now() - interval '1 day', now(), 0, false),
+  ('40000000-0000-4000-8000-000000000051', 'old', now() - interval '8 days', now(), 0, false),
   ('40000000-0000-4000-8000-000000000071', 'many new', now() - interval '1 day', now(),
-   (select stale_after_new_memories from private.settings), null),
-  ('40000000-0000-4000-8000-0000000000b1', 'invalidated', now() - interval '1 day', now(), 0, now()),
-  ('40000000-0000-4000-8000-0000000000e2', 'e2', now() - interval '402 days', now() - interval '402 days', 0, null),
-  ('40000000-0000-4000-8000-0000000000e3', 'e3', now() - interval '401 days', now() - interval '401 days', 0, null),
-  ('40000000-0000-4000-8000-0000000000e4', 'e4', now() - interval '400 days', now() - interval '400 days', 0, null);
+   (select stale_after_new_memories from private.settings), false),
+  ('40000000-0000-4000-8000-0000000000b1', 'partial', now() - interval '1 day', now(), 0, true),
+  ('40000000-0000-4000-8000-0000000000e2', 'e2', now() - interval '402 days', now() - interval '402 days', 0, false),
+  ('40000000-0000-4000-8000-0000000000e3', 'e3', now() - interval '401 days', now() - interval '401 days', 0, false),
+  ('40000000-0000-4000-8000-0000000000e4', 'e4', now() - interval '400 days', now() - interval '400 days', 0, false);
 insert into public.narrative_jobs (user_id, reason, status, attempts, finished_at, last_error_code, last_error) values
   ('40000000-0000-4000-8000-0000000000c1', 'cache_miss', 'failed', 5, now() - interval '1 minute', 'output_blocked', 'output_blocked: x');
 insert into public.narrative_jobs (user_id, reason, status, attempts, locked_until, lease_token, started_at) values
@@ -59,8 +59,8 @@ select is((select status || ':' || stale || ':' || job_status from pg_temp.for_m
 select is(pg_temp.jobs_of('51'), 'stale:queued', 'older than ttl_days: a stale refresh is queued');
 select is((select status || ':' || stale from pg_temp.for_me('71')), 'ready:true', 'stale_after_new_memories reached: served stale');
 select is(pg_temp.jobs_of('71'), 'stale:queued', 'new memories: a stale refresh is queued');
-select is((select status from pg_temp.for_me('b1')), 'queued', 'invalidated: never served; a job is queued');
-select is(pg_temp.jobs_of('b1'), 'cache_miss:queued', 'invalidated: the job is a cache_miss');
+select is((select status || ':' || stale from pg_temp.for_me('b1')), 'ready:true', 'partial: served (what is stored is servable), as stale');
+select is(pg_temp.jobs_of('b1'), 'stale:queued', 'partial: a refresh is queued');
 select is((select status || ':' || min_memories || ':' || memory_count from pg_temp.for_me('e1')), 'ineligible:3:1',
   'ineligible: says so with settings.min_memories (3 here) and the user''s count');
 select is(pg_temp.jobs_of('e1'), '', 'ineligible: nothing queued');

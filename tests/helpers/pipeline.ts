@@ -73,7 +73,9 @@ export async function narrative(sql: Sql, userId: string) {
   const [row] = await sql`select * from public.user_narratives where user_id = ${userId}`;
   return row as undefined | {
     version: number; narrative_content: string; model: string; source_memory_count: number;
-    source_memories_omitted: number; invalidated_at: Date | null; new_memories_since: number; generated_at: Date;
+    source_memories_omitted: number; new_memories_since: number; generated_at: Date;
+    claims: { section: string; text: string; memory_ids: string[] }[]; cited_memory_ids: string[];
+    partial: boolean; removed_claims: number;
     memories_as_of: Date; job_id: number;
   };
 }

@@ -12,7 +12,7 @@ export const NARRATIVE_URI = 'narrative://me';
 export async function narrativeState(claims: UserClaims): Promise<NarrativeState> {
   const view = await narrativeView(claims);
   if (view.status === 'ready') return view;
-  return { status: view.status, narrative: null, version: null, generated_at: null, age_days: null, stale: null, model: null };
+  return { status: view.status, narrative: null, version: null, generated_at: null, age_days: null, stale: null, model: null, claims: [], partial: null };
 }
 
 const WHY_NOT: Record<Exclude<NarrativeState['status'], 'ready'>, string> = {

@@ -3,9 +3,8 @@
 // written to the job row (retry with backoff, or failed); nothing is dropped silently.
 // claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
 // function continues in the background while it holds the job's lease.
-import {
-  type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf, narrativeText,
-} from '../../../../shared/narrative.ts';
+import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
+import { acceptClaims } from './claims.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -41,6 +40,7 @@ interface Claim {
 }
 
 interface MemoryRow {
+  id: string;
   content: string;
   created_at: Date;
   importance: number | null;
@@ -50,32 +50,6 @@ interface MemoryRow {
 
 function step(jobId: number, userId: string | null, name: string, started: number, outcome: string, extra: Record<string, unknown> = {}) {
   log({ level: 'info', job_id: jobId, user_id: userId, step: name, duration_ms: Math.round(performance.now() - started), outcome, ...extra });
-}
-
-/** Turns the provider's answer into narrative text, or a classified failure. */
-function acceptOutput(text: string, finishReason: string): string {
-  if (finishReason.startsWith('BLOCKED')) {
-    throw new ProviderError('prompt_blocked', `the provider blocked the prompt (${finishReason})`, false);
-  }
-  if (finishReason === 'SAFETY' || finishReason === 'PROHIBITED_CONTENT' || finishReason === 'BLOCKLIST') {
-    throw new ProviderError('output_blocked', `the provider withheld the output (finishReason ${finishReason})`, false);
-  }
-  // Still cut after the provider's one bigger-cap retry: the cap does not fit this model's
-  // thinking plus the narrative. Not retryable: every later attempt would send the same two
-  // requests and pay for them again; the cap (NARRATIVE_*MAX_OUTPUT_TOKENS) or the thinking level
-  // needs changing, and the next regeneration (manual, weekly, an edit) tries again.
-  if (finishReason === 'MAX_TOKENS') {
-    throw new ProviderError('output_truncated', 'the answer was cut at the output cap twice (finishReason MAX_TOKENS, '
-      + 'thinking and answer share the cap); raise NARRATIVE_MAX_OUTPUT_TOKENS or lower GEMINI_THINKING_LEVEL', false);
-  }
-  if (finishReason !== 'STOP') {
-    throw new ProviderError('incomplete_output', `generation did not finish (finishReason ${finishReason})`, true);
-  }
-  const parsed = narrativeText.safeParse(text);
-  if (!parsed.success) {
-    throw new ProviderError('invalid_output', parsed.error.issues.map((i) => i.message).join('; '), true);
-  }
-  return parsed.data;
 }
 
 /** Takes the job's lease, or says (as an HttpError) why the job cannot be run now. */
@@ -104,7 +78,8 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   let usage: Usage | null = null;
   try {
     const t1 = performance.now();
-    const [eligible] = await sql<{ ok: boolean }[]>`select private.is_eligible(${userId}) as ok`;
+    const [eligible] = await sql<{ ok: boolean; min_claims: number }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
     // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
@@ -132,14 +107,15 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const narrative = acceptOutput(result.text, result.finishReason);
+    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims);
+    step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
 
     const t3 = performance.now();
     const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`
-      select * from private.complete_job(${jobId}, ${lease}, ${narrative}, ${result.model}, ${memories.length},
+      select * from private.complete_job(${jobId}, ${lease}, ${accepted.content}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
-        ${result.requestedModel}, ${result.calls})`;
+        ${result.requestedModel}, ${result.calls}, ${sql.json(accepted.claims)})`;
     step(jobId, userId, 'store', t3, done.outcome, { version: done.version });
     if (done.outcome === 'lease_lost') return { job_id: jobId, status: 'lease_lost' };
     return { job_id: jobId, status: 'succeeded', version: done.version ?? undefined };

@@ -9,17 +9,18 @@ export async function orchestrate(claims: UserClaims, message: string, isNewConv
   if (!isNewConversation) {
     const timeoutMs = await fallbackTimeoutMs();
     const context = await asUser(claims, (tx) => memoryContext(tx, message, false, timeoutMs));
-    return { source: context ? 'fallback' : 'none', context, narrative: null, job: null };
+    return { source: context ? 'fallback' : 'none', context, narrative: null, claims: [], job: null };
   }
   const r = await narrativeForMe(claims, 'cache_miss');
   if (r.status === 'ready') {
     // Stale but servable: narrative_for_me queued the refresh (its job is returned).
     return {
       source: 'narrative', context: r.narrative!,
-      narrative: { version: r.version!, generated_at: r.generated_at!.toISOString(), stale: r.stale! }, job: jobOf(r),
+      narrative: { version: r.version!, generated_at: r.generated_at!.toISOString(), stale: r.stale!, partial: r.partial ?? false },
+      claims: r.claims ?? [], job: jobOf(r),
     };
   }
   const timeoutMs = await fallbackTimeoutMs();
   const context = await asUser(claims, (tx) => memoryContext(tx, message, true, timeoutMs));
-  return { source: context ? 'fallback' : 'none', context, narrative: null, job: jobOf(r) };
+  return { source: context ? 'fallback' : 'none', context, narrative: null, claims: [], job: jobOf(r) };
 }

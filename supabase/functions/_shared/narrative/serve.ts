@@ -1,10 +1,10 @@
 // Serving: what the signed-in user gets is decided by one SQL function, public.narrative_for_me
-// (freshness, eligibility, invalidation, cooldowns and queueing all live there); this module
+// (freshness, eligibility, partial narratives, cooldowns and queueing all live there); this module
 // calls it and builds fallback contexts, always as the user.
 import type { UserClaims } from '../auth.ts';
 import { readAsUser, sql, type Tx } from '../db.ts';
 import {
-  NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
+  NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeClaim, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
 } from '../../../../shared/narrative.ts';
 
 /** A row of public.narrative_for_me. */
@@ -21,6 +21,8 @@ export interface ForMe {
   retry_after_seconds: number | null;
   min_memories: number | null;
   memory_count: number | null;
+  claims: NarrativeClaim[] | null;
+  partial: boolean | null;
 }
 
 /**
@@ -32,13 +34,16 @@ export async function narrativeForMe(claims: UserClaims, reason: NarrativeForMeR
   if (!NARRATIVE_FOR_ME_REASONS.includes(reason)) throw new Error(`narrativeForMe: unknown reason ${reason}`);
   const [row] = await readAsUser<ForMe>(claims, `
     select status, narrative, version, generated_at, age_days, stale, model, job_id::int as job_id, job_status,
-      retry_after_seconds, min_memories, memory_count
+      retry_after_seconds, min_memories, memory_count, claims, partial
     from public.narrative_for_me('${reason}')`);
   return row;
 }
 
 export type NarrativeView =
-  | { status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean; model: string | null }
+  | {
+    status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean;
+    model: string | null; claims: NarrativeClaim[]; partial: boolean;
+  }
   | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null };
 
 /** What to show the user now (GET /narrative, MCP get_narrative), as narrative_for_me decided it. */
@@ -47,7 +52,7 @@ export async function narrativeView(claims: UserClaims): Promise<NarrativeView> 
   if (r.status === 'ready') {
     return {
       status: 'ready', narrative: r.narrative!, version: r.version!, generated_at: r.generated_at!.toISOString(),
-      age_days: r.age_days!, stale: r.stale!, model: r.model,
+      age_days: r.age_days!, stale: r.stale!, model: r.model, claims: r.claims ?? [], partial: r.partial ?? false,
     };
   }
   if (r.status === 'cooldown') throw new Error('narrative_for_me answered cooldown to a read');

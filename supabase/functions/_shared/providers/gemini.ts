@@ -8,7 +8,7 @@
 // thoughts plus the answer, and an answer cut at the cap (finishReason MAX_TOKENS) is asked once
 // more with a bigger cap, never again with the identical request.
 import { ApiError, type GenerateContentResponse, GoogleGenAI, ThinkingLevel } from '@google/genai';
-import { buildPrompt } from '../narrative/prompt.ts';
+import { buildPrompt, CLAIMS_JSON_SCHEMA } from '../narrative/prompt.ts';
 import {
   addCounts, type CompletionPrompt, type GenerationResult, type ModelLane, type NarrativeInput, type NarrativeProvider,
   ProviderError, type Usage,
@@ -117,7 +117,7 @@ export class GeminiProvider implements NarrativeProvider {
   }
 
   async generate(input: NarrativeInput, signal: AbortSignal, lane: ModelLane = 'interactive'): Promise<GenerationResult> {
-    return await this.complete({ ...buildPrompt(input), lane }, signal);
+    return await this.complete({ ...buildPrompt(input), lane, jsonSchema: CLAIMS_JSON_SCHEMA }, signal);
   }
 
   /** One answer to any prompt (the narrative, or the MCP server's answers over memories): one
@@ -168,6 +168,7 @@ export class GeminiProvider implements NarrativeProvider {
             systemInstruction: system,
             ...(this.temperature === undefined ? {} : { temperature: this.temperature }),
             maxOutputTokens,
+            ...(prompt.jsonSchema === undefined ? {} : { responseMimeType: 'application/json', responseJsonSchema: prompt.jsonSchema }),
             thinkingConfig: { thinkingLevel: ThinkingLevel[this.thinkingLevel] },
             abortSignal: call.signal,
           },

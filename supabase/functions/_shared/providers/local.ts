@@ -1,10 +1,10 @@
 // The offline narrative writer: used when no Gemini key is configured. Deterministic (same input,
 // byte-identical output), no network and no Deno globals, so Node tests import it too. It only
 // rearranges what the memories say, with simple heuristics, and says so when it finds nothing.
-import { NARRATIVE_MAX_CHARS, NARRATIVE_SECTIONS } from '../../../../shared/narrative.ts';
+import { CLAIM_MAX_CHARS, NARRATIVE_SECTIONS } from '../../../../shared/narrative.ts';
+import { memoryRef } from '../narrative/prompt.ts';
 import { type GenerationResult, type NarrativeInput, type NarrativeProvider, type PromptMemory, ProviderError } from './types.ts';
 
-const NOT_ENOUGH = 'Not enough information yet.';
 const MAX_ITEM_CHARS = 140;
 const SCAN_CHARS = 4_000; // per memory, for theme counting
 
@@ -65,29 +65,30 @@ function thirdPerson(s: string): string {
   return out.charAt(0).toUpperCase() + out.slice(1);
 }
 
-const bullet = (s: string) => `- ${s}${/[.!?…]$/.test(s) ? '' : '.'}`;
+const sentence = (s: string) => `${s}${/[.!?…]$/.test(s) ? '' : '.'}`;
 const byImportanceThenOldest = (a: Item, b: Item) => b.importance - a.importance || a.time - b.time || a.index - b.index;
 const byNewest = (a: Item, b: Item) => b.time - a.time || a.index - b.index;
 const day = (t: number) => new Date(t).toISOString().slice(0, 10);
 
-/** Up to n distinct summaries from items in the given order. */
-function pick(items: Item[], n: number): string[] {
+/** Up to n distinct summaries from items in the given order, each with the item it quotes. */
+function pick(items: Item[], n: number): { line: string; item: Item }[] {
   const seen = new Set<string>();
-  const out: string[] = [];
+  const out: { line: string; item: Item }[] = [];
   for (const it of items) {
     const line = thirdPerson(summarise(it.text));
     const key = line.toLowerCase();
     if (!/[\p{L}\p{N}\p{Extended_Pictographic}]/u.test(line) || seen.has(key)) continue;
     seen.add(key);
-    out.push(bullet(line));
+    out.push({ line: sentence(line), item: it });
     if (out.length === n) break;
   }
   return out;
 }
 
-/** Words and two-word phrases by the number of memories that mention them (first-seen casing kept). */
-function themes(items: Item[]): { term: string; count: number }[] {
-  const counts = new Map<string, { term: string; count: number }>();
+/** Words and two-word phrases by the number of memories that mention them (first-seen casing
+ *  kept), with the memories that do. */
+function themes(items: Item[]): { term: string; count: number; items: Item[] }[] {
+  const counts = new Map<string, { term: string; count: number; items: Item[] }>();
   for (const it of items) {
     const words = clean(it.text).match(/\p{L}[\p{L}\p{N}]*(?:\+\+|#)?/gu) ?? [];
     const seen = new Set<string>();
@@ -101,8 +102,9 @@ function themes(items: Item[]): { term: string; count: number }[] {
         const key = parts.join(' ');
         if (seen.has(key)) continue;
         seen.add(key);
-        const entry = counts.get(key) ?? counts.set(key, { term, count: 0 }).get(key)!;
+        const entry = counts.get(key) ?? counts.set(key, { term, count: 0, items: [] }).get(key)!;
         entry.count++;
+        entry.items.push(it);
       }
     });
   }
@@ -113,57 +115,49 @@ function themes(items: Item[]): { term: string; count: number }[] {
   return [...phrases, ...words].sort((a, b) => b.count - a.count);
 }
 
-/** Keeps whole lines while the section stays within its share of the length limit. */
-function section(title: string, lines: string[]): string {
-  const budget = Math.floor(NARRATIVE_MAX_CHARS / NARRATIVE_SECTIONS.length) - title.length - 8;
-  let used = 0;
-  const kept = lines.filter((l) => (used += l.length + 1) <= budget);
-  return `## ${title}\n\n${(kept.length ? kept : [NOT_ENOUGH]).join('\n')}`;
-}
+/** A claim as the local writer emits it: the prompt's refs of the memories it quotes. */
+export interface LocalClaim { section: (typeof NARRATIVE_SECTIONS)[number]; text: string; memory_refs: string[] }
 
-export function writeLocalNarrative(input: NarrativeInput): string {
+const MAX_THEME_REFS = 10;
+
+/** The claims of a narrative, each citing the memories it quotes (by prompt ref). Sections with
+ *  nothing to cite get no claims (the renderer says "Not enough information yet."). */
+export function writeLocalClaims(input: NarrativeInput): LocalClaim[] {
   const items: Item[] = input.memories
     .map((m: PromptMemory, index) => {
       const t = Date.parse(m.created_at);
       return { text: m.content, time: Number.isFinite(t) ? t : 0, importance: Number.isFinite(m.importance) ? m.importance! : 0.5, index };
     })
     .filter((it) => clean(it.text) !== '' && !isSecret(it.text) && !INJECTION.test(it.text));
-  const n = items.length;
   const newest = [...items].sort(byNewest);
+  const [whoS, workS, interactS, themesS] = NARRATIVE_SECTIONS;
+  const claims: LocalClaim[] = [];
+  const quote = (section: LocalClaim['section'], picked: { line: string; item: Item }[]) =>
+    picked.forEach((p) => claims.push({ section, text: Array.from(p.line).slice(0, CLAIM_MAX_CHARS).join(''), memory_refs: [memoryRef(p.item.index)] }));
 
-  const self = pick(items.filter((it) => SELF.test(it.text)).sort(byImportanceThenOldest), 3);
-  const who = self.length
-    ? [`From their own descriptions:`, ...self]
-    : [`${NOT_ENOUGH} None of the ${n} memories considered describes the user directly.`];
+  quote(whoS, pick(items.filter((it) => SELF.test(it.text)).sort(byImportanceThenOldest), 3));
 
   const recentWork = newest.slice(0, 20).filter((it) => WORK.test(it.text));
   const work = pick([...recentWork, ...newest.filter((it) => !PREFERENCE.test(it.text))], 3);
+  quote(workS, work);
   const dated = newest.filter((it) => it.time > 0);
-  const span = dated.length
-    ? `The memories considered run from ${day(dated[dated.length - 1].time)} to ${day(dated[0].time)}.`
-    : 'The memories carry no usable dates.';
-  const workLines = work.length ? ['Most recently:', ...work, '', span] : [NOT_ENOUGH];
+  if (work.length && dated.length > 1) {
+    const [last, first] = [dated[0], dated[dated.length - 1]];
+    claims.push({
+      section: workS, text: `The memories considered run from ${day(first.time)} to ${day(last.time)}.`,
+      memory_refs: [memoryRef(first.index), memoryRef(last.index)],
+    });
+  }
 
-  const prefs = pick(items.filter((it) => PREFERENCE.test(it.text)).sort(byImportanceThenOldest), 4);
-  const interact = prefs.length ? ['Stated preferences:', ...prefs] : [`${NOT_ENOUGH} No stated preferences about how to work with them.`];
+  quote(interactS, pick(items.filter((it) => PREFERENCE.test(it.text)).sort(byImportanceThenOldest), 4));
 
-  const top = themes(items);
-  const recurring = top.filter((t) => t.count >= 2);
-  const themeLines = recurring.length
-    ? ['Terms that recur across memories:', ...recurring.map((t) => `- ${t.term} (${t.count} memories)`)]
-    : top.length
-      ? [`No theme recurs yet. The memories mention: ${top.map((t) => t.term).join(', ')}.`]
-      : [NOT_ENOUGH];
-  const skipped = input.memories.length - n;
-  const omitted = Math.max(0, input.omitted);
-  themeLines.push(
-    '',
-    `_Written offline by a simple local summariser from ${n} of ${input.total} memories`
-      + `${omitted ? `; ${omitted} were left out for length` : ''}${skipped ? `; ${skipped} were skipped as empty, instruction-like or possibly sensitive` : ''}._`,
-  );
-
-  const bodies = [who, workLines, interact, themeLines];
-  return NARRATIVE_SECTIONS.map((title, i) => section(title, bodies[i])).join('\n\n') + '\n';
+  for (const t of themes(items).filter((x) => x.count >= 2)) {
+    claims.push({
+      section: themesS, text: `Recurring term: ${t.term} (${t.count} memories).`,
+      memory_refs: t.items.slice(0, MAX_THEME_REFS).map((it) => memoryRef(it.index)),
+    });
+  }
+  return claims;
 }
 
 export class LocalProvider implements NarrativeProvider {
@@ -173,7 +167,7 @@ export class LocalProvider implements NarrativeProvider {
   /** One model for every lane (the lane argument only picks among Gemini models). */
   generate(input: NarrativeInput, signal: AbortSignal): Promise<GenerationResult> {
     if (signal.aborted) return Promise.reject(new ProviderError('timeout', 'local narrative generation was aborted', true));
-    const text = writeLocalNarrative(input);
+    const text = JSON.stringify({ claims: writeLocalClaims(input) });
     const promptChars = input.memories.reduce((sum, m) => sum + m.content.length, 0);
     const promptTokens = Math.ceil(promptChars / 4);
     const outputTokens = Math.ceil(text.length / 4);

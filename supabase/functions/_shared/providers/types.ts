@@ -37,6 +37,8 @@ export interface Usage {
 }
 
 export interface GenerationResult extends Usage {
+  /** The answer. For a narrative (NarrativeProvider.generate) it is JSON
+   *  `{"claims": [{section, text, memory_refs}]}`, memory_refs being the prompt's refs (m1, m2…). */
   text: string;
   /** Provider's finish reason; only "STOP" is a complete answer. */
   finishReason: string;
@@ -54,6 +56,8 @@ export interface CompletionPrompt {
   maxOutputTokens?: number;
   /** Default 'interactive'. */
   lane?: ModelLane;
+  /** Ask for JSON matching this JSON Schema (Gemini structured output); the answer text is the JSON. */
+  jsonSchema?: unknown;
 }
 
 export interface NarrativeProvider {
