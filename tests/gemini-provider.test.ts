@@ -6,7 +6,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NARRATIVE_SECTIONS, providerClaim } from '../shared/narrative.ts';
-import { GeminiProvider, type GeminiProviderOptions, parseDuration } from '../supabase/functions/_shared/providers/gemini.ts';
+import { GeminiProvider, type GeminiProviderOptions } from '../supabase/functions/_shared/providers/gemini.ts';
+import { parseDuration } from '../supabase/functions/_shared/providers/gemini-errors.ts';
 import { type NarrativeInput, ProviderError } from '../supabase/functions/_shared/providers/types.ts';
 import {
   defaultNarrative, FAKE_THOUGHTS, type FakeBehavior, type FakeGemini, fakeGeminiControl, startFakeGemini,

@@ -1,0 +1,248 @@
+// The fake Gemini's vocabulary: the behaviours a scenario step can play, thinking-token
+// accounting, the texts and Google error bodies it answers with. The server is ./gemini.ts.
+import { NARRATIVE_SECTIONS } from '../../shared/narrative.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours
+
+/** HTTP statuses the `error` behaviour can answer with, each with Google's canonical status. */
+export const FAKE_ERROR_STATUSES = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+} as const;
+export type FakeErrorStatus = keyof typeof FAKE_ERROR_STATUSES;
+
+export interface FakeUsage {
+  promptTokenCount: number;
+  candidatesTokenCount: number;
+  thoughtsTokenCount: number;
+  cachedContentTokenCount: number;
+  totalTokenCount: number;
+}
+
+/** Thinking the fake "does" per thinkingLevel, in tokens (no thinkingConfig: MEDIUM, the usual
+ *  Gemini 3 Flash default; thinkingBudget n: n, -1: MEDIUM, 0: none). */
+export const FAKE_THOUGHTS = { MINIMAL: 0, LOW: 256, MEDIUM: 1024, HIGH: 4096 } as const;
+/** The cap when the request sets no maxOutputTokens (current Flash models' limit). */
+export const FAKE_MODEL_MAX_OUTPUT = 65_536;
+
+/** What a request asked for in generationConfig, as the fake understood it. */
+export interface FakeThinkingConfig { thinkingLevel?: string; thinkingBudget?: number; includeThoughts?: boolean }
+
+/** Delay before answering (the request still ends early if the client disconnects). */
+interface Delayed { latencyMs?: number }
+/** Thinking tokens to spend instead of what the request's thinking config implies. Thoughts and
+ *  answer share maxOutputTokens: when they do not fit, the answer is cut (MAX_TOKENS), or empty
+ *  when the thoughts alone reach the cap. */
+interface Thinks { thoughtsTokens?: number }
+
+export type FakeBehavior =
+  /** 200 with a candidate; default text is a valid narrative naming the model and memory count. */
+  | ({
+    kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string;
+    /** Structured output (the request asked for JSON): how many claims the default answer has
+     *  (default 8), and whether one of them also cites a ref the prompt never gave (m9999). */
+    claims?: number; bogusRef?: boolean;
+  } & Delayed & Thinks)
+  /** Google's error JSON; 429 gets a RetryInfo detail when retryDelaySeconds is given. */
+  | ({ kind: 'error'; status: FakeErrorStatus; message?: string; retryDelaySeconds?: number } & Delayed)
+  /** Accepts the request and never answers, until the client disconnects. */
+  | { kind: 'hang' }
+  /** 200, promptFeedback.blockReason (default SAFETY), no candidates. */
+  | ({ kind: 'blocked'; reason?: string } & Delayed)
+  /** 200, finishReason MAX_TOKENS, the text cut mid-way whatever the cap. */
+  | ({ kind: 'truncated'; text?: string } & Delayed & Thinks)
+  /** 200, a candidate with finishReason SAFETY and no content. */
+  | ({ kind: 'safety' } & Delayed)
+  /** 200 with a body that is not JSON. */
+  | ({ kind: 'garbage'; body?: string } & Delayed)
+  /** 200, valid JSON and finishReason STOP, but the text is not a narrative. */
+  | ({ kind: 'malformed'; text?: string } & Delayed & Thinks);
+
+export type FakeBehaviorKind = FakeBehavior['kind'];
+const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed'];
+
+export interface FakeChaos {
+  /** Probability (0..1) that a request gets one of `failures` instead of its behaviour. 0 turns chaos off. */
+  failureRate: number;
+  failures: FakeBehavior[];
+  /** PRNG seed: the same seed and the same request order give the same failures. */
+  seed: number;
+  /** 'default' (the default): only requests matching no scenario; 'all': scenario requests too. */
+  scope?: 'default' | 'all';
+}
+
+export interface FakeCall {
+  /** The scenario marker the request matched, or null. */
+  marker: string | null;
+  model: string;
+  apiVersion: string;
+  /** Characters of prompt text (contents + systemInstruction); the text itself is never kept. */
+  promptChars: number;
+  /** generationConfig.maxOutputTokens of the request, or null. */
+  maxOutputTokens: number | null;
+  /** True when the request asked for structured output (responseMimeType application/json with
+   *  a responseJsonSchema): the answer is JSON claims. */
+  structured: boolean;
+  /** generationConfig.thinkingConfig of the request, or null. */
+  thinkingConfig: FakeThinkingConfig | null;
+  /** Thinking tokens the answer reported, and its finish reason (null when there was no candidate). */
+  thoughtsTokens: number | null;
+  finishReason: string | null;
+  /** Date.now() when the request arrived. */
+  at: number;
+  /** What the fake did: a behaviour kind, or 'auth_error'/'bad_request' when it refused the request. */
+  behavior: FakeBehaviorKind | 'auth_error' | 'bad_request';
+  /** HTTP status answered (null for hang). */
+  status: number | null;
+  /** True when chaos replaced the request's behaviour. */
+  chaos: boolean;
+}
+
+/** Throws unless `b` looks like a FakeBehavior (used for the HTTP control API and in-process calls). */
+export function assertBehavior(b: unknown): asserts b is FakeBehavior {
+  const o = b as { kind?: unknown; status?: unknown } | null;
+  if (!o || typeof o !== 'object' || !KINDS.includes(o.kind as FakeBehaviorKind)) {
+    throw new Error(`invalid fake behavior: kind must be one of ${KINDS.join(', ')}`);
+  }
+  if (o.kind === 'error' && !(String(o.status) in FAKE_ERROR_STATUSES)) {
+    throw new Error(`invalid fake behavior: error status must be one of ${Object.keys(FAKE_ERROR_STATUSES).join(', ')}`);
+  }
+  const t = (o as { thoughtsTokens?: unknown }).thoughtsTokens;
+  if (t !== undefined && !(Number.isInteger(t) && (t as number) >= 0)) {
+    throw new Error('invalid fake behavior: thoughtsTokens must be a non-negative integer');
+  }
+}
+
+/** Thinking tokens a request's thinkingConfig implies (see FAKE_THOUGHTS). */
+export function thoughtsFor(config: FakeThinkingConfig | null): number {
+  if (config?.thinkingBudget !== undefined) {
+    return config.thinkingBudget === -1 ? FAKE_THOUGHTS.MEDIUM : Math.max(0, config.thinkingBudget);
+  }
+  const level = config?.thinkingLevel as keyof typeof FAKE_THOUGHTS | undefined;
+  return level && level in FAKE_THOUGHTS ? FAKE_THOUGHTS[level] : FAKE_THOUGHTS.MEDIUM;
+}
+
+export function assertChaos(c: unknown): asserts c is FakeChaos {
+  const o = c as Partial<FakeChaos> | null;
+  if (!o || typeof o !== 'object') throw new Error('invalid chaos config');
+  if (typeof o.failureRate !== 'number' || !(o.failureRate >= 0 && o.failureRate <= 1)) throw new Error('chaos failureRate must be in 0..1');
+  if (typeof o.seed !== 'number' || !Number.isFinite(o.seed)) throw new Error('chaos seed must be a number');
+  if (!Array.isArray(o.failures) || (o.failureRate > 0 && o.failures.length === 0)) throw new Error('chaos failures must be a non-empty list');
+  o.failures.forEach(assertBehavior);
+  if (o.scope !== undefined && o.scope !== 'default' && o.scope !== 'all') throw new Error("chaos scope must be 'default' or 'all'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Narrative text
+
+/**
+ * Memory lines in a user prompt: the non-empty lines of a <memories>…</memories> block when there
+ * is one (the shape buildPrompt writes), otherwise lines starting with a list marker.
+ */
+export function countMemoryLines(userText: string): number {
+  const block = /<memories>\n?([\s\S]*?)\n?<\/memories>/.exec(userText);
+  if (block) {
+    return block[1].split('\n').filter((l) => l.trim() !== '' && l.trim() !== '(no memories)').length;
+  }
+  return userText.split('\n').filter((l) => /^\s*(?:[-*]|\d+[.)])\s+\S/.test(l)).length;
+}
+
+/** The default `ok` text: a valid narrative (passes `narrativeText`) naming the model and memory count. */
+export function defaultNarrative(model: string, memoryLines: number): string {
+  const [who, work, interact, themes] = NARRATIVE_SECTIONS;
+  return [
+    `## ${who}`,
+    `Written by fake-gemini for model ${model} from ${memoryLines} memory lines. The user comes across as a pragmatic`
+    + ' engineer who keeps careful notes about their projects and cares about getting the details right.',
+    '',
+    `## ${work}`,
+    'They are building a narrative cache for an AI memory layer, moving from a local prototype towards a durable job'
+    + ' queue with retries, clear failure handling and fast reads.',
+    '',
+    `## ${interact}`,
+    'Be direct and concrete. Lead with the answer and then the reasoning; prefer code over prose and state trade-offs'
+    + ' openly instead of hiding them.',
+    '',
+    `## ${themes}`,
+    'Reliability, testability and honest error reporting come up again and again, together with a preference for'
+    + ' small, well-named interfaces.',
+  ].join('\n');
+}
+
+/** The default `ok` answer to a structured-output request: JSON claims, each citing refs the
+ *  prompt gave (m1..mN, N memory lines); with bogusRef one claim also cites m9999. */
+export function defaultClaimsJson(model: string, memoryLines: number, count = 8, bogusRef = false): string {
+  const n = Math.max(memoryLines, 1);
+  const claims = Array.from({ length: count }, (_, i) => ({
+    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length],
+    text: i === 0
+      ? `Written by fake-gemini for model ${model} from ${memoryLines} memory lines.`
+      : `Fake claim ${i + 1}, grounded in memory m${(i % n) + 1}.`,
+    memory_refs: [`m${(i % n) + 1}`, ...(bogusRef && i === 1 ? ['m9999'] : [])],
+  }));
+  return JSON.stringify({ claims });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Google's wire shapes
+
+const GOOGLE_MESSAGES: Record<FakeErrorStatus, string> = {
+  400: 'Request contains an invalid argument.',
+  403: 'The caller does not have permission',
+  404: 'Requested entity was not found.',
+  429: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
+  500: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+  503: 'The model is overloaded. Please try again later.',
+  504: 'The request timed out. Please try again.',
+};
+
+export function googleError(code: number, status: string, message: string, details?: unknown[]) {
+  return { error: { code, message, status, ...(details ? { details } : {}) } };
+}
+
+export const API_KEY_INVALID = googleError(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
+  {
+    '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+    reason: 'API_KEY_INVALID',
+    domain: 'googleapis.com',
+    metadata: { service: 'generativelanguage.googleapis.com' },
+  },
+  { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message: 'API key not valid. Please pass a valid API key.' },
+]);
+
+export function errorBody(b: Extract<FakeBehavior, { kind: 'error' }>, model: string) {
+  const status = FAKE_ERROR_STATUSES[b.status];
+  const details: unknown[] = [];
+  if (b.status === 429) {
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+      violations: [{
+        quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+        quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier',
+        quotaDimensions: { location: 'global', model },
+        quotaValue: '10',
+      }],
+    });
+    details.push({ '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] });
+    if (b.retryDelaySeconds !== undefined) {
+      details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${b.retryDelaySeconds}s` });
+    }
+  }
+  return googleError(b.status, status, b.message ?? GOOGLE_MESSAGES[b.status], details.length ? details : undefined);
+}
+
+export const SAFETY_RATINGS = [
+  { category: 'HARM_CATEGORY_SEXUALLY_EXPLICIT', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_HATE_SPEECH', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_HARASSMENT', probability: 'NEGLIGIBLE' },
+  { category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true },
+];
+
+export const tokens = (chars: number) => Math.max(1, Math.ceil(chars / 4));
+
