@@ -6,7 +6,7 @@
 // narrative, orchestrate, MCP get_narrative and jean_memory, a table read under RLS); a user
 // left below eligibility keeps no narrative. The local writer's claims go through the same
 // validation (acceptClaims) in the unit part.
-import { type CallToolResult, Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NarrativeClaim, NARRATIVE_SECTIONS, narrativeResponse, orchestrateResponse, renderClaims } from '../shared/narrative.ts';
 import { narrativeStateOutput } from '../shared/mcp.ts';
@@ -14,15 +14,16 @@ import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts'
 import { LocalProvider } from '../supabase/functions/_shared/providers/local.ts';
 import { ProviderError } from '../supabase/functions/_shared/providers/types.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { mcpClients, toolOk } from './helpers/mcp.ts';
 import { addMemories, fastForward, marker, narrative, waitForJob } from './helpers/pipeline.ts';
 import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
-const clients: Client[] = [];
+const mcpSession = mcpClients('grounded-test');
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await mcpSession.close();
   await sql.end({ timeout: 2 });
 });
 
@@ -70,19 +71,12 @@ async function orchestrate(user: TestUser) {
   return orchestrateResponse.parse(await res.json());
 }
 
-async function mcp(user: TestUser): Promise<Client> {
-  const client = new Client({ name: 'grounded-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  await client.connect(new StreamableHTTPClientTransport(new URL(fn('mcp')), {
-    requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
-  }));
-  clients.push(client);
-  return client;
-}
+const mcp = (user: TestUser): Promise<Client> => mcpSession.connect(user);
 
+/** A successful tool call: its text and its structured content. */
 async function tool(client: Client, name: string, args: Record<string, unknown> = {}) {
-  const r = await client.callTool({ name, arguments: args }) as CallToolResult;
-  expect(r.isError, `${name} succeeds`).toBeFalsy();
-  return { text: (r.content[0] as { text?: string }).text ?? '', data: r.structuredContent as Record<string, unknown> };
+  const { text, ...data } = await toolOk(client, name, args);
+  return { text, data: data as Record<string, unknown> };
 }
 
 /** `select * from user_narratives` as the user, under RLS (role authenticated and the user's JWT

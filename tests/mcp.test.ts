@@ -8,52 +8,26 @@
 // batches). Functions use the fake Gemini.
 import fs from 'node:fs';
 import path from 'node:path';
-import { type CallToolResult, Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { type CallToolResult, type Client, ProtocolError } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LOG_DIR } from '../local/config.ts';
 import { MCP_PROTOCOL_VERSIONS, MCP_TOOL_OUTPUTS } from '../shared/mcp.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { callTool as call, MCP_URL, mcpClients, type McpVersion as Version, toolOk as ok } from './helpers/mcp.ts';
 import { addMemories, marker } from './helpers/pipeline.ts';
 import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
-const MCP_URL = `${API_URL}/functions/v1/mcp`;
 const METADATA_URL = `${MCP_URL}/.well-known/oauth-protected-resource`;
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
-const clients: Client[] = [];
+const session = mcpClients('mcp-test');
+const connect = session.connect;
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await session.close();
   await sql.end({ timeout: 2 });
 });
-
-type Version = (typeof MCP_PROTOCOL_VERSIONS)[number];
-
-/** A client at `version`: 2026-07-28 pinned through server/discover, a 2025 one by initialize. */
-async function connect(user: TestUser, version: Version = '2026-07-28'): Promise<Client> {
-  const client = version === '2026-07-28'
-    ? new Client({ name: 'mcp-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: version } } })
-    : new Client({ name: 'mcp-test', version: '1.0.0' }, { supportedProtocolVersions: [version] });
-  await client.connect(new StreamableHTTPClientTransport(new URL(MCP_URL), {
-    requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
-  }));
-  clients.push(client);
-  return client;
-}
-
-async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<CallToolResult> {
-  return await client.callTool({ name, arguments: args }) as CallToolResult;
-}
-
-/** The structured result of a successful call. */
-async function ok<T = Record<string, unknown>>(client: Client, name: string, args: Record<string, unknown> = {}): Promise<T & { text: string }> {
-  const r = await call(client, name, args);
-  const text = (r.content[0] as { text?: string } | undefined)?.text ?? '';
-  expect(r.isError, `${name} succeeds (${text.slice(0, 300)})`).toBeFalsy();
-  expect(r.structuredContent, `${name} returns structured content`).toBeTruthy();
-  return { ...(r.structuredContent as T), text };
-}
 
 /** A refused call: a tool error result or an MCP error, never a crash. */
 async function refused(client: Client, name: string, args: Record<string, unknown>): Promise<string> {

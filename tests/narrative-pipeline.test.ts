@@ -425,8 +425,10 @@ describe('memory changes', () => {
 });
 
 /** The runtime's JSON log lines about one job (never memory text: ids, steps, outcomes). */
-function jobLog(jobId: number): { step?: string; outcome?: string }[] {
-  return fs.readFileSync(path.join(LOG_DIR, 'runtime.log'), 'utf8').split('\n')
+/** The runtime's log lines for `jobId`, written after byte offset `from` (job ids repeat across
+ *  database resets, and the log only grows). */
+function jobLog(jobId: number, from = 0): { step?: string; outcome?: string }[] {
+  return fs.readFileSync(path.join(LOG_DIR, 'runtime.log')).subarray(from).toString('utf8').split('\n')
     .filter((l) => l.includes(`"job_id":${jobId},`))
     .flatMap((l) => { try { return [JSON.parse(l.slice(l.indexOf('{')))]; } catch { return []; } });
 }
@@ -453,8 +455,9 @@ describe('attempts that lose their job or their reason to run', () => {
 
     // Now the first attempt's answer arrives (or its provider timeout fires): either way it must
     // change nothing.
+    const logFrom = fs.statSync(path.join(LOG_DIR, 'runtime.log')).size;
     await fake.release(m);
-    await eventually('the first attempt to report lease_lost', async () => jobLog(job_id).some((l) => l.outcome === 'lease_lost'));
+    await eventually('the first attempt to report lease_lost', async () => jobLog(job_id, logFrom).some((l) => l.outcome === 'lease_lost'));
     const after = await job(sql, job_id);
     expect(after.status, 'still succeeded').toBe('succeeded');
     expect(after.attempts, 'no attempt added').toBe(2);

@@ -1,10 +1,8 @@
 // Runs after `scripts/chaos.ts` inside npm test: chaos pointed the functions at a fake Gemini it
 // has since shut down. A README command must not leave the stack like that, so the functions are
 // back on the default env and a new eligible user gets a narrative from the default provider.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { RUN_DIR } from '../../local/config.ts';
+import { runningFunctionsEnv } from '../../local/functions-env.ts';
 import { addMemories, enqueue, makeUser, waitForJob } from '../helpers/pipeline.ts';
 import { db } from '../helpers/stack.ts';
 
@@ -12,7 +10,7 @@ const sql = db(2);
 afterAll(() => sql.end({ timeout: 2 }));
 
 it('after a chaos run the functions are on the default env and generate with the default provider', async () => {
-  const envFile = fs.readFileSync(path.join(RUN_DIR, 'runtime.functions-env'), 'utf8').trim();
+  const envFile = runningFunctionsEnv();
   expect(envFile, 'the runtime runs with supabase/functions/.env (no --functions-env)').toBe('');
   const userId = await makeUser(sql);
   await addMemories(sql, userId, 5, 'I grow tomatoes and write compilers');
