@@ -37,12 +37,11 @@ export const SEED_FILE = path.join(SUPABASE_DIR, 'seed.sql');
 
 // Deno binaries (npm packages, see package.json):
 //  - deno-edge, 2.1.4: the version the Supabase edge runtime embeds; npm test type-checks and
-//    loads every function with it (scripts/typecheck.sh).
+//    loads every function with it (scripts/typecheck.sh and scripts/functions-lock.sh pick it).
 //  - deno-runtime, 2.6.8: runs the local functions runtime. The closest release to 2.1 that
 //    survives load here: up to 2.5, postgres.js' write path crashes the process under
 //    concurrency ("May not write null values to stream"; a node:timers fix in 2.6).
 //  - deno (the npm wrapper package, 2.9.6) where those platform packages are not installed
 //    (they exist for linux-x64-glibc only), and for tooling.
 const denoBin = (pkg: string) => path.join(ROOT, 'node_modules', pkg, 'deno');
-export const DENO_EDGE = fs.existsSync(denoBin('deno-edge')) ? denoBin('deno-edge') : denoBin('deno');
 export const DENO_RUNTIME = fs.existsSync(denoBin('deno-runtime')) ? denoBin('deno-runtime') : denoBin('deno');

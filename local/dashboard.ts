@@ -5,11 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { API_URL, DASHBOARD_PORT, HOST, ROOT } from './config.ts';
+import { API_URL, DASHBOARD_URL, ROOT } from './config.ts';
 
 export const DASHBOARD_DIR = path.join(ROOT, 'dashboard');
 export const DASHBOARD_DIST = path.join(DASHBOARD_DIR, 'dist');
-export const DASHBOARD_URL = `http://${HOST}:${DASHBOARD_PORT}`;
 
 // What the bundle is made of, besides dashboard/ itself (minus its output).
 const SOURCES = [DASHBOARD_DIR, path.join(ROOT, 'shared'), path.join(ROOT, 'package-lock.json')];

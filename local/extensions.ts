@@ -49,9 +49,13 @@ const VENDOR_DIR = path.resolve(ROOT, '..', 'shared', 'vendor');
 const BUILD_DIR = path.join(STATE_DIR, 'build');
 const PG_CONFIG = path.join(PG_BIN, 'pg_config');
 
+const pgConfigCache = new Map<string, string>();
 function pgConfig(flag: string): string {
-  const res = spawnSync(PG_CONFIG, [flag], { encoding: 'utf8' });
-  return res.status === 0 ? res.stdout.trim() : '';
+  if (!pgConfigCache.has(flag)) {
+    const res = spawnSync(PG_CONFIG, [flag], { encoding: 'utf8' });
+    pgConfigCache.set(flag, res.status === 0 ? res.stdout.trim() : '');
+  }
+  return pgConfigCache.get(flag)!;
 }
 
 function installed(ext: Extension): boolean {

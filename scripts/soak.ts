@@ -1,6 +1,6 @@
 // npm run soak: 60 s of mixed traffic at a fixed rate against the running stack — cache hits,
 // cache misses, manual regenerations and MCP calls — then checks 0 errors and that the memory
-// of each process (functions runtime, pg_net worker, Postgres) stayed flat. Loopback only;
+// of each process (functions runtime, Postgres with pg_net's background worker) stayed flat. Loopback only;
 // stops by itself; deletes the users it made.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -10,7 +10,7 @@ create table public.user_narratives (
   source_memory_count int,
   source_memories_omitted int not null default 0,
   -- When the input memories were read: a narrative is never replaced by one from older input,
-  -- and changes to memories that existed at this time invalidate it.
+  -- and changes to memories that existed at this time strip the claims citing them.
   memories_as_of timestamptz not null,
   -- Active memories added since generation; past the stale threshold a refresh is queued.
   new_memories_since int not null default 0,

@@ -44,8 +44,8 @@ create table public.narrative_jobs (
   memories_omitted int,
   narrative_version int,
   -- Set (under this row's lock) by any edit/archive/delete of the user's memories while the job
-  -- is active; cleared at claim. A completion that finds it set stores its narrative invalidated
-  -- and queues another job: what it read may include a memory that is gone now.
+  -- is active; cleared at claim. A completion that finds it set drops the claims citing changed
+  -- memories, stores the rest as partial and queues another job.
   memories_changed boolean not null default false,
   constraint running_has_lease check (status <> 'running' or (locked_until is not null and lease_token is not null)),
   constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)

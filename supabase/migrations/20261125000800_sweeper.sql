@@ -103,7 +103,7 @@ $$;
 comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, dispatch, prune.';
 
 -- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is not fresh
--- (private.narrative_is_fresh: older than ttl_days, too many new memories, or invalidated),
+-- (private.narrative_is_fresh: older than ttl_days, too many new memories, or partial),
 -- oldest first, at most weekly_batch_size per run, with run_after spread over
 -- weekly_spread_seconds. Run every 10 minutes that is up to 144,000 a day with the defaults
 -- (raise weekly_batch_size with max_concurrency for more users): expiries are spread over the

@@ -2,7 +2,7 @@
 //  - generate-narrative killed mid-generation -> lease expires -> sweeper requeues -> succeeds
 //  - a pg_net request lost in a Postgres crash (its queue is an unlogged table) -> sweeper
 //    re-dispatches -> succeeds
-//  - Postgres restarted -> the pg_net worker and the functions carry on
+//  - Postgres restarted -> pg_net's background worker delivers again and the functions carry on
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -94,7 +94,7 @@ it('a request lost in a Postgres crash is re-dispatched by the sweeper', async (
   }
 });
 
-it('after a Postgres restart the pg_net worker and the functions carry on', async () => {
+it('after a Postgres restart pg_net delivers again and the functions carry on', async () => {
   stopCluster('fast');
   startCluster();
   const userId = await eventually('the database to accept queries again', async () => {

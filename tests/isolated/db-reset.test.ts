@@ -1,5 +1,5 @@
 // `npm run db:reset` rebuilds the database from nothing, twice in a row, and the running
-// services (functions runtime, pg_net worker) carry on against the new database.
+// services (the functions runtime; pg_net's worker lives in Postgres) carry on against the new database.
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { migrationFiles } from '../../local/migrate.ts';

@@ -3,7 +3,7 @@
 // Everything runs as the user, under RLS.
 import { MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER } from '../../../shared/narrative.ts';
 import { requireUser } from '../_shared/auth.ts';
-import { allowMethods, corsHeaders, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
+import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
 import { narrativeForMe, narrativeView } from '../_shared/narrative/serve.ts';
 
 export const handler = route('narrative', async (req, ctx) => {
@@ -29,12 +29,15 @@ export const handler = route('narrative', async (req, ctx) => {
     const { status: _ready, ...body } = view;
     return json(body);
   }
-  const headers: Record<string, string> = { ...corsHeaders, 'narrative-status': view.status };
-  if (view.min_memories !== null && view.memory_count !== null) {
-    // Ineligible: the threshold and the user's count, so the dashboard can say how many more.
-    headers[MIN_MEMORIES_HEADER] = String(view.min_memories);
-    headers[MEMORY_COUNT_HEADER] = String(view.memory_count);
-    headers['access-control-expose-headers'] = `${corsHeaders['access-control-expose-headers']}, ${MIN_MEMORIES_HEADER}, ${MEMORY_COUNT_HEADER}`;
+  if (view.min_memories === null || view.memory_count === null) {
+    return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': view.status } });
   }
+  // Ineligible: the threshold and the user's count, so the dashboard can say how many more.
+  const headers: Record<string, string> = {
+    ...corsWith({ exposeHeaders: [MIN_MEMORIES_HEADER, MEMORY_COUNT_HEADER] }),
+    'narrative-status': view.status,
+    [MIN_MEMORIES_HEADER]: String(view.min_memories),
+    [MEMORY_COUNT_HEADER]: String(view.memory_count),
+  };
   return new Response(null, { status: 204, headers });
 });
