@@ -66,26 +66,18 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.cited_ids(jsonb) is 'Distinct memory ids cited by a claims array (user_narratives.cited_memory_ids).';
 
--- Whether a narrative may be served at all: it always may; claims citing changed memories are
--- removed from the row itself in the changing transaction (20261125000700), so what is stored
--- is what may be served. Kept as the one place the rule lives.
-create function private.narrative_is_servable(n public.user_narratives) returns boolean
-language sql stable set search_path = '' as $$
-  select n.id is not null
-$$;
-comment on function private.narrative_is_servable(public.user_narratives) is 'Servable: every stored narrative (changed memories'' claims are already removed).';
-
--- Fresh: servable, younger than ttl_days, and fewer than stale_after_new_memories memories
--- added since. The one freshness rule: narrative_for_me (serve or refresh), backfill (skip
+-- Fresh: not partial, younger than ttl_days, and fewer than stale_after_new_memories memories
+-- added since. (Every stored narrative may be served: a memory change removes the claims citing
+-- it from the row itself, in the changing transaction, 20261125000700.) The one freshness rule: narrative_for_me (serve or refresh), backfill (skip
 -- fresh) and the weekly refresh (pick not fresh) all call it.
 create function private.narrative_is_fresh(n public.user_narratives, s private.settings) returns boolean
 language sql stable set search_path = '' as $$
-  select private.narrative_is_servable(n)
+  select n.id is not null
     and not n.partial
     and n.generated_at > now() - make_interval(days => s.ttl_days)
     and n.new_memories_since < s.stale_after_new_memories
 $$;
-comment on function private.narrative_is_fresh(public.user_narratives, private.settings) is 'Fresh: servable, not partial, within ttl_days and under stale_after_new_memories (the only freshness rule).';
+comment on function private.narrative_is_fresh(public.user_narratives, private.settings) is 'Fresh: stored, not partial, within ttl_days and under stale_after_new_memories (the only freshness rule).';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

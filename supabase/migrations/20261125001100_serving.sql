@@ -74,7 +74,7 @@ begin
   if p_reason = 'cache_miss' then
     -- A new statement, a new snapshot: what a job stored while this call waited for the lock.
     select * into n from public.user_narratives u where u.user_id = v_user;
-    if n.id is not null and private.narrative_is_servable(n) then
+    if n.id is not null then
       if not private.narrative_is_fresh(n, s) then
         -- Stale: served now, refreshed in the background unless the last attempt failed recently.
         select f.job_id, 'failed' into v_job_id, v_job_status from private.recent_failure(v_user) f;

@@ -18,7 +18,6 @@ export interface ClaimedJob {
   jobId: number;
   userId: string;
   lease: string;
-  attempts: number;
   reason: JobReason;
   startedAt: number;
 }
@@ -66,7 +65,7 @@ export async function claimJob(jobId: number): Promise<ClaimedJob> {
       { 'retry-after': '5' });
   }
   return {
-    jobId, userId: claim.user_id!, lease: claim.lease_token!, attempts: claim.attempts!,
+    jobId, userId: claim.user_id!, lease: claim.lease_token!,
     reason: claim.reason as JobReason, startedAt: t0,
   };
 }
