@@ -16,6 +16,12 @@ export const jeanMemoryOutput = orchestrateResponse;
 /** add_memories: the stored memory. */
 export const addMemoriesOutput = z.object({ memory: z.object(memory) });
 
+/** Memory states (memories.state check constraint). */
+export const MEMORY_STATES = ['active', 'archived', 'deleted'] as const;
+
+/** get_memory: one of the user's memories, opened from a claim's citation. */
+export const getMemoryOutput = z.object({ memory: z.object({ ...memory, state: z.enum(MEMORY_STATES), updated_at: z.string() }) });
+
 /** list_memories: active memories, newest first. */
 export const listMemoriesOutput = z.object({
   memories: z.array(z.object({ ...memory, metadata: z.record(z.string(), z.unknown()) })),
@@ -62,4 +68,5 @@ export const MCP_TOOL_OUTPUTS = {
   ask_memory: answerOutput,
   deep_memory_query: answerOutput,
   get_narrative: narrativeStateOutput,
+  get_memory: getMemoryOutput,
 } as const;

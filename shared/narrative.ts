@@ -3,7 +3,7 @@
 // supabase/functions/import_map.json).
 import { z } from 'zod';
 
-export const JOB_REASONS = ['cache_miss', 'stale', 'manual', 'weekly', 'backfill', 'memories_changed'] as const;
+export const JOB_REASONS = ['cache_miss', 'stale', 'manual', 'weekly', 'backfill', 'memories_changed', 'notes_changed'] as const;
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
 export type JobReason = (typeof JOB_REASONS)[number];
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -38,9 +38,9 @@ export type NarrativeForMeStatus = (typeof NARRATIVE_FOR_ME_STATUSES)[number];
 export type NarrativeForMeReason = (typeof NARRATIVE_FOR_ME_REASONS)[number];
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 
-/** Reasons someone is waiting on (a reader's miss, a manual regeneration, an edit): the
- *  interactive lane. The rest (weekly, backfill, stale) are bulk. */
-export const INTERACTIVE_REASONS: readonly JobReason[] = ['manual', 'cache_miss', 'memories_changed'];
+/** Reasons someone is waiting on (a reader's miss, a manual regeneration, an edit of a memory
+ *  or a note): the interactive lane. The rest (weekly, backfill, stale) are bulk. */
+export const INTERACTIVE_REASONS: readonly JobReason[] = ['manual', 'cache_miss', 'memories_changed', 'notes_changed'];
 export const laneOf = (reason: JobReason): 'interactive' | 'bulk' => (INTERACTIVE_REASONS.includes(reason) ? 'interactive' : 'bulk');
 
 /** The four sections every narrative has, in order, as markdown `## ` headings. */
@@ -51,7 +51,7 @@ export const NARRATIVE_SECTIONS = [
   'Recurring themes and patterns',
 ] as const;
 
-/** Where the user's pinned notes will go (issue 13, notes): a section no provider writes. */
+/** Where the user's pinned notes go, verbatim: a section no provider writes. */
 export const PINNED_SECTION = 'Pinned by you';
 export const CLAIM_SECTIONS = [...NARRATIVE_SECTIONS, PINNED_SECTION] as const;
 export type ClaimSection = (typeof CLAIM_SECTIONS)[number];
@@ -60,12 +60,14 @@ export const CLAIM_MAX_CHARS = 600;
 /** Most claims a narrative keeps (what the prompt asks for, with room to spare). */
 export const MAX_CLAIMS = 40;
 
-/** One grounded statement of a narrative and the memories it rests on. */
+/** One grounded statement of a narrative and the memories it rests on. A pinned note's claim
+ *  (section PINNED_SECTION) cites no memory but the note (note_ids) and is its text verbatim. */
 export const narrativeClaim = z.object({
   section: z.enum(CLAIM_SECTIONS),
   text: z.string(),
-  memory_ids: z.array(z.string().uuid()).min(1),
-});
+  memory_ids: z.array(z.string().uuid()),
+  note_ids: z.array(z.string().uuid()).min(1).optional(),
+}).refine((c) => c.memory_ids.length > 0 || (c.note_ids?.length ?? 0) > 0, { message: 'a claim cites a memory or a note' });
 export type NarrativeClaim = z.infer<typeof narrativeClaim>;
 
 /** A claim as a provider writes it: memory_refs are the prompt's short references ("m3"),
@@ -187,3 +189,51 @@ export const backfillResponse = z.object({
   dry_run: z.boolean(),
 });
 export type BackfillResponse = z.infer<typeof backfillResponse>;
+
+/** Longest note (narrative_notes.content check constraint). A note is one line. */
+export const NOTE_MAX_CHARS = 500;
+/** Most notes a user keeps (private.settings.max_notes default). */
+export const MAX_NOTES = 20;
+/** What an insert past MAX_NOTES answers through PostgREST: error.code, and error.message starts with this. */
+export const NOTES_LIMIT_ERRCODE = '23514';
+export const NOTES_LIMIT_MESSAGE_PREFIX = 'notes_limit:';
+
+/** A row of public.narrative_notes as supabase-js reads it. */
+export const narrativeNote = z.object({
+  id: z.string().uuid(),
+  user_id: z.string().uuid(),
+  content: z.string().min(1).max(NOTE_MAX_CHARS),
+  pinned: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type NarrativeNote = z.infer<typeof narrativeNote>;
+
+/** What changed from the previous stored version: claims matched by text and cited ids. */
+export const versionChanges = z.object({
+  added: z.array(narrativeClaim),
+  removed: z.array(narrativeClaim),
+  kept: z.array(narrativeClaim),
+});
+
+/** One entry of GET /functions/v1/narrative/history (newest first). */
+export const narrativeVersionSummary = z.object({
+  version: z.number().int(),
+  generated_at: z.string(),
+  model: z.string().nullable(),
+  reason: z.enum(JOB_REASONS).nullable(),
+  memory_count: z.number().int().nullable(),
+  claim_count: z.number().int(),
+  /** "2 added, 1 removed, 5 kept — new in <section>: <first added claim>". */
+  summary: z.string(),
+});
+export const narrativeHistoryResponse = z.object({ versions: z.array(narrativeVersionSummary) });
+export type NarrativeHistoryResponse = z.infer<typeof narrativeHistoryResponse>;
+
+/** 200 from GET /functions/v1/narrative/history/<version>. */
+export const narrativeVersionResponse = narrativeVersionSummary.extend({
+  narrative: z.string(),
+  claims: z.array(narrativeClaim),
+  changes: versionChanges,
+});
+export type NarrativeVersionResponse = z.infer<typeof narrativeVersionResponse>;

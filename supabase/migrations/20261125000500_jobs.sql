@@ -6,7 +6,7 @@
 create table public.narrative_jobs (
   id bigint generated always as identity primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
-  reason text not null check (reason in ('cache_miss', 'stale', 'manual', 'weekly', 'backfill', 'memories_changed')),
+  reason text not null check (reason in ('cache_miss', 'stale', 'manual', 'weekly', 'backfill', 'memories_changed', 'notes_changed')),
   status text not null default 'queued' check (status in ('queued', 'running', 'succeeded', 'failed')),
   attempts int not null default 0 check (attempts >= 0),
   max_attempts int not null default 5 check (max_attempts >= 1),

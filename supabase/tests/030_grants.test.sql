@@ -4,7 +4,7 @@
 -- roles nothing, as a hosted project's.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(22);
+select plan(28);
 
 -- The platform as hosted sets it up (local/bootstrap/supabase.sql).
 select ok((select not rolsuper and rolcreaterole and rolcreatedb and rolreplication and rolbypassrls
@@ -41,17 +41,24 @@ select is((select array_agg(g::text collate "C" order by g::text collate "C") fr
   ) s(g)),
   array[
     'authenticated DELETE memories',
+    'authenticated DELETE narrative_notes',
     'authenticated EXECUTE narrative_for_me(text)',
     'authenticated INSERT (content) memories',
     'authenticated INSERT (metadata) memories',
     'authenticated INSERT (state) memories',
     'authenticated INSERT (user_id) memories',
+    'authenticated INSERT (content) narrative_notes',
+    'authenticated INSERT (pinned) narrative_notes',
     'authenticated SELECT memories',
     'authenticated SELECT narrative_jobs',
+    'authenticated SELECT narrative_notes',
+    'authenticated SELECT user_narrative_versions',
     'authenticated SELECT user_narratives',
     'authenticated UPDATE (content) memories',
     'authenticated UPDATE (metadata) memories',
-    'authenticated UPDATE (state) memories']::text[],
+    'authenticated UPDATE (state) memories',
+    'authenticated UPDATE (content) narrative_notes',
+    'authenticated UPDATE (pinned) narrative_notes']::text[],
   'the API roles hold exactly the grants the migrations write out, nothing for anon or service_role');
 
 -- Fixtures: user A with a memory, a narrative and a job.
@@ -109,6 +116,16 @@ select pg_temp.needed('select on public.user_narratives',
   'select narrative_content from public.user_narratives', 'users read their narrative (GET narrative, orchestrate, MCP get_narrative)');
 select pg_temp.needed('select on public.user_narratives',
   'select claims, cited_memory_ids, partial, removed_claims from public.user_narratives', 'users read their narrative''s claims and citations');
+select pg_temp.needed('insert (content, pinned) on public.narrative_notes',
+  $$insert into public.narrative_notes (content, pinned) values ('Call me Sam', true)$$, 'users add notes (supabase-js)');
+select pg_temp.needed('select on public.narrative_notes',
+  'select content, pinned from public.narrative_notes', 'users read their notes');
+select pg_temp.needed('update (content, pinned) on public.narrative_notes',
+  $$update public.narrative_notes set content = 'Call me Sammy', pinned = false$$, 'users edit their notes');
+select pg_temp.needed('delete on public.narrative_notes',
+  'delete from public.narrative_notes', 'users delete their notes');
+select pg_temp.needed('select on public.user_narrative_versions',
+  'select version, summary, changes from public.user_narrative_versions', 'users read their history (GET narrative/history)');
 select pg_temp.needed('select on public.narrative_jobs',
   'select status from public.narrative_jobs', 'users read their jobs');
 select pg_temp.needed('execute on function public.narrative_for_me(text)',
@@ -119,6 +136,7 @@ select is(pg_temp.as_user_a($$insert into public.memories (user_id, content, cre
   '42501', 'users cannot set created_at (no grant)');
 select is(pg_temp.as_user_a('select private.sweep()'), '42501', 'users cannot run private functions');
 select is(pg_temp.as_user_a('update public.narrative_jobs set status = ''queued'''), '42501', 'users cannot write jobs');
+select is(pg_temp.as_user_a($$update public.narrative_notes set user_id = gen_random_uuid()$$), '42501', 'users cannot move a note to someone else (no grant on user_id)');
 
 select * from finish();
 rollback;

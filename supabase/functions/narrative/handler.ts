@@ -1,15 +1,30 @@
 // The dashboard's narrative: GET serves the cache (or says honestly why not, queueing a
-// cache_miss job for an eligible user); POST asks for a fresh one (per-user cooldown).
-// Everything runs as the user, under RLS.
+// cache_miss job for an eligible user); POST asks for a fresh one (per-user cooldown);
+// GET narrative/history[/<version>] reads the stored versions. Everything runs as the user,
+// under RLS.
 import { MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER } from '../../../shared/narrative.ts';
 import { requireUser } from '../_shared/auth.ts';
 import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
 import { narrativeForMe, narrativeView } from '../_shared/narrative/serve.ts';
+import { getVersion, listVersions } from '../_shared/narrative/history.ts';
+
+// narrative/history and narrative/history/<version>, wherever the function is mounted.
+const HISTORY_PATH = /\/narrative\/history(?:\/([^/]*))?\/*$/;
 
 export const handler = route('narrative', async (req, ctx) => {
-  allowMethods(req, 'GET', 'POST');
+  const history = HISTORY_PATH.exec(new URL(req.url).pathname);
+  allowMethods(req, ...(history ? ['GET'] : ['GET', 'POST']));
   const claims = await requireUser(req);
   ctx.user_id = claims.sub;
+
+  if (history) {
+    const param = history[1];
+    if (param === undefined || param === '') return json(await listVersions(claims));
+    if (!/^[1-9][0-9]{0,8}$/.test(param)) throw new HttpError(400, 'invalid_version', 'The version must be a positive integer');
+    const version = await getVersion(claims, Number(param));
+    if (!version) throw new HttpError(404, 'not_found', `No stored version ${param} of your narrative`);
+    return json(version);
+  }
 
   if (req.method === 'POST') {
     await expectNoBody(req);

@@ -17,6 +17,17 @@ export async function addMemory(tx: Tx, content: string): Promise<Memory> {
   return row;
 }
 
+export type OpenedMemory = Memory & { state: 'active' | 'archived' | 'deleted'; updated_at: Date };
+
+/** One memory of the user's by id (any state), or null: RLS hides other users' rows, so another
+ *  user's id reads exactly like a missing one. */
+export async function getMemory(tx: Tx, id: string): Promise<OpenedMemory | null> {
+  const [row] = await tx<OpenedMemory[]>`
+    select id, content, state, created_at, updated_at from public.memories
+    where id = ${id} and user_id = (select auth.uid())`;
+  return row ?? null;
+}
+
 export type ListedMemory = Memory & { metadata: Record<string, unknown> };
 export type FoundMemory = Memory & { rank: number };
 

@@ -7,7 +7,7 @@
 import { type CallToolResult, McpServer, type RequestId } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import {
-  addMemoriesOutput, answerOutput, jeanMemoryOutput, listMemoriesOutput, MCP_PROTOCOL_VERSIONS, narrativeStateOutput,
+  addMemoriesOutput, answerOutput, getMemoryOutput, jeanMemoryOutput, listMemoriesOutput, MCP_PROTOCOL_VERSIONS, narrativeStateOutput,
   searchMemoryOutput,
 } from '../../../../shared/mcp.ts';
 import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
@@ -17,7 +17,7 @@ import { log } from '../http.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
 import { answer, ASK, DEEP, type AnswerSpec } from './answer.ts';
 import type { CallLog } from './log.ts';
-import { addMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
+import { addMemory, getMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
 import { NARRATIVE_URI, narrativeMarkdown, narrativeState } from './narrative.ts';
 
 /** Statement timeout for a tool's queries. */
@@ -32,12 +32,19 @@ const limit = (max: number, dflt: number) => z.number().int().min(1).max(max).de
 
 const iso = (d: Date) => d.toISOString();
 
+/** A tool's own refusal (e.g. an unknown id): answered as a tool error with this code. */
+class ToolError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
 export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   const server = new McpServer({ name: 'narrative-cache', version: '0.1.0' }, {
     supportedProtocolVersions: [...MCP_PROTOCOL_VERSIONS],
     instructions: 'Memory of the signed-in user. Call jean_memory at the start of every conversation (and with each '
       + 'new user message) for context; add_memories to remember something; search_memory, list_memories, '
-      + 'ask_memory and deep_memory_query to recall; get_narrative for the user\'s portrait.',
+      + 'ask_memory and deep_memory_query to recall; get_narrative for the user\'s portrait; get_memory to open a claim\'s citation.',
   });
 
   const asMe = <T>(work: (tx: Tx) => Promise<T>) => asUser(claims, async (tx) => {
@@ -51,6 +58,10 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
       const { text, data } = await work();
       return { content: [{ type: 'text', text }], structuredContent: data };
     } catch (err) {
+      if (err instanceof ToolError) {
+        calls.note(id, { error_code: err.code });
+        return { isError: true, content: [{ type: 'text', text: err.message }], _meta: { error_code: err.code } };
+      }
       // Bad arguments never get here (the SDK refuses them first); what is left is the database.
       const timeout = (err as { code?: string }).code === '57014';
       if (!timeout) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
@@ -152,6 +163,19 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   }, (ctx) => run(ctx.mcpReq.id, async () => {
     const state = await narrativeState(claims);
     return { text: narrativeMarkdown(state), data: { ...state } };
+  }));
+
+  server.registerTool('get_memory', {
+    title: 'Open a memory',
+    description: 'One of the user\'s memories by id: opens a citation (a narrative claim\'s memory_ids).',
+    inputSchema: z.object({ id: z.string().uuid().describe('The memory id, as cited in a claim\'s memory_ids') }),
+    outputSchema: getMemoryOutput,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, ({ id }, ctx) => run(ctx.mcpReq.id, async () => {
+    const m = await asMe((tx) => getMemory(tx, id));
+    if (!m) throw new ToolError('not_found', `No memory ${id} of yours`);
+    const memory = { id: m.id, content: m.content, state: m.state, created_at: iso(m.created_at), updated_at: iso(m.updated_at) };
+    return { text: JSON.stringify({ memory }), data: { memory } };
   }));
 
   server.registerResource('narrative', NARRATIVE_URI, {

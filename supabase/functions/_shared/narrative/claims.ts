@@ -2,10 +2,13 @@
 // claims, each citing only memories of this prompt. Pure (no env, no database), so Node tests
 // import it too.
 import {
-  MAX_CLAIMS, NARRATIVE_MAX_CHARS, type NarrativeClaim, providerClaim, providerOutput, renderClaims,
+  MAX_CLAIMS, NARRATIVE_MAX_CHARS, type NarrativeClaim, PINNED_SECTION, providerClaim, providerOutput, renderClaims,
 } from '../../../../shared/narrative.ts';
 import { ProviderError } from '../providers/types.ts';
-import { memoryRef } from './prompt.ts';
+import { memoryRef, noteRef } from './prompt.ts';
+
+/** A note as the prompt had it: refs n1.. follow this order. */
+export interface PromptNoteRow { id: string; content: string; pinned: boolean }
 
 /** Fails on what the provider's finish reason says is not a complete answer. */
 export function checkFinish(finishReason: string): void {
@@ -35,13 +38,20 @@ export interface AcceptedClaims {
   dropped: number;
 }
 
+/** A pinned note's claim: its text verbatim under "Pinned by you", citing the note. */
+export const pinnedClaim = (n: PromptNoteRow): NarrativeClaim =>
+  ({ section: PINNED_SECTION, text: n.content, memory_ids: [], note_ids: [n.id] });
+
 /**
- * Turns the provider's JSON answer into claims citing memory ids: a claim citing anything but
- * the refs of this prompt's memories (the user's active memories, read for this attempt) is
- * dropped; fewer than minClaims surviving is invalid_output (retryable). Claims past MAX_CLAIMS
- * or the length limit are left out, whole.
+ * Turns the provider's JSON answer into claims citing memory ids (mN) and note ids (nN): a
+ * claim citing anything but the refs of this prompt's memories and notes (read for this
+ * attempt) is dropped; fewer than minClaims surviving is invalid_output (retryable). Claims
+ * past MAX_CLAIMS or the length limit are left out, whole. The pinned notes come first,
+ * verbatim, and are not the provider's to write.
  */
-export function acceptClaims(text: string, finishReason: string, promptIds: readonly string[], minClaims: number): AcceptedClaims {
+export function acceptClaims(
+  text: string, finishReason: string, promptIds: readonly string[], minClaims: number, notes: readonly PromptNoteRow[] = [],
+): AcceptedClaims {
   checkFinish(finishReason);
   let json: unknown;
   try {
@@ -51,24 +61,29 @@ export function acceptClaims(text: string, finishReason: string, promptIds: read
   }
   const out = providerOutput.safeParse(json);
   if (!out.success) throw new ProviderError('invalid_output', 'the answer is not {"claims": [...]}', true);
-  const byRef = new Map(promptIds.map((id, i) => [memoryRef(i), id]));
-  const claims: NarrativeClaim[] = [];
+  const memoryByRef = new Map(promptIds.map((id, i) => [memoryRef(i), id]));
+  const noteByRef = new Map(notes.map((n, i) => [noteRef(i), n.id]));
+  const pinned = notes.filter((n) => n.pinned).map(pinnedClaim);
+  const claims: NarrativeClaim[] = [...pinned];
   let dropped = 0;
   for (const raw of out.data.claims) {
     const c = providerClaim.safeParse(raw);
-    const ids = c.success ? c.data.memory_refs.map((r) => byRef.get(r.trim().toLowerCase())) : [];
-    if (!c.success || ids.some((id) => id === undefined)) {
+    const refs = c.success ? c.data.memory_refs.map((r) => r.trim().toLowerCase()) : [];
+    if (!c.success || refs.some((r) => !memoryByRef.has(r) && !noteByRef.has(r))) {
       dropped++;
       continue;
     }
-    if (claims.length === MAX_CLAIMS) continue;
-    const next = [...claims, { section: c.data.section, text: c.data.text, memory_ids: [...new Set(ids as string[])] }];
-    if (renderClaims(next).length > NARRATIVE_MAX_CHARS) continue;
-    claims.push(next[next.length - 1]);
+    if (claims.length - pinned.length === MAX_CLAIMS) continue;
+    const memoryIds = [...new Set(refs.flatMap((r) => memoryByRef.get(r) ?? []))];
+    const noteIds = [...new Set(refs.flatMap((r) => noteByRef.get(r) ?? []))];
+    const claim: NarrativeClaim = { section: c.data.section, text: c.data.text, memory_ids: memoryIds };
+    if (noteIds.length) claim.note_ids = noteIds;
+    if (renderClaims([...claims, claim]).length > NARRATIVE_MAX_CHARS) continue;
+    claims.push(claim);
   }
-  if (claims.length < minClaims) {
+  if (claims.length - pinned.length < minClaims) {
     throw new ProviderError('invalid_output',
-      `only ${claims.length} claims with valid citations (at least ${minClaims} needed; ${dropped} dropped)`, true);
+      `only ${claims.length - pinned.length} claims with valid citations (at least ${minClaims} needed; ${dropped} dropped)`, true);
   }
   return { claims, content: renderClaims(claims), dropped };
 }

@@ -4,7 +4,7 @@
 // claimJob answers the caller (pg_net) at once; runClaimed is the slow part, which the
 // function continues in the background while it holds the job's lease.
 import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
-import { acceptClaims } from './claims.ts';
+import { acceptClaims, type PromptNoteRow } from './claims.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -88,13 +88,17 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
     }));
     const asOf = rows[0].as_of;
-    step(jobId, userId, 'load_memories', t1, 'ok', { memories_used: memories.length, memories_omitted: total - memories.length });
+    // Read after the memories: a note changed after asOf is caught at store time either way.
+    const notes = await sql<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
+    step(jobId, userId, 'load_memories', t1, 'ok', {
+      memories_used: memories.length, memories_omitted: total - memories.length, notes: notes.length,
+    });
 
     const t2 = performance.now();
     const lane = laneOf(job.reason);
     let result;
     try {
-      result = await provider.generate({ memories, omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs), lane);
+      result = await provider.generate({ memories, notes: notes.map((n) => ({ content: n.content, pinned: n.pinned })), omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs), lane);
     } catch (err) {
       if (err instanceof ProviderError) usage = err.usage;
       step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, lane, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
@@ -106,7 +110,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims);
+    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims, notes);
     step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
 
     const t3 = performance.now();

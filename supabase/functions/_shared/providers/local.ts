@@ -2,7 +2,7 @@
 // byte-identical output), no network and no Deno globals, so Node tests import it too. It only
 // rearranges what the memories say, with simple heuristics, and says so when it finds nothing.
 import { CLAIM_MAX_CHARS, NARRATIVE_SECTIONS } from '../../../../shared/narrative.ts';
-import { memoryRef } from '../narrative/prompt.ts';
+import { memoryRef, noteRef } from '../narrative/prompt.ts';
 import { type GenerationResult, type NarrativeInput, type NarrativeProvider, type PromptMemory, ProviderError } from './types.ts';
 
 const MAX_ITEM_CHARS = 140;
@@ -115,6 +115,31 @@ function themes(items: Item[]): { term: string; count: number; items: Item[] }[]
   return [...phrases, ...words].sort((a, b) => b.count - a.count);
 }
 
+/** "never mention X" / "don't mention X" / "do not mention X": the topic X. */
+const NEVER_MENTION = /\b(?:never|don't|don’t|do not|dont)\s+(?:ever\s+)?(?:mention|bring up|talk about|write about)\s+(?:my\s+|the\s+|that\s+)?(.+?)[\s.!]*$/i;
+/** "call me NAME": the name (up to three words). */
+const CALL_ME = /\b(?:call me|my name is)\s+([\p{L}][\p{L}'’-]*(?:\s+[\p{L}][\p{L}'’-]*){0,2})/iu;
+
+/** What the local writer takes from the notes: topics to leave out, a name, and the other
+ *  unpinned notes as statements (pinned ones are quoted verbatim by generate-narrative). */
+function readNotes(input: NarrativeInput) {
+  const avoid: string[] = [];
+  const names: { text: string; ref: string }[] = [];
+  const statements: { text: string; ref: string }[] = [];
+  (input.notes ?? []).forEach((n, i) => {
+    const text = clean(n.content);
+    const never = NEVER_MENTION.exec(text);
+    const call = CALL_ME.exec(text);
+    if (never) avoid.push(never[1].toLowerCase());
+    else if (call) names.push({ text: call[1], ref: noteRef(i) });
+    else if (!n.pinned && text) statements.push({ text, ref: noteRef(i) });
+  });
+  // The latest "call me" wins (notes are oldest first).
+  const name = names.at(-1) ?? null;
+  const mentionsAvoided = (s: string) => avoid.some((a) => s.toLowerCase().includes(a));
+  return { name, statements, mentionsAvoided };
+}
+
 /** A claim as the local writer emits it: the prompt's refs of the memories it quotes. */
 export interface LocalClaim { section: (typeof NARRATIVE_SECTIONS)[number]; text: string; memory_refs: string[] }
 
@@ -123,18 +148,25 @@ const MAX_THEME_REFS = 10;
 /** The claims of a narrative, each citing the memories it quotes (by prompt ref). Sections with
  *  nothing to cite get no claims (the renderer says "Not enough information yet."). */
 export function writeLocalClaims(input: NarrativeInput): LocalClaim[] {
+  const notes = readNotes(input);
   const items: Item[] = input.memories
     .map((m: PromptMemory, index) => {
       const t = Date.parse(m.created_at);
       return { text: m.content, time: Number.isFinite(t) ? t : 0, importance: Number.isFinite(m.importance) ? m.importance! : 0.5, index };
     })
-    .filter((it) => clean(it.text) !== '' && !isSecret(it.text) && !INJECTION.test(it.text));
+    .filter((it) => clean(it.text) !== '' && !isSecret(it.text) && !INJECTION.test(it.text) && !notes.mentionsAvoided(it.text));
   const newest = [...items].sort(byNewest);
   const [whoS, workS, interactS, themesS] = NARRATIVE_SECTIONS;
   const claims: LocalClaim[] = [];
   const quote = (section: LocalClaim['section'], picked: { line: string; item: Item }[]) =>
     picked.forEach((p) => claims.push({ section, text: Array.from(p.line).slice(0, CLAIM_MAX_CHARS).join(''), memory_refs: [memoryRef(p.item.index)] }));
 
+  // Notes outrank memories: the name the user asked for and their own statements come first.
+  if (notes.name) claims.push({ section: whoS, text: `They ask to be called ${notes.name.text}.`, memory_refs: [notes.name.ref] });
+  for (const n of notes.statements) {
+    if (notes.mentionsAvoided(n.text)) continue;
+    claims.push({ section: whoS, text: sentence(thirdPerson(Array.from(n.text).slice(0, CLAIM_MAX_CHARS - 1).join(''))), memory_refs: [n.ref] });
+  }
   quote(whoS, pick(items.filter((it) => SELF.test(it.text)).sort(byImportanceThenOldest), 3));
 
   const recentWork = newest.slice(0, 20).filter((it) => WORK.test(it.text));

@@ -8,8 +8,16 @@ export interface PromptMemory {
   importance: number | null; // 0..1 from memory metadata, when known
 }
 
+/** A note the user wrote for their narrative: it outranks memories, but is data like them. */
+export interface PromptNote {
+  content: string;
+  /** Quoted verbatim under "Pinned by you" by generate-narrative itself; the writer does not repeat it. */
+  pinned: boolean;
+}
+
 export interface NarrativeInput {
   memories: PromptMemory[]; // newest and most important first, already within the prompt budget
+  notes?: PromptNote[]; // the user's notes, oldest first (refs n1, n2, ...); none when absent
   omitted: number; // active memories left out to stay within the budget
   total: number; // active memories the user has
 }
