@@ -51,12 +51,12 @@ async function userWith(memories: number, text = 'I like hiking and write Go ser
 }
 
 describe('tools', () => {
-  it('lists the seven tools with their input schemas and required fields', async () => {
+  it('lists the eight tools with their input schemas and required fields', async () => {
     const { client } = await userWith(0);
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
     expect([...byName.keys()].sort(), 'the tool names').toEqual(
-      ['add_memories', 'ask_memory', 'deep_memory_query', 'get_narrative', 'jean_memory', 'list_memories', 'search_memory']);
+      ['add_memories', 'ask_memory', 'deep_memory_query', 'get_memory', 'get_narrative', 'jean_memory', 'list_memories', 'search_memory']);
     const required = (name: string) => [...(byName.get(name)?.inputSchema.required ?? [])].sort();
     expect(required('jean_memory'), 'jean_memory needs the message and whether it is new').toEqual(['is_new_conversation', 'user_message']);
     expect(required('add_memories'), 'add_memories needs text').toEqual(['text']);
@@ -65,6 +65,7 @@ describe('tools', () => {
     expect(required('ask_memory'), 'ask_memory needs a question').toEqual(['question']);
     expect(required('deep_memory_query'), 'deep_memory_query needs a query').toEqual(['search_query']);
     expect(required('get_narrative'), 'get_narrative takes nothing').toEqual([]);
+    expect(required('get_memory'), 'get_memory needs the id').toEqual(['id']);
     const props = (name: string) => byName.get(name)!.inputSchema.properties as Record<string, Record<string, unknown>>;
     expect(props('list_memories').limit, 'list limit bounds are advertised').toMatchObject({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
     expect(props('search_memory').limit, 'search limit bounds are advertised').toMatchObject({ type: 'integer', minimum: 1, maximum: 50 });

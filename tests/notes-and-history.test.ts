@@ -5,6 +5,7 @@
 // through the fake Gemini); memory deletes strip the history too, and an ineligible user keeps
 // none; MCP get_memory opens a citation, own memories only. The pure parts (the local writer
 // honouring notes, the notes fence, acceptClaims with note refs) run without the stack.
+import type { TransactionSql } from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   MAX_NOTES, NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, NOTES_LIMIT_ERRCODE,
@@ -30,7 +31,7 @@ afterAll(async () => {
 
 const fn = (path: string) => `${API_URL}/functions/v1/${path}`;
 const [WHO, WORK, HOW, THEMES] = NARRATIVE_SECTIONS;
-type Tx = Parameters<Parameters<typeof sql.begin>[0]>[0];
+type Tx = TransactionSql;
 
 /** Work as the user under RLS, as PostgREST runs a supabase-js call (the local stack has no
  *  PostgREST): role authenticated and the user's claims in the transaction. */
