@@ -237,3 +237,14 @@ export const narrativeVersionResponse = narrativeVersionSummary.extend({
   changes: versionChanges,
 });
 export type NarrativeVersionResponse = z.infer<typeof narrativeVersionResponse>;
+
+/** One line of 1..NOTE_MAX_CHARS characters (what the content check constraint enforces). */
+const noteContent = z.string().min(1).max(NOTE_MAX_CHARS).refine((s) => !/[\r\n\u2028\u2029\u0085\u0000]/.test(s), 'a note is one line');
+/** Body of POST /functions/v1/narrative/notes. */
+export const createNoteBody = z.object({ content: noteContent, pinned: z.boolean().optional() }).strict();
+/** Body of PATCH /functions/v1/narrative/notes/<id>. */
+export const updateNoteBody = z.object({ content: noteContent.optional(), pinned: z.boolean().optional() }).strict()
+  .refine((b) => b.content !== undefined || b.pinned !== undefined, 'give content or pinned');
+/** 200 from GET /functions/v1/narrative/notes (oldest first); POST answers 201 {note}, PATCH 200 {note}. */
+export const notesResponse = z.object({ notes: z.array(narrativeNote) });
+export const noteResponse = z.object({ note: narrativeNote });

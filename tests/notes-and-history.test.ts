@@ -9,7 +9,7 @@ import type { TransactionSql } from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   MAX_NOTES, NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, NOTES_LIMIT_ERRCODE,
-  NOTES_LIMIT_MESSAGE_PREFIX, orchestrateResponse, PINNED_SECTION, renderClaims,
+  NOTES_LIMIT_MESSAGE_PREFIX, noteResponse, notesResponse, orchestrateResponse, PINNED_SECTION, renderClaims,
 } from '../shared/narrative.ts';
 import { getMemoryOutput, narrativeStateOutput } from '../shared/mcp.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
@@ -332,5 +332,38 @@ describe('notes, pure', () => {
     expect(all.toLowerCase(), 'health is never mentioned').not.toContain('health');
     expect(claims.some((c) => c.text === 'They left Acme in May.' && c.memory_refs[0] === 'n3'), 'the correction is stated').toBe(true);
     expect(all, 'pinned notes are not the writer\'s').not.toContain('Pinned thing');
+  });
+});
+
+describe('notes over HTTP (narrative/notes, for clients without PostgREST)', () => {
+  const call = (user: TestUser, path: string, method: string, body?: unknown) => fetch(fn(path), {
+    method, headers: { authorization: `Bearer ${user.accessToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+  it('lists, adds, edits and deletes own notes; bad input is 4xx and changes nothing', async () => {
+    const a = await createUser();
+    const b = await createUser();
+    const created = await call(a, 'narrative/notes', 'POST', { content: 'Call me Sam', pinned: true });
+    expect(created.status, 'created').toBe(201);
+    const { note } = noteResponse.parse(await created.json());
+    expect([note.content, note.pinned, note.user_id], 'the note').toEqual(['Call me Sam', true, a.id]);
+    const edited = await call(a, `narrative/notes/${note.id}`, 'PATCH', { pinned: false });
+    expect(noteResponse.parse(await edited.json()).note.pinned, 'unpinned').toBe(false);
+    for (const [what, body] of [['too long', { content: 'x'.repeat(501) }], ['two lines', { content: 'a\nb' }], ['unknown field', { content: 'x', user_id: b.id }]] as const) {
+      const r = await call(a, 'narrative/notes', 'POST', body);
+      expect(r.status, `${what}: 400`).toBe(400);
+    }
+    expect((await call(b, `narrative/notes/${note.id}`, 'PATCH', { content: 'hacked' })).status, 'another user: 404').toBe(404);
+    expect((await call(b, `narrative/notes/${note.id}`, 'DELETE')).status, 'another user cannot delete: 404').toBe(404);
+    expect((await call(a, 'narrative/notes/not-a-uuid', 'DELETE')).status, 'a bad id: 400').toBe(400);
+    const listed = notesResponse.parse(await (await call(a, 'narrative/notes', 'GET')).json());
+    expect(listed.notes.map((n) => n.content), 'one note, unchanged by b and bad input').toEqual(['Call me Sam']);
+    expect(notesResponse.parse(await (await call(b, 'narrative/notes', 'GET')).json()).notes, 'b sees none').toEqual([]);
+    for (let i = 1; i < MAX_NOTES; i++) await addNote(a, `note ${i}`);
+    const over = await call(a, 'narrative/notes', 'POST', { content: 'one too many' });
+    const err = await over.json();
+    expect([over.status, err.error?.code], 'past the limit: 409 notes_limit').toEqual([409, 'notes_limit']);
+    expect((await call(a, `narrative/notes/${note.id}`, 'DELETE')).status, 'deleted').toBe(204);
   });
 });

@@ -1,21 +1,46 @@
 // The dashboard's narrative: GET serves the cache (or says honestly why not, queueing a
 // cache_miss job for an eligible user); POST asks for a fresh one (per-user cooldown);
-// GET narrative/history[/<version>] reads the stored versions. Everything runs as the user,
-// under RLS.
-import { MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER } from '../../../shared/narrative.ts';
+// GET narrative/history[/<version>] reads the stored versions; narrative/notes[/<id>] lists,
+// adds, edits and deletes the user's notes. Everything runs as the user, under RLS.
+import { createNoteBody, MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, updateNoteBody } from '../../../shared/narrative.ts';
 import { requireUser } from '../_shared/auth.ts';
-import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, route } from '../_shared/http.ts';
+import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, readJson, route } from '../_shared/http.ts';
 import { narrativeForMe, narrativeView } from '../_shared/narrative/serve.ts';
 import { getVersion, listVersions } from '../_shared/narrative/history.ts';
+import { createNote, deleteNote, listNotes, updateNote } from '../_shared/narrative/notes.ts';
 
-// narrative/history and narrative/history/<version>, wherever the function is mounted.
+// narrative/history[/<version>] and narrative/notes[/<id>], wherever the function is mounted.
 const HISTORY_PATH = /\/narrative\/history(?:\/([^/]*))?\/*$/;
+const NOTES_PATH = /\/narrative\/notes(?:\/([^/]*))?\/*$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function notes(req: Request, claims: Parameters<typeof listNotes>[0], id: string | undefined): Promise<Response> {
+  if (!id) {
+    allowMethods(req, 'GET', 'POST');
+    if (req.method === 'GET') return json({ notes: await listNotes(claims) });
+    const body = await readJson(req, createNoteBody);
+    return json({ note: await createNote(claims, body.content, body.pinned ?? false) }, 201);
+  }
+  allowMethods(req, 'PATCH', 'DELETE');
+  if (!UUID.test(id)) throw new HttpError(400, 'invalid_id', 'The note id must be a UUID');
+  if (req.method === 'DELETE') {
+    if (!(await deleteNote(claims, id))) throw new HttpError(404, 'not_found', `No note ${id} of yours`);
+    return new Response(null, { status: 204, headers: corsHeaders });
+  }
+  const note = await updateNote(claims, id, await readJson(req, updateNoteBody));
+  if (!note) throw new HttpError(404, 'not_found', `No note ${id} of yours`);
+  return json({ note });
+}
 
 export const handler = route('narrative', async (req, ctx) => {
-  const history = HISTORY_PATH.exec(new URL(req.url).pathname);
-  allowMethods(req, ...(history ? ['GET'] : ['GET', 'POST']));
+  const path = new URL(req.url).pathname;
+  const history = HISTORY_PATH.exec(path);
+  const notesPath = NOTES_PATH.exec(path);
+  if (!notesPath) allowMethods(req, ...(history ? ['GET'] : ['GET', 'POST']));
   const claims = await requireUser(req);
   ctx.user_id = claims.sub;
+
+  if (notesPath) return await notes(req, claims, notesPath[1] || undefined);
 
   if (history) {
     const param = history[1];
