@@ -16,11 +16,11 @@ export const jeanMemoryOutput = orchestrateResponse;
 /** add_memories: the stored memory. */
 export const addMemoriesOutput = z.object({ memory: z.object(memory) });
 
-/** Memory states (memories.state check constraint). */
-export const MEMORY_STATES = ['active', 'archived', 'deleted'] as const;
+/** The memory states get_memory opens (memories.state also has 'deleted', which it treats as gone). */
+export const OPENABLE_MEMORY_STATES = ['active', 'archived'] as const;
 
 /** get_memory: one of the user's memories, opened from a claim's citation. */
-export const getMemoryOutput = z.object({ memory: z.object({ ...memory, state: z.enum(MEMORY_STATES), updated_at: z.string() }) });
+export const getMemoryOutput = z.object({ memory: z.object({ ...memory, state: z.enum(OPENABLE_MEMORY_STATES), updated_at: z.string() }) });
 
 /** list_memories: active memories, newest first. */
 export const listMemoriesOutput = z.object({

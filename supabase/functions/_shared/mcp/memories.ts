@@ -17,14 +17,15 @@ export async function addMemory(tx: Tx, content: string): Promise<Memory> {
   return row;
 }
 
-export type OpenedMemory = Memory & { state: 'active' | 'archived' | 'deleted'; updated_at: Date };
+export type OpenedMemory = Memory & { state: 'active' | 'archived'; updated_at: Date };
 
-/** One memory of the user's by id (any state), or null: RLS hides other users' rows, so another
- *  user's id reads exactly like a missing one. */
+/** One memory of the user's by id, active or archived, or null: a deleted memory is gone (its
+ *  text is no longer served anywhere), and RLS hides other users' rows, so another user's id
+ *  reads exactly like a missing one. */
 export async function getMemory(tx: Tx, id: string): Promise<OpenedMemory | null> {
   const [row] = await tx<OpenedMemory[]>`
     select id, content, state, created_at, updated_at from public.memories
-    where id = ${id} and user_id = (select auth.uid())`;
+    where id = ${id} and user_id = (select auth.uid()) and state <> 'deleted'`;
   return row ?? null;
 }
 
