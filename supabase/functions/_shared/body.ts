@@ -33,7 +33,8 @@ export async function readCapped(req: Request, maxBytes: number): Promise<Uint8A
 /** True when every string (keys included) of a parsed JSON value is text Postgres and UTF-8 can
  *  carry: no NUL, no unpaired surrogate (JSON's \ud800 escapes decode to one). */
 export function isCleanText(value: unknown): boolean {
-  if (typeof value === 'string') return !value.includes('\u0000') && value.isWellFormed();
+  // isWellFormed is ES2024 (V8 in Deno 2.1 and Node 20 have it; the TS lib here predates it).
+  if (typeof value === 'string') return !value.includes('\u0000') && (value as string & { isWellFormed(): boolean }).isWellFormed();
   if (Array.isArray(value)) return value.every(isCleanText);
   if (value !== null && typeof value === 'object') {
     return Object.entries(value).every(([k, v]) => isCleanText(k) && isCleanText(v));

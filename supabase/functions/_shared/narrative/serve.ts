@@ -44,7 +44,7 @@ export type NarrativeView =
     status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean;
     model: string | null; claims: NarrativeClaim[]; partial: boolean;
   }
-  | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null };
+  | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null; retry_after_seconds: number | null };
 
 /** What to show the user now (GET /narrative, MCP get_narrative), as narrative_for_me decided it. */
 export async function narrativeView(claims: UserClaims): Promise<NarrativeView> {
@@ -56,12 +56,12 @@ export async function narrativeView(claims: UserClaims): Promise<NarrativeView> 
     };
   }
   if (r.status === 'cooldown') throw new Error('narrative_for_me answered cooldown to a read');
-  return { status: r.status, min_memories: r.min_memories, memory_count: r.memory_count };
+  return { status: r.status, min_memories: r.min_memories, memory_count: r.memory_count, retry_after_seconds: r.retry_after_seconds };
 }
 
 /** The job narrative_for_me queued or found (a stale refresh, a miss, a recent failure). */
-export function jobOf(r: ForMe): { id: number; status: JobStatus } | null {
-  return r.job_id !== null && r.job_status ? { id: r.job_id, status: r.job_status } : null;
+export function jobOf(r: ForMe): { id: number; status: JobStatus; retry_after: number | null } | null {
+  return r.job_id !== null && r.job_status ? { id: r.job_id, status: r.job_status, retry_after: r.retry_after_seconds } : null;
 }
 
 /** The fallback search's time budget (settings.fallback_timeout_ms): read outside any
