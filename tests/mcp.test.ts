@@ -306,7 +306,7 @@ describe('bad input', () => {
     }
     // NUL never reaches a tool: the whole POST is an HTTP 400 (tests/request-limits.test.ts).
     const nul = await client.callTool({ name: 'add_memories', arguments: { text: 'nul \u0000 byte' } }).then(() => null, (e: unknown) => e);
-    expect(String(nul), 'add_memories with NUL is refused at HTTP 400, before the JSON-RPC layer').toMatch(/400/);
+    expect(String(nul), 'add_memories with NUL is refused at HTTP 400, before the JSON-RPC layer').toMatch(/NUL characters/);
     expect(await memoryCount(user.id), 'nothing was stored').toBe(0);
     const after = await ok<{ count: number }>(client, 'list_memories', {});
     expect(after.count, 'still answering').toBe(0);

@@ -5,11 +5,16 @@
 // a supabase-js caller meets them through MCP add_memories (the Data API's errcode is pgTAP's).
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
+import { callTool, mcpClients } from './helpers/mcp.ts';
 import { API_URL, db, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db();
-afterAll(() => sql.end());
+const mcp = mcpClients('request-limits');
+afterAll(async () => {
+  await mcp.close();
+  await sql.end();
+});
 
 const fn = (name: string) => `${API_URL}/functions/v1/${name}`;
 
@@ -92,5 +97,32 @@ describe('request bodies', () => {
     }
     const [{ n }] = await sql`select count(*)::int as n from memories where user_id = ${user.id}`;
     expect(n, 'no memory was stored by any refused request').toBe(0);
+  });
+});
+
+describe('memory limits', () => {
+  it('refuses a memory past max_memories_per_user with a clear tool error, as the database says it', async () => {
+    const user = await createUser();
+    const [{ max }] = await sql`select max_memories_per_user as max from private.settings`;
+    await sql`insert into memories (user_id, content) select ${user.id}, 'm' || g from generate_series(1, ${max}) g`;
+    const client = await mcp.connect(user);
+    const r = await callTool(client, 'add_memories', { text: 'one more' });
+    expect(r.isError, 'a tool error').toBe(true);
+    expect((r.content[0] as { text: string }).text, 'says the limit').toBe(`memory limit reached: at most ${max} memories per user`);
+    expect(r._meta?.error_code, 'with its code').toBe('limit_exceeded');
+    const [{ n }] = await sql`select count(*)::int as n from memories where user_id = ${user.id}`;
+    expect(n, 'nothing added').toBe(max);
+  });
+
+  it('refuses metadata over memory_metadata_max_bytes as the user (Data API role and claims), 23514', async () => {
+    const user = await createUser();
+    const [{ max }] = await sql`select memory_metadata_max_bytes as max from private.settings`;
+    const err = await sql.begin(async (tx) => {
+      await tx`select set_config('role', 'authenticated', true),
+        set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+      await tx`insert into memories (user_id, content, metadata) values (${user.id}, 'x', ${sql.json({ blob: 'y'.repeat(max) })})`;
+    }).then(() => null, (e: { code?: string; message?: string }) => e);
+    expect(err?.code, 'the errcode PostgREST forwards (HTTP 400)').toBe('23514');
+    expect(err?.message, 'a clear message').toMatch(new RegExp(`^memory metadata is \\d+ bytes; at most ${max} are allowed$`));
   });
 });

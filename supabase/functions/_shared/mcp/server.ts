@@ -51,11 +51,16 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
       const { text, data } = await work();
       return { content: [{ type: 'text', text }], structuredContent: data };
     } catch (err) {
-      // Bad arguments never get here (the SDK refuses them first); what is left is the database.
-      const timeout = (err as { code?: string }).code === '57014';
-      if (!timeout) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
-      const e = timeout
+      // Bad arguments never get here (the SDK refuses them first); what is left is the database:
+      // a timeout, a memory limit (23514 from private.check_memory_limits, whose message names
+      // only numbers: safe to pass on), or something unexpected.
+      const code = (err as { code?: string }).code;
+      const known = code === '57014' || code === '23514';
+      if (!known) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
+      const e = code === '57014'
         ? { code: 'timeout', message: 'The query took too long; try a narrower one' }
+        : code === '23514'
+        ? { code: 'limit_exceeded', message: (err as Error).message }
         : { code: 'internal_error', message: 'The tool failed unexpectedly; try again' };
       calls.note(id, { error_code: e.code });
       return { isError: true, content: [{ type: 'text', text: e.message }], _meta: { error_code: e.code } };
