@@ -39,7 +39,7 @@ returns table (
   status private.narrative_status, narrative text, version int, generated_at timestamptz,
   age_days double precision, stale boolean, model text,
   job_id bigint, job_status text, retry_after_seconds int,
-  min_memories int, memory_count int, claims jsonb, partial boolean)
+  min_memories int, memory_count int, claims jsonb, partial boolean, fallback_timeout_ms int)
 language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
@@ -65,7 +65,7 @@ begin
     if n.id is not null and private.narrative_is_fresh(n, s) then
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8, false, n.model,
-        null::bigint, null::text, null::int, null::int, null::int, n.claims, n.partial;
+        null::bigint, null::text, null::int, null::int, null::int, n.claims, n.partial, s.fallback_timeout_ms;
       return;
     end if;
   end if;
@@ -86,7 +86,7 @@ begin
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8,
         not private.narrative_is_fresh(n, s), n.model,
-        v_job_id, v_job_status, private.job_retry_after(v_job_id), null::int, null::int, n.claims, n.partial;
+        v_job_id, v_job_status, private.job_retry_after(v_job_id), null::int, null::int, n.claims, n.partial, s.fallback_timeout_ms;
       return;
     end if;
   end if;
@@ -97,7 +97,7 @@ begin
   if v_count < s.min_memories then
     return query select 'ineligible'::private.narrative_status, null::text, null::int, null::timestamptz,
       null::float8, null::boolean, null::text, null::bigint, null::text, null::int,
-      s.min_memories, v_count, null::jsonb, null::boolean;
+      s.min_memories, v_count, null::jsonb, null::boolean, s.fallback_timeout_ms;
     return;
   end if;
 
@@ -108,13 +108,13 @@ begin
       return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
         null::float8, null::boolean, null::text, v_last.id, v_last.status,
         ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int,
-        null::int, null::int, null::jsonb, null::boolean;
+        null::int, null::int, null::jsonb, null::boolean, s.fallback_timeout_ms;
       return;
     end if;
   else
     return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
       null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int,
-      null::jsonb, null::boolean
+      null::jsonb, null::boolean, s.fallback_timeout_ms
       from private.recent_failure(v_user) f;
     if found then
       return;
@@ -124,7 +124,7 @@ begin
   select * into v_job from private.enqueue_job(v_user, p_reason);
   return query select v_job.status::private.narrative_status, null::text, null::int, null::timestamptz,
     null::float8, null::boolean, null::text, v_job.job_id, v_job.status, private.job_retry_after(v_job.job_id), null::int, null::int,
-    null::jsonb, null::boolean;
+    null::jsonb, null::boolean, s.fallback_timeout_ms;
 end
 $$;
 comment on function public.narrative_for_me(text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';
