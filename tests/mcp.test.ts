@@ -396,6 +396,24 @@ describe('HTTP', () => {
     expect(await memoryCount(user.id), 'nothing in any batch ran').toBe(0);
   });
 
+  it('refuses a batch of 100 deep_memory_query calls (issue 14) with no provider call, while one call reaches it', async () => {
+    const m = marker();
+    const { user, client } = await userWith(0);
+    await ok(client, 'add_memories', { text: `My boat ${m} is blue` });
+    const deep = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'deep_memory_query', arguments: { search_query: `${m} boat` } } });
+    const res = await fetch(MCP_URL, {
+      method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${user.accessToken}` },
+      body: JSON.stringify(Array.from({ length: 100 }, (_, i) => deep(i + 1))),
+    });
+    expect(res.status, 'the batch is a 400').toBe(400);
+    expect((await res.json()).error.code, 'JSON-RPC invalid request').toBe(-32600);
+    expect((await fake.calls(m)).length, 'no provider call for any of the 100').toBe(0);
+    await fake.scenario(m, [{ kind: 'ok', text: 'A blue boat.' }]);
+    const one = await ok<{ source: string }>(client, 'deep_memory_query', { search_query: `${m} boat` });
+    expect(one.source, 'control: one call alone reaches the model').toBe('model');
+    expect((await fake.calls(m)).length, 'exactly one provider call').toBe(1);
+  });
+
   it('answers initialize as JSON, GET and DELETE with 405, preflights with the MCP headers, bad JSON with 400', async () => {
     const user = await createUser();
     const auth = { authorization: `Bearer ${user.accessToken}` };
