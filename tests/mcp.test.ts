@@ -414,6 +414,24 @@ describe('HTTP', () => {
     expect((await fake.calls(m)).length, 'exactly one provider call').toBe(1);
   });
 
+  it('caps one user\'s concurrent provider calls (mcp_llm_calls_per_user, 2): a third answers from the memories', async () => {
+    const m = marker();
+    const { client } = await userWith(0);
+    await ok(client, 'add_memories', { text: `My kite ${m} is red` });
+    await fake.scenario(m, [{ kind: 'ok', text: 'A red kite.' }, { kind: 'ok', text: 'A red kite.' }]);
+    await fake.hold(m);
+    const asks = [1, 2, 3].map(() => ok<{ source: string; fallback_reason: string | null }>(client, 'deep_memory_query', { search_query: `${m} kite` }));
+    await fake.waitForCalls(m, 2);
+    const first = await Promise.race(asks);
+    expect(first, 'the call over the cap answers at once, from the memories').toMatchObject({ source: 'extractive', fallback_reason: 'concurrency_limited' });
+    await fake.release(m);
+    const all = await Promise.all(asks);
+    expect(all.filter((a) => a.source === 'model').length, 'the two within the cap reach the model').toBe(2);
+    expect((await fake.calls(m)).length, 'two provider calls, never three').toBe(2);
+    const after = await ok<{ source: string; fallback_reason: string | null }>(client, 'deep_memory_query', { search_query: `${m} kite` });
+    expect(after.fallback_reason === 'concurrency_limited', 'slots are released when calls end').toBe(false);
+  });
+
   it('answers initialize as JSON, GET and DELETE with 405, preflights with the MCP headers, bad JSON with 400', async () => {
     const user = await createUser();
     const auth = { authorization: `Bearer ${user.accessToken}` };

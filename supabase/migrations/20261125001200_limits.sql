@@ -77,3 +77,43 @@ language sql stable security definer set search_path = '' as $$
 $$;
 comment on function private.job_retry_after(bigint) is 'Seconds until a queued job may start, or null (narrative_for_me''s retry_after).';
 revoke execute on all functions in schema private from public;
+
+-- Provider calls one user's MCP answers (ask_memory, deep_memory_query) may have in flight at
+-- once, across every function instance: a slot is a row with an expiry, so a crashed call's
+-- slot frees itself. Unlogged: losing the slots in a crash only frees them early.
+alter table private.settings add column mcp_llm_calls_per_user int not null default 2 check (mcp_llm_calls_per_user >= 1);
+create unlogged table private.llm_slots (
+  user_id uuid not null,
+  slot int not null,
+  expires_at timestamptz not null,
+  primary key (user_id, slot)
+);
+comment on table private.llm_slots is 'In-flight MCP provider calls per user (slots with an expiry), for mcp_llm_calls_per_user.';
+
+-- Takes a free slot for p_seconds (the call's deadline plus margin): its number, or null when
+-- all mcp_llm_calls_per_user are taken. Concurrent takers of one slot queue on its row and the
+-- loser moves on to the next.
+create function private.take_llm_slot(p_user_id uuid, p_seconds int) returns int
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_slot int;
+begin
+  for i in 1 .. (select mcp_llm_calls_per_user from private.settings) loop
+    insert into private.llm_slots as l (user_id, slot, expires_at) values (p_user_id, i, now() + make_interval(secs => p_seconds))
+    on conflict (user_id, slot) do update set expires_at = excluded.expires_at where l.expires_at <= now()
+    returning l.slot into v_slot;
+    if v_slot is not null then
+      return v_slot;
+    end if;
+  end loop;
+  return null;
+end
+$$;
+comment on function private.take_llm_slot(uuid, int) is 'A free MCP provider-call slot of the user (mcp_llm_calls_per_user), or null.';
+
+create function private.release_llm_slot(p_user_id uuid, p_slot int) returns void
+language sql volatile security definer set search_path = '' as $$
+  delete from private.llm_slots where user_id = p_user_id and slot = p_slot
+$$;
+comment on function private.release_llm_slot(uuid, int) is 'Frees an MCP provider-call slot when the call ends.';
+revoke execute on all functions in schema private from public;

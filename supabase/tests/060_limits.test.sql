@@ -3,7 +3,7 @@
 -- (metadata size, memories per user) with the errcode a supabase-js caller sees.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(13);
+select plan(16);
 
 update private.settings set min_memories = 3, generations_per_day = 3, max_memories_per_user = 6, memory_metadata_max_bytes = 100;
 insert into auth.users (id, email) values
@@ -60,6 +60,16 @@ select lives_ok($$insert into public.memories (user_id, content) values ('600000
 select throws_ok($$insert into public.memories (user_id, content) values ('60000000-0000-4000-8000-00000000000a', 'seven')$$,
   '23514', 'memory limit reached: at most 6 memories per user', 'one more is refused: 23514 with a clear message');
 reset role;
+
+-- MCP provider-call slots: mcp_llm_calls_per_user (2) at once, freed on release or expiry.
+update private.settings set mcp_llm_calls_per_user = 2;
+select is(array[private.take_llm_slot('60000000-0000-4000-8000-00000000000a', 30), private.take_llm_slot('60000000-0000-4000-8000-00000000000a', 30),
+  private.take_llm_slot('60000000-0000-4000-8000-00000000000a', 30)], array[1, 2, null], 'two slots, then none');
+select is(private.take_llm_slot('60000000-0000-4000-8000-00000000000b', 30), 1, 'another user has their own');
+select private.release_llm_slot('60000000-0000-4000-8000-00000000000a', 2);
+update private.llm_slots set expires_at = now() - interval '1 second' where slot = 1 and user_id = '60000000-0000-4000-8000-00000000000a';
+select is(array[private.take_llm_slot('60000000-0000-4000-8000-00000000000a', 30), private.take_llm_slot('60000000-0000-4000-8000-00000000000a', 30)],
+  array[1, 2], 'an expired slot and a released one are free again');
 
 select * from finish();
 rollback;
