@@ -146,6 +146,8 @@ export type NarrativeResponse = z.infer<typeof narrativeResponse>;
 export const regenerateResponse = z.object({
   job_id: z.number().int(),
   status: z.enum(['queued', 'running']),
+  /** Seconds until the job may start (the daily generation budget), null when it may start now. */
+  retry_after: z.number().int().nullable(),
 });
 
 export const USER_MESSAGE_MAX_CHARS = 8_000;
@@ -167,7 +169,8 @@ export const orchestrateResponse = z.object({
   narrative: z.object({ version: z.number().int(), generated_at: z.string(), stale: z.boolean(), partial: z.boolean() }).nullable(),
   /** The served narrative's claims (empty unless source is narrative). */
   claims: z.array(narrativeClaim),
-  job: z.object({ id: z.number().int(), status: z.enum(JOB_STATUSES) }).nullable(),
+  /** retry_after: seconds until a queued job may start (daily generation budget, debounce or backoff), else null. */
+  job: z.object({ id: z.number().int(), status: z.enum(JOB_STATUSES), retry_after: z.number().int().nullable() }).nullable(),
   timing_ms: z.number(),
 });
 export type OrchestrateResponse = z.infer<typeof orchestrateResponse>;

@@ -295,7 +295,6 @@ describe('bad input', () => {
       ['add_memories', { text: '   ' }],
       ['add_memories', { text: 'x'.repeat(20_001) }],
       ['add_memories', { text: 42 }],
-      ['add_memories', { text: 'nul \u0000 byte' }],
       ['jean_memory', { user_message: 'hi', is_new_conversation: 'yes' }],
       ['jean_memory', { user_message: 'x'.repeat(8_001), is_new_conversation: true }],
       ['ask_memory', { question: '' }],
@@ -306,6 +305,9 @@ describe('bad input', () => {
       const message = await refused(client, name, args);
       expect(message.length, `${name} says what is wrong`).toBeGreaterThan(0);
     }
+    // NUL never reaches a tool: the whole POST is an HTTP 400 (tests/request-limits.test.ts).
+    const nul = await client.callTool({ name: 'add_memories', arguments: { text: 'nul \u0000 byte' } }).then(() => null, (e: unknown) => e);
+    expect(String(nul), 'add_memories with NUL is refused at HTTP 400, before the JSON-RPC layer').toMatch(/NUL characters/);
     expect(await memoryCount(user.id), 'nothing was stored').toBe(0);
     const after = await ok<{ count: number }>(client, 'list_memories', {});
     expect(after.count, 'still answering').toBe(0);
@@ -393,6 +395,42 @@ describe('HTTP', () => {
     });
     expect(modern.status, 'a 2026-07-28 batch too').toBe(400);
     expect(await memoryCount(user.id), 'nothing in any batch ran').toBe(0);
+  });
+
+  it('refuses a batch of 100 deep_memory_query calls (issue 14) with no provider call, while one call reaches it', async () => {
+    const m = marker();
+    const { user, client } = await userWith(0);
+    await ok(client, 'add_memories', { text: `My boat ${m} is blue` });
+    const deep = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'deep_memory_query', arguments: { search_query: `${m} boat` } } });
+    const res = await fetch(MCP_URL, {
+      method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${user.accessToken}` },
+      body: JSON.stringify(Array.from({ length: 100 }, (_, i) => deep(i + 1))),
+    });
+    expect(res.status, 'the batch is a 400').toBe(400);
+    expect((await res.json()).error.code, 'JSON-RPC invalid request').toBe(-32600);
+    expect((await fake.calls(m)).length, 'no provider call for any of the 100').toBe(0);
+    await fake.scenario(m, [{ kind: 'ok', text: 'A blue boat.' }]);
+    const one = await ok<{ source: string }>(client, 'deep_memory_query', { search_query: `${m} boat` });
+    expect(one.source, 'control: one call alone reaches the model').toBe('model');
+    expect((await fake.calls(m)).length, 'exactly one provider call').toBe(1);
+  });
+
+  it('caps one user\'s concurrent provider calls (mcp_llm_calls_per_user, 2): a third answers from the memories', async () => {
+    const m = marker();
+    const { client } = await userWith(0);
+    await ok(client, 'add_memories', { text: `My kite ${m} is red` });
+    await fake.scenario(m, [{ kind: 'ok', text: 'A red kite.' }, { kind: 'ok', text: 'A red kite.' }]);
+    await fake.hold(m);
+    const asks = [1, 2, 3].map(() => ok<{ source: string; fallback_reason: string | null }>(client, 'deep_memory_query', { search_query: `${m} kite` }));
+    await fake.waitForCalls(m, 2);
+    const first = await Promise.race(asks);
+    expect(first, 'the call over the cap answers at once, from the memories').toMatchObject({ source: 'extractive', fallback_reason: 'concurrency_limited' });
+    await fake.release(m);
+    const all = await Promise.all(asks);
+    expect(all.filter((a) => a.source === 'model').length, 'the two within the cap reach the model').toBe(2);
+    expect((await fake.calls(m)).length, 'two provider calls, never three').toBe(2);
+    const after = await ok<{ source: string; fallback_reason: string | null }>(client, 'deep_memory_query', { search_query: `${m} kite` });
+    expect(after.fallback_reason === 'concurrency_limited', 'slots are released when calls end').toBe(false);
   });
 
   it('answers initialize as JSON, GET and DELETE with 405, preflights with the MCP headers, bad JSON with 400', async () => {

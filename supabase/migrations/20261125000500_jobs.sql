@@ -147,7 +147,9 @@ comment on function private.add_usage(bigint, text, text, int, int, int, int, in
 
 -- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
 -- unique index decides, and a caller that loses the race gets the active job. An earlier
--- run_after pulls a debounced queued job forward.
+-- run_after pulls a debounced queued job forward. Either way run_after is never before the
+-- user's daily generation budget allows (private.budget_run_after, 20261125001200_limits), so
+-- neither a new job nor a pull-forward can start more than generations_per_day in 24 hours.
 create function private.enqueue_job(p_user_id uuid, p_reason text, p_delay_seconds int default 0)
 returns table (job_id bigint, status text, created boolean)
 language plpgsql security definer set search_path = '' as $$
@@ -155,7 +157,8 @@ language plpgsql security definer set search_path = '' as $$
 declare
   v_id bigint;
   v_status text;
-  v_run_after timestamptz := now() + make_interval(secs => greatest(p_delay_seconds, 0));
+  v_run_after timestamptz := greatest(now() + make_interval(secs => greatest(p_delay_seconds, 0)),
+    private.budget_run_after(p_user_id));
 begin
   loop
     insert into public.narrative_jobs (user_id, reason, run_after, max_attempts)

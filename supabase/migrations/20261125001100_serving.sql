@@ -21,7 +21,9 @@ comment on function private.recent_failure(uuid) is 'The user''s last job if it 
 -- What narrative_for_me answers (shared/narrative.ts NARRATIVE_FOR_ME_STATUSES; checked by
 -- tests/sql-contract.test.ts): ready (a servable narrative, fresh or stale), queued | running
 -- (a job is writing one), failed (the last job failed within failure_cooldown_seconds),
--- ineligible (too few memories), cooldown (a manual regeneration asked too soon).
+-- ineligible (too few memories), cooldown (a manual regeneration asked too soon). A queued job
+-- that may not start yet (the daily generation budget, a debounce, a backoff) comes with
+-- retry_after_seconds, on ready (the refresh job) and queued answers alike.
 create type private.narrative_status as enum ('ready', 'queued', 'running', 'failed', 'ineligible', 'cooldown');
 
 -- The one decision of what a signed-in user (auth.uid()) gets, for GET/POST narrative,
@@ -37,7 +39,7 @@ returns table (
   status private.narrative_status, narrative text, version int, generated_at timestamptz,
   age_days double precision, stale boolean, model text,
   job_id bigint, job_status text, retry_after_seconds int,
-  min_memories int, memory_count int, claims jsonb, partial boolean)
+  min_memories int, memory_count int, claims jsonb, partial boolean, fallback_timeout_ms int)
 language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
@@ -48,7 +50,7 @@ declare
   v_job record;
   v_job_id bigint;
   v_job_status text;
-  v_threshold int;
+  v_count int;
 begin
   if v_user is null then
     raise exception 'narrative_for_me needs a signed-in user' using errcode = '42501';
@@ -63,13 +65,12 @@ begin
     if n.id is not null and private.narrative_is_fresh(n, s) then
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8, false, n.model,
-        null::bigint, null::text, null::int, null::int, null::int, n.claims, n.partial;
+        null::bigint, null::text, null::int, null::int, null::int, n.claims, n.partial, s.fallback_timeout_ms;
       return;
     end if;
   end if;
 
   perform private.lock_user(v_user);
-  v_threshold := private.eligibility_threshold();
 
   if p_reason = 'cache_miss' then
     -- A new statement, a new snapshot: what a job stored while this call waited for the lock.
@@ -85,15 +86,18 @@ begin
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8,
         not private.narrative_is_fresh(n, s), n.model,
-        v_job_id, v_job_status, null::int, null::int, null::int, n.claims, n.partial;
+        v_job_id, v_job_status, private.job_retry_after(v_job_id), null::int, null::int, n.claims, n.partial, s.fallback_timeout_ms;
       return;
     end if;
   end if;
 
-  if not private.is_eligible(v_user) then
+  -- private.is_eligible's rule (settings.min_memories active memories), from the settings row
+  -- already read and one count that also answers "how many".
+  v_count := private.active_memory_count(v_user, s.min_memories);
+  if v_count < s.min_memories then
     return query select 'ineligible'::private.narrative_status, null::text, null::int, null::timestamptz,
       null::float8, null::boolean, null::text, null::bigint, null::text, null::int,
-      v_threshold, private.active_memory_count(v_user, v_threshold), null::jsonb, null::boolean;
+      s.min_memories, v_count, null::jsonb, null::boolean, s.fallback_timeout_ms;
     return;
   end if;
 
@@ -104,13 +108,13 @@ begin
       return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
         null::float8, null::boolean, null::text, v_last.id, v_last.status,
         ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int,
-        null::int, null::int, null::jsonb, null::boolean;
+        null::int, null::int, null::jsonb, null::boolean, s.fallback_timeout_ms;
       return;
     end if;
   else
     return query select 'failed'::private.narrative_status, null::text, null::int, null::timestamptz,
       null::float8, null::boolean, null::text, f.job_id, 'failed', f.retry_after_seconds, null::int, null::int,
-      null::jsonb, null::boolean
+      null::jsonb, null::boolean, s.fallback_timeout_ms
       from private.recent_failure(v_user) f;
     if found then
       return;
@@ -119,8 +123,8 @@ begin
 
   select * into v_job from private.enqueue_job(v_user, p_reason);
   return query select v_job.status::private.narrative_status, null::text, null::int, null::timestamptz,
-    null::float8, null::boolean, null::text, v_job.job_id, v_job.status, null::int, null::int, null::int,
-    null::jsonb, null::boolean;
+    null::float8, null::boolean, null::text, v_job.job_id, v_job.status, private.job_retry_after(v_job.job_id), null::int, null::int,
+    null::jsonb, null::boolean, s.fallback_timeout_ms;
 end
 $$;
 comment on function public.narrative_for_me(text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';

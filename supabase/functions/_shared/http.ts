@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { type ParsedBody, parseJsonBytes, readCapped } from './body.ts';
 import { env } from './env.ts';
 import { log } from './log.ts';
 
@@ -36,14 +37,8 @@ export function allowMethods(req: Request, ...methods: string[]): void {
 
 /** Accepts an empty body or an empty JSON object, for endpoints that take no parameters. */
 export async function expectNoBody(req: Request): Promise<void> {
-  const text = await req.text();
-  if (text.trim() === '') return;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
-  }
+  const body = await readJsonBody(req);
+  if (body === undefined) return;
   if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0) {
     throw new HttpError(400, 'invalid_request', 'This endpoint takes no parameters');
   }
@@ -93,25 +88,41 @@ export function route(name: string, handler: Handler): (req: Request) => Promise
   };
 }
 
+/** The one body reader of every function: at most MAX_BODY_BYTES actually read, chunked uploads
+ *  included (413 payload_too_large the moment the cap is passed, the rest left unread). */
+export async function readBody(req: Request): Promise<Uint8Array> {
+  const bytes = await readCapped(req, env.maxBodyBytes);
+  if (bytes === 'too_large') throw new HttpError(413, 'payload_too_large', `Body exceeds ${env.maxBodyBytes} bytes`);
+  return bytes;
+}
+
+const BODY_ERRORS: Record<Exclude<ParsedBody, { ok: true }>['reason'], [string, string]> = {
+  invalid_utf8: ['invalid_text', 'The body is not valid UTF-8'],
+  invalid_json: ['invalid_json', 'The body is not valid JSON'],
+  invalid_text: ['invalid_text', 'Text must not contain NUL characters or unpaired surrogates'],
+};
+
+/** The capped body as JSON (undefined when empty); 400 for invalid UTF-8, JSON or text. */
+export async function readJsonBody(req: Request): Promise<unknown> {
+  const parsed = parseJsonBytes(await readBody(req));
+  if (!parsed.ok) {
+    const [code, message] = BODY_ERRORS[parsed.reason];
+    throw new HttpError(400, code, message);
+  }
+  return parsed.value;
+}
+
 /**
  * Reads and validates a JSON body: 415 for a non-JSON content type, 413 past the size limit,
- * 400 for malformed JSON or a body that does not match the schema (unknown fields included).
+ * 400 for malformed JSON or text, or a body that does not match the schema (unknown fields included).
  */
 export async function readJson<S extends z.ZodTypeAny>(req: Request, schema: S): Promise<z.infer<S>> {
   const type = req.headers.get('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) {
     throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json');
   }
-  const declared = Number(req.headers.get('content-length') ?? 0);
-  if (declared > env.maxBodyBytes) throw new HttpError(413, 'payload_too_large', `Body exceeds ${env.maxBodyBytes} bytes`);
-  const bytes = new Uint8Array(await req.arrayBuffer());
-  if (bytes.byteLength > env.maxBodyBytes) throw new HttpError(413, 'payload_too_large', `Body exceeds ${env.maxBodyBytes} bytes`);
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
-  }
+  const body = await readJsonBody(req);
+  if (body === undefined) throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     const detail = parsed.error.issues.slice(0, 3)

@@ -17,7 +17,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { bearerToken, requireUser, type UserClaims } from '../_shared/auth.ts';
 import { env } from '../_shared/env.ts';
-import { allowMethods, corsWith, HttpError, json, log, route } from '../_shared/http.ts';
+import { allowMethods, corsWith, HttpError, json, log, readJsonBody, route } from '../_shared/http.ts';
 import { CallLog } from '../_shared/mcp/log.ts';
 import { createMcpServer } from '../_shared/mcp/server.ts';
 
@@ -85,21 +85,20 @@ async function legacy(req: Request, body: unknown, authInfo: AuthInfo): Promise<
 const rpcError = (status: number, code: number, message: string) =>
   json({ jsonrpc: '2.0', id: null, error: { code, message } }, status);
 
-/** The POST body as JSON, or the JSON-RPC error response to send instead. */
+/** The POST body as JSON (read by the shared capped reader), or the JSON-RPC error to send instead. */
 async function readMessage(req: Request): Promise<{ body: unknown } | { refused: Response }> {
   if (!/^application\/json\b/i.test(req.headers.get('content-type') ?? '')) {
     return { refused: rpcError(415, -32600, 'Send the JSON-RPC message as application/json') };
   }
-  const tooBig = () => ({ refused: rpcError(413, -32600, `Body exceeds ${env.maxBodyBytes} bytes`) });
-  if (Number(req.headers.get('content-length') ?? 0) > env.maxBodyBytes) return tooBig();
-  const bytes = new Uint8Array(await req.arrayBuffer());
-  if (bytes.byteLength > env.maxBodyBytes) return tooBig();
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return { refused: rpcError(400, -32700, 'Parse error: the body is not valid JSON') };
+    body = await readJsonBody(req);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    // Parse error for bytes that are not JSON; invalid request for the rest (too large, NUL, bad text).
+    return { refused: rpcError(err.status, err.code === 'invalid_json' ? -32700 : -32600, err.message) };
   }
+  if (body === undefined) return { refused: rpcError(400, -32700, 'Parse error: the body is empty') };
   if (Array.isArray(body)) {
     return {
       refused: rpcError(400, -32600, 'JSON-RPC batches are not supported (removed from MCP in 2025-06-18): send one message per POST'),

@@ -61,7 +61,9 @@ export const handler = route('narrative', async (req, ctx) => {
     if (r.status === 'ineligible') {
       throw new HttpError(409, 'not_eligible', `At least ${r.min_memories} memories are needed for a narrative`);
     }
-    return json({ job_id: r.job_id, status: r.job_status }, 202);
+    // A job the daily generation budget holds back says when it may start.
+    const wait = r.retry_after_seconds;
+    return json({ job_id: r.job_id, status: r.job_status, retry_after: wait }, 202, wait ? { 'retry-after': String(wait) } : {});
   }
 
   const view = await narrativeView(claims);
@@ -70,7 +72,8 @@ export const handler = route('narrative', async (req, ctx) => {
     return json(body);
   }
   if (view.min_memories === null || view.memory_count === null) {
-    return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': view.status } });
+    const wait: Record<string, string> = view.retry_after_seconds ? { 'retry-after': String(view.retry_after_seconds) } : {};
+    return new Response(null, { status: 204, headers: { ...corsHeaders, 'narrative-status': view.status, ...wait } });
   }
   // Ineligible: the threshold and the user's count, so the dashboard can say how many more.
   const headers: Record<string, string> = {

@@ -94,12 +94,21 @@ export function extractive(spec: AnswerSpec, relevant: Memory[], recent: Memory[
 
 let gemini: GeminiProvider | null | undefined;
 
-/** Gemini's answer within the spec's deadline (or the caller's cancellation), else the extract. */
-export async function answer(spec: AnswerSpec, question: string, relevant: Memory[], recent: Memory[], signal: AbortSignal): Promise<Answer> {
+/** Takes one of the user's provider-call slots for `seconds`: its release, or null when all are taken. */
+export type TakeSlot = (seconds: number) => Promise<(() => Promise<void>) | null>;
+
+/** Gemini's answer within the spec's deadline (or the caller's cancellation), else the extract.
+ *  The call needs one of the user's slots (mcp_llm_calls_per_user); without one, the extract. */
+export async function answer(
+  spec: AnswerSpec, question: string, relevant: Memory[], recent: Memory[], signal: AbortSignal, takeSlot: TakeSlot,
+): Promise<Answer> {
   if (gemini === undefined) gemini = createGemini();
   if (!gemini) return extractive(spec, relevant, recent, 'offline');
   if (relevant.length + recent.length === 0) return extractive(spec, relevant, recent, 'no_memories');
   const { prompt: p, used } = prompt(spec, question, [...relevant, ...recent]);
+  // The slot outlives the deadline by a margin, so a call whose release was lost frees it soon.
+  const release = await takeSlot(Math.ceil(spec.deadlineMs / 1000) + 5);
+  if (!release) return extractive(spec, relevant, recent, 'concurrency_limited');
   try {
     const r = await gemini.complete(p, AbortSignal.any([signal, AbortSignal.timeout(spec.deadlineMs)]));
     const text = r.text.trim();
@@ -108,5 +117,7 @@ export async function answer(spec: AnswerSpec, question: string, relevant: Memor
     return { answer: text, source: 'model', model: r.model, memories_used: used, fallback_reason: null };
   } catch (err) {
     return extractive(spec, relevant, recent, err instanceof ProviderError ? err.code : 'model_error');
+  } finally {
+    await release();
   }
 }

@@ -12,10 +12,10 @@ import {
 } from '../../../../shared/mcp.ts';
 import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser, type Tx } from '../db.ts';
+import { asUser, sql, type Tx } from '../db.ts';
 import { log } from '../http.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
-import { answer, ASK, DEEP, type AnswerSpec } from './answer.ts';
+import { answer, ASK, DEEP, type AnswerSpec, type TakeSlot } from './answer.ts';
 import type { CallLog } from './log.ts';
 import { addMemory, getMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
 import { NARRATIVE_URI, narrativeMarkdown, narrativeState } from './narrative.ts';
@@ -62,11 +62,16 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
         calls.note(id, { error_code: err.code });
         return { isError: true, content: [{ type: 'text', text: err.message }], _meta: { error_code: err.code } };
       }
-      // Bad arguments never get here (the SDK refuses them first); what is left is the database.
-      const timeout = (err as { code?: string }).code === '57014';
-      if (!timeout) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
-      const e = timeout
+      // Bad arguments never get here (the SDK refuses them first); what is left is the database:
+      // a timeout, a memory limit (23514 from private.check_memory_limits, whose message names
+      // only numbers: safe to pass on), or something unexpected.
+      const code = (err as { code?: string }).code;
+      const known = code === '57014' || code === '23514';
+      if (!known) log({ level: 'error', msg: 'mcp_tool_failed', user_id: claims.sub, error: err instanceof Error ? err.message : String(err) });
+      const e = code === '57014'
         ? { code: 'timeout', message: 'The query took too long; try a narrower one' }
+        : code === '23514'
+        ? { code: 'limit_exceeded', message: (err as Error).message }
         : { code: 'internal_error', message: 'The tool failed unexpectedly; try again' };
       calls.note(id, { error_code: e.code });
       return { isError: true, content: [{ type: 'text', text: e.message }], _meta: { error_code: e.code } };
@@ -127,10 +132,17 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     return { text: JSON.stringify({ results, count: results.length }), data: { results, count: results.length } };
   }));
 
+  // Slots are shared by every instance, so they live in Postgres (service connection: private).
+  const takeSlot: TakeSlot = async (seconds) => {
+    const [{ slot }] = await sql<{ slot: number | null }[]>`select private.take_llm_slot(${claims.sub}, ${seconds}) as slot`;
+    return slot === null ? null : async () => {
+      await sql`select private.release_llm_slot(${claims.sub}, ${slot})`;
+    };
+  };
   const answering = (spec: AnswerSpec, relevant: number, recent: number) =>
     async (question: string, id: RequestId, signal: AbortSignal) => {
       const found = await asMe((tx) => memoriesFor(tx, question, relevant, recent));
-      const a = await answer(spec, question, found.relevant, found.recent, signal);
+      const a = await answer(spec, question, found.relevant, found.recent, signal, takeSlot);
       calls.note(id, { answer_source: a.source, fallback_reason: a.fallback_reason });
       return { text: a.answer, data: { ...a } };
     };

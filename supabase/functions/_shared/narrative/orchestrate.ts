@@ -20,7 +20,6 @@ export async function orchestrate(claims: UserClaims, message: string, isNewConv
       claims: r.claims ?? [], job: jobOf(r),
     };
   }
-  const timeoutMs = await fallbackTimeoutMs();
-  const context = await asUser(claims, (tx) => memoryContext(tx, message, true, timeoutMs));
+  const context = await asUser(claims, (tx) => memoryContext(tx, message, true, r.fallback_timeout_ms));
   return { source: context ? 'fallback' : 'none', context, narrative: null, claims: [], job: jobOf(r) };
 }

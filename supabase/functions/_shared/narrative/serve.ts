@@ -23,6 +23,8 @@ export interface ForMe {
   memory_count: number | null;
   claims: NarrativeClaim[] | null;
   partial: boolean | null;
+  /** settings.fallback_timeout_ms, so a call that must build a fallback needs no second read. */
+  fallback_timeout_ms: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function narrativeForMe(claims: UserClaims, reason: NarrativeForMeR
   if (!NARRATIVE_FOR_ME_REASONS.includes(reason)) throw new Error(`narrativeForMe: unknown reason ${reason}`);
   const [row] = await readAsUser<ForMe>(claims, `
     select status, narrative, version, generated_at, age_days, stale, model, job_id::int as job_id, job_status,
-      retry_after_seconds, min_memories, memory_count, claims, partial
+      retry_after_seconds, min_memories, memory_count, claims, partial, fallback_timeout_ms
     from public.narrative_for_me('${reason}')`);
   return row;
 }
@@ -44,7 +46,7 @@ export type NarrativeView =
     status: 'ready'; narrative: string; version: number; generated_at: string; age_days: number; stale: boolean;
     model: string | null; claims: NarrativeClaim[]; partial: boolean;
   }
-  | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null };
+  | { status: NarrativeStatus; min_memories: number | null; memory_count: number | null; retry_after_seconds: number | null };
 
 /** What to show the user now (GET /narrative, MCP get_narrative), as narrative_for_me decided it. */
 export async function narrativeView(claims: UserClaims): Promise<NarrativeView> {
@@ -56,16 +58,16 @@ export async function narrativeView(claims: UserClaims): Promise<NarrativeView> 
     };
   }
   if (r.status === 'cooldown') throw new Error('narrative_for_me answered cooldown to a read');
-  return { status: r.status, min_memories: r.min_memories, memory_count: r.memory_count };
+  return { status: r.status, min_memories: r.min_memories, memory_count: r.memory_count, retry_after_seconds: r.retry_after_seconds };
 }
 
 /** The job narrative_for_me queued or found (a stale refresh, a miss, a recent failure). */
-export function jobOf(r: ForMe): { id: number; status: JobStatus } | null {
-  return r.job_id !== null && r.job_status ? { id: r.job_id, status: r.job_status } : null;
+export function jobOf(r: ForMe): { id: number; status: JobStatus; retry_after: number | null } | null {
+  return r.job_id !== null && r.job_status ? { id: r.job_id, status: r.job_status, retry_after: r.retry_after_seconds } : null;
 }
 
-/** The fallback search's time budget (settings.fallback_timeout_ms): read outside any
- *  transaction, on the paths that search memories (never the cache hit). */
+/** The fallback search's time budget (settings.fallback_timeout_ms) for a call that has not asked
+ *  narrative_for_me (which returns it): a message within a conversation. */
 export async function fallbackTimeoutMs(): Promise<number> {
   const [row] = await sql<{ ms: number }[]>`select fallback_timeout_ms as ms from private.settings`;
   return row.ms;

@@ -1,0 +1,119 @@
+-- Limits: what one user may cost. A daily generation budget over every job reason (edits
+-- included: an edit loop must not buy a regeneration every few seconds), and bounds on what a
+-- user may store in public.memories. Bad input gets a clear error a supabase-js caller sees
+-- (PostgREST forwards errcode and message; 23514 is an HTTP 400 there).
+
+-- Generations a user may start in any 24 hours, every reason counted. Past it, changes still
+-- strip claims at once (memory-change triggers) and the next job waits for the budget.
+alter table private.settings add column generations_per_day int not null default 24 check (generations_per_day >= 1);
+-- Memory rows a user may hold (any state: soft-deleted rows take space too).
+alter table private.settings add column max_memories_per_user int not null default 20000 check (max_memories_per_user >= 1);
+-- Largest memories.metadata, in bytes of its jsonb text.
+alter table private.settings add column memory_metadata_max_bytes int not null default 8192 check (memory_metadata_max_bytes >= 2);
+
+-- When the user may start another generation: now, or when the generations_per_day-th most
+-- recent start of the last 24 hours ages out. Counts finished jobs only: enqueue_job asks when
+-- the user has no other active job (a queued retry is the job being scheduled, not another).
+-- started_at is the latest attempt's claim, so a retried job counts a little longer (never less).
+create function private.budget_run_after(p_user_id uuid) returns timestamptz
+language sql stable security definer set search_path = '' as $$
+  select coalesce((
+    select j.started_at + interval '24 hours' from public.narrative_jobs j
+    where j.user_id = p_user_id and j.status in ('succeeded', 'failed') and j.started_at > now() - interval '24 hours'
+    order by j.started_at desc
+    offset (select s.generations_per_day - 1 from private.settings s) limit 1), now())
+$$;
+comment on function private.budget_run_after(uuid) is 'Earliest start of the user''s next generation under generations_per_day (every reason).';
+
+-- Memory bounds, statement-level (a bulk insert is one check per user): metadata size on
+-- inserts and updates, the per-user row count on inserts. The count is taken under a per-user
+-- lock after the rows are in, so concurrent inserts cannot both slip under the limit.
+create function private.check_memory_limits() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  s private.settings;
+  r record;
+begin
+  select * into s from private.settings;
+  select octet_length(n.metadata::text) as bytes into r from new_rows n
+  where octet_length(n.metadata::text) > s.memory_metadata_max_bytes limit 1;
+  if found then
+    raise exception 'memory metadata is % bytes; at most % are allowed', r.bytes, s.memory_metadata_max_bytes
+      using errcode = '23514', constraint = 'memories_metadata_size',
+        hint = 'Store less in metadata (limit: private.settings.memory_metadata_max_bytes).';
+  end if;
+  if tg_op = 'INSERT' then
+    for r in select distinct n.user_id from new_rows n loop
+      perform pg_advisory_xact_lock(hashtextextended('memories:' || r.user_id::text, 0));
+      if (select count(*) from (select 1 from public.memories m where m.user_id = r.user_id
+                                limit s.max_memories_per_user + 1) c) > s.max_memories_per_user then
+        raise exception 'memory limit reached: at most % memories per user', s.max_memories_per_user
+          using errcode = '23514', constraint = 'memories_per_user_limit',
+            hint = 'Delete memories before adding more (limit: private.settings.max_memories_per_user).';
+      end if;
+    end loop;
+  end if;
+  return null;
+end
+$$;
+comment on function private.check_memory_limits() is 'Refuses memories past max_memories_per_user or with metadata over memory_metadata_max_bytes (23514).';
+
+create trigger memories_limits_inserted after insert on public.memories
+  referencing new table as new_rows
+  for each statement execute function private.check_memory_limits();
+create trigger memories_limits_updated after update on public.memories
+  referencing new table as new_rows
+  for each statement execute function private.check_memory_limits();
+
+-- Grants: none. These functions run as postgres only (see 20261125000200).
+revoke execute on all functions in schema private from public;
+
+-- Seconds until a queued job may start (its run_after: the budget, a debounce or a backoff),
+-- null when it may start now or is not queued: what narrative_for_me answers as retry_after.
+create function private.job_retry_after(p_job_id bigint) returns int
+language sql stable security definer set search_path = '' as $$
+  select ceil(extract(epoch from j.run_after - now()))::int from public.narrative_jobs j
+  where j.id = p_job_id and j.status = 'queued' and j.run_after > now()
+$$;
+comment on function private.job_retry_after(bigint) is 'Seconds until a queued job may start, or null (narrative_for_me''s retry_after).';
+revoke execute on all functions in schema private from public;
+
+-- Provider calls one user's MCP answers (ask_memory, deep_memory_query) may have in flight at
+-- once, across every function instance: a slot is a row with an expiry, so a crashed call's
+-- slot frees itself. Unlogged: losing the slots in a crash only frees them early.
+alter table private.settings add column mcp_llm_calls_per_user int not null default 2 check (mcp_llm_calls_per_user >= 1);
+create unlogged table private.llm_slots (
+  user_id uuid not null,
+  slot int not null,
+  expires_at timestamptz not null,
+  primary key (user_id, slot)
+);
+comment on table private.llm_slots is 'In-flight MCP provider calls per user (slots with an expiry), for mcp_llm_calls_per_user.';
+
+-- Takes a free slot for p_seconds (the call's deadline plus margin): its number, or null when
+-- all mcp_llm_calls_per_user are taken. Concurrent takers of one slot queue on its row and the
+-- loser moves on to the next.
+create function private.take_llm_slot(p_user_id uuid, p_seconds int) returns int
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_slot int;
+begin
+  for i in 1 .. (select mcp_llm_calls_per_user from private.settings) loop
+    insert into private.llm_slots as l (user_id, slot, expires_at) values (p_user_id, i, now() + make_interval(secs => p_seconds))
+    on conflict (user_id, slot) do update set expires_at = excluded.expires_at where l.expires_at <= now()
+    returning l.slot into v_slot;
+    if v_slot is not null then
+      return v_slot;
+    end if;
+  end loop;
+  return null;
+end
+$$;
+comment on function private.take_llm_slot(uuid, int) is 'A free MCP provider-call slot of the user (mcp_llm_calls_per_user), or null.';
+
+create function private.release_llm_slot(p_user_id uuid, p_slot int) returns void
+language sql volatile security definer set search_path = '' as $$
+  delete from private.llm_slots where user_id = p_user_id and slot = p_slot
+$$;
+comment on function private.release_llm_slot(uuid, int) is 'Frees an MCP provider-call slot when the call ends.';
+revoke execute on all functions in schema private from public;
