@@ -39,7 +39,8 @@ export type NarrativeForMeReason = (typeof NARRATIVE_FOR_ME_REASONS)[number];
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 
 /** Reasons someone is waiting on (a reader's miss, a manual regeneration, an edit of a memory
- *  or a note): the interactive lane. The rest (weekly, backfill, stale) are bulk. */
+ *  or a note): the interactive lane. The rest (weekly, backfill, stale) are bulk. Mirrors
+ *  private.job_lane (the SQL dispatch uses that one); tests/sql-contract.test.ts proves they agree. */
 export const INTERACTIVE_REASONS: readonly JobReason[] = ['manual', 'cache_miss', 'memories_changed', 'notes_changed'];
 export const laneOf = (reason: JobReason): 'interactive' | 'bulk' => (INTERACTIVE_REASONS.includes(reason) ? 'interactive' : 'bulk');
 

@@ -310,6 +310,24 @@ describe('models and usage on the job row', () => {
     expect((await narrative(sql, userId))?.model, 'stored with the answering model').toBe('gemini-fake-model-002');
   });
 
+  it('prices the job from the fake\'s usage metadata and settings.model_prices; an unpriced model costs null', async () => {
+    // The answering model is a priced default (gemini-3.8-flash: 0.50 in, 3.00 out, 0.05 cached per MTok, estimates).
+    const { userId } = await scenarioUser([{ kind: 'ok', modelVersion: 'gemini-3.8-flash', usage: { promptTokenCount: 10_000, candidatesTokenCount: 2_000, cachedContentTokenCount: 4_000 } }]);
+    const { job_id } = await enqueue(sql, userId, 'manual');
+    const j = await waitForJob(sql, job_id, finished, 'finish');
+    expect(j.model, 'answered by the priced model').toBe('gemini-3.8-flash');
+    expect([j.prompt_tokens, j.output_tokens, j.cached_tokens], 'the usage metadata on the row').toEqual([10_000, 2_000, 4_000]);
+    const expected = ((10_000 - 4_000) * 0.5 + 4_000 * 0.05 + (2_000 + (j.thoughts_tokens ?? 0)) * 3) / 1e6;
+    expect(Number((j as unknown as { estimated_cost_usd: string }).estimated_cost_usd), 'cost: uncached + cached input, output and thinking as output')
+      .toBeCloseTo(expected, 8);
+
+    const unpriced = await scenarioUser([{ kind: 'ok' }]);
+    const u = await enqueue(sql, unpriced.userId, 'manual');
+    const uj = await waitForJob(sql, u.job_id, finished, 'finish');
+    expect(uj.total_tokens, 'the unpriced job has tokens').toBeGreaterThan(0);
+    expect((uj as unknown as { estimated_cost_usd: string | null }).estimated_cost_usd, `no price for ${uj.model}: cost null`).toBeNull();
+  });
+
   it('a user reads the usage of their own jobs only', async () => {
     const { userId } = await scenarioUser([{ kind: 'ok' }]);
     const other = await makeUser(sql);

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   CLAIM_OUTCOMES, COMPLETE_OUTCOMES, FAIL_OUTCOMES, JOB_ERROR_CODES, JOB_REASONS, JOB_STATUSES,
-  NARRATIVE_FOR_ME_REASONS, NARRATIVE_FOR_ME_STATUSES, NARRATIVE_STATUSES,
+  NARRATIVE_FOR_ME_REASONS, NARRATIVE_FOR_ME_STATUSES, NARRATIVE_STATUSES, laneOf,
 } from '../shared/narrative.ts';
 import { db } from './helpers/stack.ts';
 import { createUser } from './helpers/users.ts';
@@ -30,6 +30,15 @@ async function checkValues(column: string): Promise<string[]> {
 const sorted = (xs: readonly string[]) => [...xs].sort();
 
 describe('SQL outcome values match shared/narrative.ts', () => {
+  it('private.job_lane puts every reason in the lane laneOf says', async () => {
+    const rows = await sql<{ reason: string; lane: string }[]>`
+      select r as reason, private.job_lane(r) as lane from unnest(${[...JOB_REASONS]}::text[]) r`;
+    for (const { reason, lane } of rows) {
+      expect(lane, `lane of ${reason}`).toBe(laneOf(reason as (typeof JOB_REASONS)[number]));
+    }
+    expect(rows.length, 'every reason checked').toBe(JOB_REASONS.length);
+  });
+
   it('claim, complete and fail outcomes are the enums the queue functions return', async () => {
     expect(await enumValues('private.claim_outcome'), 'claim_job outcomes').toEqual([...CLAIM_OUTCOMES]);
     expect(await enumValues('private.complete_outcome'), 'complete_job outcomes').toEqual([...COMPLETE_OUTCOMES]);

@@ -1,6 +1,6 @@
 // `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
 //
-//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,backfill]
+//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,lanes,exact,backfill]
 //
 // Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
 // (programmatic API, load.ts); the ceiling is a raw primary-key read from Postgres with
@@ -11,7 +11,8 @@
 // --connections N (64), --api-url URL (another functions runtime).
 //
 // One file per step: options, fixtures (users, memories, cleanup), load (autocannon), provider
-// (the fake Gemini), hits (+ the raw-read ceiling), steady, miss, pipeline, backfill, report.
+// (the fake Gemini), hits (+ the raw-read ceiling), steady, miss, pipeline, lanes (lanes, exact),
+// backfill, report.
 import { defaultNarrative } from '../../tests/helpers/fake-gemini.ts';
 import { useFunctionsEnv } from '../../local/functions-env.ts';
 import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
@@ -24,6 +25,7 @@ import { measureSteady } from './steady.ts';
 import { measureMiss } from './miss.ts';
 import { measureEnqueue, measurePipeline, measureSlowProvider } from './pipeline.ts';
 import { measureBackfill } from './backfill.ts';
+import { measureExactDispatch, measureLanes } from './lanes.ts';
 
 // A closed pipe (e.g. `npm run bench | head`) must not kill the bench before it cleans up.
 process.stdout.on('error', () => {});
@@ -74,7 +76,7 @@ async function main(): Promise<number> {
   if (!opts.skip.has('steady') && !state.httpBroken) await measureSteady(users);
   if (!opts.skip.has('miss') && !state.httpBroken) await measureMiss();
 
-  if (!opts.skip.has('enqueue') || !opts.skip.has('pipeline') || !opts.skip.has('slow')) {
+  if (['enqueue', 'pipeline', 'slow', 'lanes', 'exact'].some((k) => !opts.skip.has(k))) {
     // Generation runs against the fake Gemini (instant answers); the default env is put back
     // when the bench ends, however it ends.
     useFunctionsEnv('tests/functions.env');
@@ -84,6 +86,8 @@ async function main(): Promise<number> {
       if (!opts.skip.has('enqueue')) await measureEnqueue(provider);
       if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline(provider);
       if (!opts.skip.has('slow') && !state.pipelineBroken) await measureSlowProvider();
+      if (!opts.skip.has('lanes')) await measureLanes();
+      if (!opts.skip.has('exact')) await measureExactDispatch();
     } finally {
       await releaseProvider();
     }

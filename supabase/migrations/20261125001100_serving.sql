@@ -190,11 +190,50 @@ language sql stable security definer set search_path = '' as $$
                           select id as job_id, user_id, reason, attempts, finished_at, last_error_code, last_error
                           from public.narrative_jobs where status = 'failed'
                           order by finished_at desc limit 20) f),
+    -- Per lane: what waits and runs, the oldest wait, the reserved share; bulk says why it is
+    -- paused and when it resumes (the next UTC midnight) while the daily budget is spent.
+    'lanes', (select jsonb_object_agg(l.lane, jsonb_build_object(
+                'queued', coalesce(q.queued, 0), 'running', coalesce(q.running, 0),
+                'oldest_queued_age_seconds', q.oldest,
+                'min_share', case l.lane when 'bulk' then s.bulk_min_share else s.interactive_min_share end)
+                || case when l.lane = 'bulk' and private.bulk_pause() is not null
+                     then jsonb_build_object('paused', private.bulk_pause(),
+                            'resumes_at', (date_trunc('day', now() at time zone 'UTC') + interval '1 day') at time zone 'UTC')
+                     else jsonb_build_object('paused', null) end)
+              from (values ('interactive'), ('bulk')) l(lane)
+              cross join private.settings s
+              left join (select private.job_lane(reason) as lane,
+                                count(*) filter (where status = 'queued') as queued,
+                                count(*) filter (where status = 'running') as running,
+                                round(extract(epoch from now() - min(created_at) filter (where status = 'queued'))) as oldest
+                         from public.narrative_jobs where status in ('queued', 'running')
+                         group by 1) q on q.lane = l.lane),
+    -- Tokens and estimated cost of the jobs started in each window; unpriced_jobs counts jobs
+    -- with tokens whose model has no entry in settings.model_prices (their cost is null).
+    'usage', (select jsonb_object_agg(w.name, (
+                select jsonb_build_object(
+                  'jobs', count(*),
+                  'prompt_tokens', coalesce(sum(prompt_tokens), 0), 'output_tokens', coalesce(sum(output_tokens), 0),
+                  'thoughts_tokens', coalesce(sum(thoughts_tokens), 0), 'cached_tokens', coalesce(sum(cached_tokens), 0),
+                  'total_tokens', coalesce(sum(total_tokens), 0),
+                  'estimated_cost_usd', coalesce(sum(estimated_cost_usd), 0),
+                  'unpriced_jobs', count(*) filter (where estimated_cost_usd is null),
+                  'unpriced_models', coalesce(jsonb_agg(distinct coalesce(model, requested_model))
+                                       filter (where estimated_cost_usd is null), '[]'::jsonb))
+                from public.narrative_jobs
+                where started_at > now() - w.span and total_tokens is not null))
+              from (values ('last_hour', interval '1 hour'), ('last_day', interval '1 day'), ('last_week', interval '7 days')) w(name, span)),
+    'budget', (select jsonb_build_object('daily_budget_usd', s.daily_budget_usd,
+                 'spent_today_usd', coalesce((select d.cost_usd from private.daily_spend d
+                                              where d.day = (now() at time zone 'UTC')::date), 0))
+               from private.settings s),
     'settings', (select jsonb_build_object('max_concurrency', max_concurrency, 'max_attempts', max_attempts,
-                   'ttl_days', ttl_days, 'min_memories', min_memories) from private.settings)
+                   'ttl_days', ttl_days, 'min_memories', min_memories,
+                   'bulk_min_share', bulk_min_share, 'interactive_min_share', interactive_min_share,
+                   'daily_budget_usd', daily_budget_usd, 'model_prices', model_prices) from private.settings)
   )
 $$;
-comment on function private.queue_health() is 'Queue health for operators and GET backfill: counts, oldest queued, recent failures.';
+comment on function private.queue_health() is 'Queue health for operators and GET backfill: counts, lanes, usage and cost, budget, oldest queued, recent failures.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;
