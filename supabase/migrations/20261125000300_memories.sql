@@ -8,6 +8,11 @@ create table public.memories (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   deleted_at timestamptz,
+  -- metadata.importance when it is a number, clamped to 0..1; null when unknown. The one reading
+  -- of it: the prompt shows it, the ranking (private.memory_rank) and its index use it.
+  importance real generated always as (
+    case when jsonb_typeof(metadata -> 'importance') = 'number'
+      then least(greatest((metadata ->> 'importance')::numeric, 0), 1)::real end) stored,
   -- Full-text search over content, for relevance in fallback contexts and search tools.
   fts tsvector generated always as (to_tsvector('english', content)) stored
 );
@@ -57,22 +62,18 @@ comment on function private.touch_memory() is 'Server-side updated_at and delete
 create trigger touch_memory before update on public.memories
   for each row execute function private.touch_memory();
 
--- A memory's importance: metadata.importance when it is a number, clamped to 0..1; null when
--- unknown. The one reading of it (the prompt shows it, the ranking uses it).
-create function private.importance(p_metadata jsonb) returns real
-language sql immutable set search_path = '' as $$
-  select case when jsonb_typeof(p_metadata -> 'importance') = 'number'
-    then least(greatest((p_metadata ->> 'importance')::real, 0), 1) end
-$$;
-comment on function private.importance(jsonb) is 'metadata.importance clamped to 0..1, or null when not a number.';
-
 -- How a memory ranks for the prompt: its importance (0.5 when unknown) plus a recency bonus of
 -- 0.5 that decays with a 30-day time constant (halved after about three weeks).
-create function private.memory_rank(p_metadata jsonb, p_created_at timestamptz) returns double precision
+create function private.memory_rank(p_importance real, p_created_at timestamptz) returns double precision
 language sql stable set search_path = '' as $$
-  select coalesce(private.importance(p_metadata), 0.5) + 0.5 * exp(-extract(epoch from now() - p_created_at) / 2592000.0)
+  select coalesce(p_importance, 0.5) + 0.5 * exp(-extract(epoch from now() - p_created_at) / 2592000.0)
 $$;
-comment on function private.memory_rank(jsonb, timestamptz) is 'Prompt ranking of a memory: importance (default 0.5) + 0.5 * exp(-age / 30 days).';
+comment on function private.memory_rank(real, timestamptz) is 'Prompt ranking of a memory: importance (default 0.5) + 0.5 * exp(-age / 30 days).';
+
+-- The prompt's other candidate list, most important first (private.memories_for_prompt): its
+-- order is the ranking's importance term, so the top of it is one index range scan.
+create index memories_user_active_importance_idx on public.memories
+  (user_id, (coalesce(importance, 0.5)) desc, created_at desc) where state = 'active';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -260,24 +260,41 @@ comment on function private.claim_job(bigint) is 'Compare-and-set claim of a que
 
 -- The prompt input: the user's active memories ranked by private.memory_rank (importance, or
 -- 0.5 when unknown, plus a recency bonus halving in about three weeks), each capped at
--- memory_char_cap, until prompt_char_budget is spent; returned newest first. `total` tells how
--- many exist, so the caller knows how many were left out; `as_of` is when they were read.
+-- memory_char_cap, until prompt_char_budget is spent; returned newest first. Bounded whatever
+-- the user holds: the ranking runs over candidates only, the prompt_candidates newest and the
+-- prompt_candidates most important (two index range scans, never a sort of every memory). A
+-- memory outside both lists is older than the newest N and less important than the top N, so
+-- it could only outrank them when many newer ones are trivial and many important ones very old.
+-- `total` tells how many active memories exist, so the caller knows how many were left out;
+-- `as_of` is when they were read.
 create function private.memories_for_prompt(p_user_id uuid)
 returns table (id uuid, content text, created_at timestamptz, importance real, total int, as_of timestamptz)
 language sql stable security definer set search_path = '' as $$
-  with s as (select prompt_char_budget, memory_char_cap from private.settings),
+  with s as (select prompt_char_budget, memory_char_cap, prompt_candidates from private.settings),
+  candidates as (
+    (select m.id from public.memories m
+      where m.user_id = p_user_id and m.state = 'active'
+      order by m.created_at desc
+      limit (select prompt_candidates from s))
+    union
+    (select m.id from public.memories m
+      where m.user_id = p_user_id and m.state = 'active'
+      order by coalesce(m.importance, 0.5) desc, m.created_at desc
+      limit (select prompt_candidates from s))
+  ),
   ranked as (
     select m.id, left(m.content, s.memory_char_cap) as content, m.created_at,
-      private.importance(m.metadata) as importance,
-      count(*) over () as total,
+      m.importance,
       sum(least(length(m.content), s.memory_char_cap)) over (
-        order by private.memory_rank(m.metadata, m.created_at) desc, m.created_at desc, m.id
+        order by private.memory_rank(m.importance, m.created_at) desc, m.created_at desc, m.id
         rows unbounded preceding) as used,
       s.prompt_char_budget as budget
-    from public.memories m, s
-    where m.user_id = p_user_id and m.state = 'active'
+    from candidates c
+    join public.memories m on m.id = c.id
+    cross join s
   )
-  select r.id, r.content, r.created_at, r.importance, r.total::int, now()
+  select r.id, r.content, r.created_at, r.importance,
+    (select count(*) from public.memories m where m.user_id = p_user_id and m.state = 'active')::int, now()
   from ranked r
   where r.used <= r.budget
   order by r.created_at desc
