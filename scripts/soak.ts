@@ -52,8 +52,10 @@ function load(name: string, rate: number, requests: autocannon.Request[], ok: (s
 
 async function main(): Promise<number> {
   say('preparing users');
-  const hits = await Promise.all(Array.from({ length: 20 }, () => user(6, true)));
-  const misses = await Promise.all(Array.from({ length: 10 }, () => user(3, false)));
+  // Enough users that each sends at most one orchestrate and one MCP request a second, as real
+  // users would: well inside the per-user limits (settings.*_requests_per_minute, 120).
+  const hits = await Promise.all(Array.from({ length: Math.max(20, Math.ceil(RATE * 0.5)) }, () => user(6, true)));
+  const misses = await Promise.all(Array.from({ length: Math.max(10, Math.ceil(RATE * 0.2)) }, () => user(3, false)));
   const regen = await Promise.all(Array.from({ length: 10 }, () => user(6, true)));
   const json = { 'content-type': 'application/json' };
   const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'jean_memory', arguments: { user_message: 'sailing', is_new_conversation: false } } });

@@ -94,11 +94,33 @@ export async function deleteBenchUsers(): Promise<number> {
 
 let cleanedUp = false;
 /** Once, however the bench ends: `release` (the fake provider), the bench users, the pool. */
+let savedLimits: { orchestrate_requests_per_minute: number; mcp_requests_per_minute: number } | null = null;
+
+/**
+ * The load steps send hundreds of requests a second from 50 users: far past the per-user request
+ * limits (private.take_request still runs and is measured; it just never refuses). cleanup puts
+ * the operator's values back however the bench ends.
+ */
+export async function liftRequestLimits(): Promise<void> {
+  [savedLimits] = await sql<{ orchestrate_requests_per_minute: number; mcp_requests_per_minute: number }[]>`
+    select orchestrate_requests_per_minute, mcp_requests_per_minute from private.settings`;
+  await sql`update private.settings set orchestrate_requests_per_minute = 100000000, mcp_requests_per_minute = 100000000`;
+}
+
+async function restoreRequestLimits(): Promise<void> {
+  if (!savedLimits) return;
+  await sql`update private.settings set orchestrate_requests_per_minute = ${savedLimits.orchestrate_requests_per_minute},
+    mcp_requests_per_minute = ${savedLimits.mcp_requests_per_minute}`;
+  progress('cleanup: request limits restored');
+  savedLimits = null;
+}
+
 export async function cleanup(release: () => Promise<void>): Promise<void> {
   if (cleanedUp) return;
   cleanedUp = true;
   try {
     await release().catch(() => {});
+    await restoreRequestLimits().catch((err: Error) => progress(`cleanup: could not restore request limits: ${err.message}`));
     progress('cleanup: deleting every bench user (cascade removes memories, jobs, narratives)');
     progress(`cleanup: deleted ${await deleteBenchUsers()} users`);
   } catch (err) {

@@ -18,7 +18,7 @@ import { useFunctionsEnv } from '../../local/functions-env.ts';
 import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
 import { failedRuns, notes, writeReport } from './report.ts';
 import { state } from './load.ts';
-import { addMemories, cleanup, createApiUser, deleteBenchUsers, mapLimit, sql } from './fixtures.ts';
+import { addMemories, cleanup, createApiUser, deleteBenchUsers, liftRequestLimits, mapLimit, sql } from './fixtures.ts';
 import { ensureProvider, releaseProvider } from './provider.ts';
 import { measureHits, measureRawReads, preflight, ratioRows } from './hits.ts';
 import { measureSteady } from './steady.ts';
@@ -50,6 +50,8 @@ async function main(): Promise<number> {
   if (ok !== 1) throw new Error('database not reachable');
   const health = await fetch(`${API}/auth/v1/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status).catch(() => 0);
   if (health !== 200) throw new Error(`the API does not answer on ${API} (npm start)`);
+
+  await liftRequestLimits();
 
   // Cache-hit users: real accounts and access tokens, memories, a stored narrative each.
   progress(`creating ${opts.users} users through the Auth admin API and signing them in`);

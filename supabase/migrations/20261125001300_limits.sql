@@ -117,3 +117,52 @@ language sql volatile security definer set search_path = '' as $$
 $$;
 comment on function private.release_llm_slot(uuid, int) is 'Frees an MCP provider-call slot when the call ends.';
 revoke execute on all functions in schema private from public;
+
+-- Requests one user may make per minute to orchestrate and to MCP, across every function
+-- instance: a token bucket per user and route in Postgres (a burst of N, refilled at N a
+-- minute). The service key acting for a user spends that user's bucket too.
+alter table private.settings
+  add column orchestrate_requests_per_minute int not null default 120 check (orchestrate_requests_per_minute >= 1),
+  add column mcp_requests_per_minute int not null default 120 check (mcp_requests_per_minute >= 1);
+create unlogged table private.request_buckets (
+  user_id uuid not null,
+  route text not null check (route in ('orchestrate', 'mcp')),
+  tokens double precision not null,
+  refilled_at timestamptz not null,
+  primary key (user_id, route)
+);
+comment on table private.request_buckets is 'Per-user request token buckets of orchestrate and MCP (unlogged: a crash refills them).';
+
+-- Spends one request of the user's bucket, or refuses it. The refusal is PostgREST's way for a
+-- function to answer an HTTP status of its own (sqlstate PGRST, JSON message and detail), so
+-- the functions and a Data API caller alike get 429 rate_limited with Retry-After. A refused
+-- request spends nothing: the raise rolls the bucket's update back.
+create function private.take_request(p_user_id uuid, p_route text) returns void
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_per_minute int;
+  v_tokens double precision;
+begin
+  select case p_route when 'orchestrate' then s.orchestrate_requests_per_minute
+                      when 'mcp' then s.mcp_requests_per_minute end
+    into v_per_minute from private.settings s;
+  if v_per_minute is null then
+    raise exception 'take_request: unknown route %', p_route using errcode = '22023';
+  end if;
+  insert into private.request_buckets as b (user_id, route, tokens, refilled_at)
+  values (p_user_id, p_route, v_per_minute - 1, now())
+  on conflict (user_id, route) do update set
+    tokens = least(v_per_minute, b.tokens + extract(epoch from now() - b.refilled_at) * v_per_minute / 60.0) - 1,
+    refilled_at = now()
+  returning tokens into v_tokens;
+  if v_tokens < 0 then
+    raise sqlstate 'PGRST' using
+      message = json_build_object('code', 'rate_limited',
+        'message', format('Too many %s requests: at most %s a minute per user', p_route, v_per_minute))::text,
+      detail = json_build_object('status', 429,
+        'headers', json_build_object('Retry-After', ceil(-v_tokens * 60.0 / v_per_minute)::int::text))::text;
+  end if;
+end
+$$;
+comment on function private.take_request(uuid, text) is 'Spends one orchestrate/mcp request of the user''s per-minute bucket, or raises PGRST 429 rate_limited.';
+revoke execute on all functions in schema private from public;

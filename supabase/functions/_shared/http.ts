@@ -60,6 +60,26 @@ export interface RequestLog {
 
 export type Handler = (req: Request, ctx: RequestLog) => Promise<Response>;
 
+/**
+ * An HTTP answer a database function chose, the way PostgREST lets one choose it: `raise sqlstate
+ * 'PGRST' using message = '{"code", "message"}', detail = '{"status", "headers"}'` (JSON text).
+ * Anything else (or a malformed one) is not an HTTP answer and stays an error.
+ */
+export function dbHttpError(err: unknown): HttpError | null {
+  if (!(err instanceof Error) || (err as { code?: unknown }).code !== 'PGRST') return null;
+  try {
+    const { code, message } = JSON.parse(err.message) as { code?: unknown; message?: unknown };
+    const { status, headers } = JSON.parse((err as { detail?: string }).detail ?? '') as { status?: unknown; headers?: unknown };
+    if (typeof code !== 'string' || typeof message !== 'string' || typeof status !== 'number' || status < 400 || status > 599) return null;
+    const h = typeof headers === 'object' && headers !== null
+      ? Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [k.toLowerCase(), v]))
+      : {};
+    return new HttpError(status, code, message, h);
+  } catch {
+    return null;
+  }
+}
+
 /** Wraps a handler with CORS, error mapping and one JSON log line per request. */
 export function route(name: string, handler: Handler): (req: Request) => Promise<Response> {
   return async (req) => {
@@ -71,7 +91,8 @@ export function route(name: string, handler: Handler): (req: Request) => Promise
     } else {
       try {
         res = await handler(req, ctx);
-      } catch (err) {
+      } catch (thrown) {
+        const err = dbHttpError(thrown) ?? thrown;
         if (err instanceof HttpError) {
           res = json({ error: { code: err.code, message: err.message } }, err.status, err.headers);
         } else {

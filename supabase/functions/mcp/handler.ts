@@ -18,6 +18,7 @@ import {
 import { bearerToken, requireUser, type UserClaims } from '../_shared/auth.ts';
 import { env } from '../_shared/env.ts';
 import { allowMethods, corsWith, HttpError, json, log, readJsonBody, route } from '../_shared/http.ts';
+import { takeRequest } from '../_shared/db.ts';
 import { CallLog } from '../_shared/mcp/log.ts';
 import { createMcpServer } from '../_shared/mcp/server.ts';
 
@@ -134,6 +135,9 @@ const routed = route('mcp', async (req, ctx) => {
   ctx.user_id = claims.sub;
   const read = await readMessage(req);
   if ('refused' in read) return read.refused;
+  // One request of the user's per-minute MCP budget, once the message is well-formed (429
+  // rate_limited with Retry-After past it; refused messages cost no database work).
+  await takeRequest(claims.sub, 'mcp');
   const calls = new CallLog(claims.sub);
   calls.started(read.body);
   const authInfo: AuthInfo = {

@@ -2,7 +2,8 @@
 // narrative gets it from one indexed read (no LLM, no memory scan). Otherwise a context built
 // from the user's memories within a fixed time budget — never waiting on generation — and a
 // job queued when the user is eligible. Not a new conversation: the memories relevant to the
-// message. Runs as the user (RLS), also when a service acts on a user's behalf.
+// message. Runs as the user (RLS), also when a service acts on a user's behalf. Each call spends
+// one request of the user's per-minute budget (429 rate_limited with Retry-After past it).
 import { orchestrateBody, type OrchestrateResponse } from '../../../shared/narrative.ts';
 import { actAs, authenticate } from '../_shared/auth.ts';
 import { allowMethods, HttpError, json, readJson, route } from '../_shared/http.ts';
@@ -24,6 +25,6 @@ export const handler = route('orchestrate', async (req, ctx) => {
     claims = actAs(body.user_id);
   }
   ctx.user_id = claims.sub;
-  const result: Omit<OrchestrateResponse, 'timing_ms'> = await orchestrate(claims, body.user_message, body.is_new_conversation);
+  const result: Omit<OrchestrateResponse, 'timing_ms'> = await orchestrate(claims, body.user_message, body.is_new_conversation, 'orchestrate');
   return json({ ...result, timing_ms: Math.round((performance.now() - started) * 10) / 10 });
 });

@@ -2,16 +2,23 @@
 // public.narrative_for_me decides what the user gets; a servable hit is that one round trip.
 import type { OrchestrateResponse } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser } from '../db.ts';
+import { asUser, type RequestRoute, takeRequest } from '../db.ts';
 import { fallbackTimeoutMs, jobOf, memoryContext, narrativeForMe } from './serve.ts';
 
-export async function orchestrate(claims: UserClaims, message: string, isNewConversation: boolean): Promise<Omit<OrchestrateResponse, 'timing_ms'>> {
+/**
+ * `limit`: the per-user request budget to spend (the orchestrate function passes 'orchestrate';
+ * MCP's jean_memory has spent its 'mcp' request at the HTTP entry already).
+ */
+export async function orchestrate(
+  claims: UserClaims, message: string, isNewConversation: boolean, limit?: RequestRoute,
+): Promise<Omit<OrchestrateResponse, 'timing_ms'>> {
   if (!isNewConversation) {
+    if (limit) await takeRequest(claims.sub, limit);
     const timeoutMs = await fallbackTimeoutMs();
     const context = await asUser(claims, (tx) => memoryContext(tx, message, false, timeoutMs));
     return { source: context ? 'fallback' : 'none', context, narrative: null, claims: [], job: null };
   }
-  const r = await narrativeForMe(claims, 'cache_miss');
+  const r = await narrativeForMe(claims, 'cache_miss', limit);
   if (r.status === 'ready') {
     // Stale but servable: narrative_for_me queued the refresh (its job is returned).
     return {
