@@ -4,6 +4,11 @@
 // crash), and Postgres is restarted once. Then it checks:
 // every job succeeded or failed with a reason, none stuck, never two active jobs for one user,
 // versions only grew, no narrative lost or written twice. Loopback only; stops by itself.
+//
+// `--outage S` runs the other scenario of issue 14: a total provider outage. Every Gemini call
+// answers 503 for S seconds, then the provider is healthy again; nothing else is disturbed and
+// the queue runs on its real settings (backoff, max_attempts, leases: the defaults an operator
+// has). Every job must end succeeded: the retry schedule has to outlast the outage.
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { DB_URL, FAKE_GEMINI_PORT } from '../local/config.ts';
@@ -18,10 +23,14 @@ const { values: opts } = parseArgs({
     jobs: { type: 'string', default: '1000' },
     'time-limit': { type: 'string', default: '420' },
     seed: { type: 'string', default: '7' },
+    outage: { type: 'string' },
   },
 });
 const JOBS = Number(opts.jobs);
-const LIMIT_MS = Number(opts['time-limit']) * 1000;
+const OUTAGE_S = opts.outage === undefined ? 0 : Number(opts.outage);
+if (!(OUTAGE_S >= 0)) throw new Error('--outage takes a number of seconds');
+// An outage run waits out real backoffs (up to about half the outage again after it ends).
+const LIMIT_MS = (OUTAGE_S ? Math.max(Number(opts['time-limit']), OUTAGE_S * 2 + 600) : Number(opts['time-limit'])) * 1000;
 const say = (msg: string) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,17 +64,25 @@ async function main(): Promise<number> {
   const violations: string[] = [];
   const started = Date.now();
   try {
-    // Fast retries and short leases so recovery happens within the run.
-    await sql`update private.settings set backoff_base_seconds = 1, backoff_max_seconds = 4, lease_seconds = 12,
-      redispatch_after_seconds = 10, max_concurrency = 8, max_attempts = 6`;
-    fake.setDefault({ kind: 'ok', latencyMs: 40 });
-    fake.setChaos({
-      failureRate: 0.3, seed: Number(opts.seed), scope: 'all',
-      failures: [
-        { kind: 'error', status: 429, retryDelaySeconds: 1 }, { kind: 'error', status: 503 },
-        { kind: 'hang' }, { kind: 'truncated' }, { kind: 'garbage' },
-      ],
-    });
+    if (OUTAGE_S) {
+      // The real retry policy; only the concurrency is raised so the queue drains in minutes.
+      await sql`update private.settings set max_concurrency = 8`;
+      const [p] = await sql`select backoff_base_seconds, backoff_max_seconds, max_attempts from private.settings`;
+      say(`outage of ${OUTAGE_S} s on the real retry policy: backoff ${p.backoff_base_seconds} s doubling to ${p.backoff_max_seconds} s, ${p.max_attempts} attempts`);
+      fake.setDefault({ kind: 'error', status: 503 });
+    } else {
+      // Fast retries and short leases so recovery happens within the run.
+      await sql`update private.settings set backoff_base_seconds = 1, backoff_max_seconds = 4, lease_seconds = 12,
+        redispatch_after_seconds = 10, max_concurrency = 8, max_attempts = 6`;
+      fake.setDefault({ kind: 'ok', latencyMs: 40 });
+      fake.setChaos({
+        failureRate: 0.3, seed: Number(opts.seed), scope: 'all',
+        failures: [
+          { kind: 'error', status: 429, retryDelaySeconds: 1 }, { kind: 'error', status: 503 },
+          { kind: 'hang' }, { kind: 'truncated' }, { kind: 'garbage' },
+        ],
+      });
+    }
 
     say(`creating ${JOBS} users with 6 memories each`);
     const ids = await insertUsers(sql, JOBS, 'chaos');
@@ -78,7 +95,9 @@ async function main(): Promise<number> {
 
     const versions = new Map<string, number>();
     let maxActivePerUser = 0;
-    const disruptions: [number, string, () => Promise<void>][] = [
+    const disruptions: [number, string, () => Promise<void>][] = OUTAGE_S ? [
+      [OUTAGE_S * 1000, `provider back after ${OUTAGE_S} s of 503s`, async () => { fake!.setDefault({ kind: 'ok', latencyMs: 40 }); }],
+    ] : [
       [8_000, 'kill -9 the functions runtime', async () => { await stopService('runtime', 'SIGKILL'); await sleep(2000); startStack(); }],
       // A backend killed by a signal makes Postgres restart every backend (crash recovery
       // empties pg_net's unlogged request queue: those dispatches are lost and re-sent).
@@ -139,6 +158,9 @@ async function main(): Promise<number> {
       if (j.status === 'failed' && byUser.has(j.user_id)) violations.push(`failed job of ${j.user_id} but a narrative was stored`);
     }
     for (const [u, n] of jobsPerUser) if (n !== 1) violations.push(`user ${u} has ${n} jobs (duplicated)`);
+    if (OUTAGE_S && count('succeeded') !== jobs.length) {
+      violations.push(`${jobs.length - count('succeeded')} of ${jobs.length} jobs did not survive a ${OUTAGE_S} s outage`);
+    }
     if (maxActivePerUser > 1) violations.push(`saw ${maxActivePerUser} active jobs for one user`);
 
     const attempts = jobs.reduce((s, j) => s + j.attempts, 0);
@@ -152,7 +174,7 @@ async function main(): Promise<number> {
       `succeeded          ${count('succeeded')}`,
       `failed             ${count('failed')} (each with last_error: ${[...reasons].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
       `queued/running     ${count('queued') + count('running')}`,
-      `attempts           ${attempts} (${(attempts / Math.max(jobs.length, 1)).toFixed(2)} per job)`,
+      `attempts           ${attempts} (${(attempts / Math.max(jobs.length, 1)).toFixed(2)} per job, at most ${Math.max(0, ...jobs.map((j) => j.attempts))})`,
       `gemini calls       ${fake.calls().length}, of which failed on purpose ${chaosCalls}`,
       `disruptions        ${disruptions.map((d) => d[1]).join('; ')}`,
       `max active / user  ${maxActivePerUser}`,

@@ -26,12 +26,17 @@ create table private.settings (
   min_memories int not null default 5 check (min_memories >= 1),
   ttl_days int not null default 7 check (ttl_days >= 1),
   max_concurrency int not null default 4 check (max_concurrency >= 1),
-  max_attempts int not null default 5 check (max_attempts >= 1),
+  -- Sized with the backoff below so that a provider outage of two hours costs no job: the 11
+  -- waits before the 12th attempt add up to at least 8,715 s (2 h 25 min) at the smallest jitter
+  -- (5 + 10 + 20 + ... + 2,560 + 3,600 s), 3 h 38 min on average. supabase/tests/040 checks it.
+  max_attempts int not null default 12 check (max_attempts >= 1),
   lease_seconds int not null default 180 check (lease_seconds >= 10),
   dispatch_timeout_ms int not null default 150000 check (dispatch_timeout_ms >= 1000),
   redispatch_after_seconds int not null default 120 check (redispatch_after_seconds >= 10),
   backoff_base_seconds int not null default 10 check (backoff_base_seconds >= 1),
-  backoff_max_seconds int not null default 900 check (backoff_max_seconds >= 1),
+  -- The cap reaches past an hour (with jitter a capped wait is 1 to 2 hours), so a long outage
+  -- is waited out with a few calls, not hammered.
+  backoff_max_seconds int not null default 7200 check (backoff_max_seconds >= 1),
   stale_after_new_memories int not null default 10 check (stale_after_new_memories >= 1),
   stale_debounce_seconds int not null default 60 check (stale_debounce_seconds >= 0),
   change_debounce_seconds int not null default 10 check (change_debounce_seconds >= 0),
@@ -44,9 +49,16 @@ create table private.settings (
   weekly_spread_seconds int not null default 600 check (weekly_spread_seconds >= 0),
   prompt_char_budget int not null default 60000 check (prompt_char_budget >= 1000),
   memory_char_cap int not null default 2000 check (memory_char_cap >= 100),
+  -- How many of the newest and how many of the most important active memories the prompt is
+  -- chosen from (two index range scans), so a user with 200,000 memories costs what one with
+  -- 2,000 does. Twice prompt_char_budget / a typical memory (~200 chars) leaves room.
+  prompt_candidates int not null default 1000 check (prompt_candidates >= 10),
   -- Fewest claims with valid citations a generation must keep, or the attempt is invalid_output.
   min_claims int not null default 3 check (min_claims >= 1),
   job_retention_days int not null default 30 check (job_retention_days >= 1),
+  -- pg_cron logs every run of the narrative-* jobs in cron.job_run_details (1,440 a day for
+  -- the sweeper alone) and never prunes it; the sweeper keeps this many days of our jobs' runs.
+  cron_history_retention_days int not null default 7 check (cron_history_retention_days >= 1),
   http_response_retention_minutes int not null default 60 check (http_response_retention_minutes >= 1)
 );
 insert into private.settings default values;

@@ -6,7 +6,8 @@
 --     net._http_response) are marked not-in-flight at once, with the error on the row; one
 --     that generate-narrative rejected (4xx other than 409/429) counts as a failed attempt.
 --  3. Dispatch due jobs into free slots (this also re-sends requests presumed lost).
---  4. Prune finished jobs past retention and old pg_net responses.
+--  4. Prune finished jobs past retention, old pg_net responses and old cron.job_run_details
+--     rows of the narrative-* cron jobs (other jobs' history is left to their owners).
 create function private.sweep() returns jsonb
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
@@ -18,6 +19,7 @@ declare
   v_dispatched int;
   v_pruned_jobs int;
   v_pruned_responses int;
+  v_pruned_cron_runs int;
 begin
   select * into s from private.settings;
 
@@ -94,10 +96,24 @@ begin
   )
   select count(*) into v_pruned_responses from pruned;
 
+  with pruned as (
+    delete from cron.job_run_details d
+    where d.jobid in (select c.jobid from cron.job c where c.jobname like 'narrative-%')
+      and d.end_time < now() - make_interval(days => s.cron_history_retention_days)
+    returning 1
+  )
+  select count(*) into v_pruned_cron_runs from pruned;
+
+  -- Idle per-user rows of the limits (20261125001300): an expired MCP call slot, a request
+  -- bucket refilled long ago (a missing bucket starts full, so deleting it changes nothing).
+  delete from private.llm_slots where expires_at < now();
+  delete from private.request_buckets where refilled_at < now() - interval '1 hour';
+
   return jsonb_build_object(
     'requeued_expired', v_requeued, 'failed_expired', v_failed,
     'dispatch_failed', v_dispatch_failed, 'dispatched', v_dispatched,
-    'pruned_jobs', v_pruned_jobs, 'pruned_responses', v_pruned_responses);
+    'pruned_jobs', v_pruned_jobs, 'pruned_responses', v_pruned_responses,
+    'pruned_cron_runs', v_pruned_cron_runs);
 end
 $$;
 comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, dispatch, prune.';
@@ -122,11 +138,18 @@ begin
       and not exists (
         select 1 from public.narrative_jobs j
         where j.user_id = n.user_id and j.status in ('queued', 'running'))
-      -- A user whose generation failed this week keeps the old narrative until next week.
+      -- A user whose last generation was refused for good (blocked, rejected, truncated: it
+      -- failed before using up its attempts) keeps the old narrative until its TTL comes round
+      -- again. One that ran out of attempts (an outage outlasting every retry) is picked again
+      -- by the next run, once failure_cooldown_seconds have passed.
       and not exists (
-        select 1 from public.narrative_jobs j
-        where j.user_id = n.user_id and j.status = 'failed'
-          and j.finished_at > now() - make_interval(days => s.ttl_days))
+        select 1 from (
+          select j.status, j.attempts, j.max_attempts, j.finished_at from public.narrative_jobs j
+          where j.user_id = n.user_id order by j.created_at desc, j.id desc limit 1) last
+        where last.status = 'failed'
+          and last.finished_at > now() - case when last.attempts >= last.max_attempts
+                                              then make_interval(secs => s.failure_cooldown_seconds)
+                                              else make_interval(days => s.ttl_days) end)
       and private.is_eligible(n.user_id)
     order by n.generated_at
     limit s.weekly_batch_size
