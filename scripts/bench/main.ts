@@ -1,6 +1,6 @@
 // `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
 //
-//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,lanes,exact,backfill]
+//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill]
 //
 // Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
 // (programmatic API, load.ts); the ceiling is a raw primary-key read from Postgres with
@@ -12,7 +12,7 @@
 //
 // One file per step: options, fixtures (users, memories, cleanup), load (autocannon), provider
 // (the fake Gemini), hits (+ the raw-read ceiling), steady, miss, pipeline, lanes (lanes, exact),
-// backfill, report.
+// prompt (selection at 200,000 memories), backfill, report.
 import { defaultNarrative } from '../../tests/helpers/fake-gemini.ts';
 import { useFunctionsEnv } from '../../local/functions-env.ts';
 import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
@@ -26,6 +26,7 @@ import { measureMiss } from './miss.ts';
 import { measureEnqueue, measurePipeline, measureSlowProvider } from './pipeline.ts';
 import { measureBackfill } from './backfill.ts';
 import { measureExactDispatch, measureLanes } from './lanes.ts';
+import { measurePromptSelection } from './prompt.ts';
 
 // A closed pipe (e.g. `npm run bench | head`) must not kill the bench before it cleans up.
 process.stdout.on('error', () => {});
@@ -78,7 +79,7 @@ async function main(): Promise<number> {
   if (!opts.skip.has('steady') && !state.httpBroken) await measureSteady(users);
   if (!opts.skip.has('miss') && !state.httpBroken) await measureMiss();
 
-  if (['enqueue', 'pipeline', 'slow', 'lanes', 'exact'].some((k) => !opts.skip.has(k))) {
+  if (['enqueue', 'pipeline', 'slow', 'lanes', 'exact', 'prompt'].some((k) => !opts.skip.has(k))) {
     // Generation runs against the fake Gemini (instant answers); the default env is put back
     // when the bench ends, however it ends.
     useFunctionsEnv('tests/functions.env');
@@ -90,6 +91,7 @@ async function main(): Promise<number> {
       if (!opts.skip.has('slow') && !state.pipelineBroken) await measureSlowProvider();
       if (!opts.skip.has('lanes')) await measureLanes();
       if (!opts.skip.has('exact')) await measureExactDispatch();
+      if (!opts.skip.has('prompt')) await measurePromptSelection();
     } finally {
       await releaseProvider();
     }
