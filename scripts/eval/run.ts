@@ -66,9 +66,7 @@ export const runMarker = (run: string) => `evalrun${run}`;
 /** The email prefix of a run's users; deleteUsers(sql, it) removes them all. */
 export const runPrefix = (run: string) => `eval-${run}`;
 
-class Aborted extends Error {}
-
-/** Polls `check` every `intervalMs` until it returns a value; it may throw Aborted to stop early. */
+/** Polls `check` every `intervalMs` until it returns a value; a throw stops it (a failed job). */
 export async function poll<T>(what: string, check: () => Promise<T | null>, timeoutMs: number, intervalMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -272,7 +270,7 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     await poll(`${p.key}: the first narrative`, async () => {
       const r = await api(ctx, user, 'GET', 'narrative');
       if (r.status === 200) return true;
-      if (r.header('narrative-status') === 'failed') throw new Aborted('the first generation failed');
+      if (r.header('narrative-status') === 'failed') throw new Error('the first generation failed');
       return null;
     }, ctx.generationTimeoutMs);
     firstNarrativeMs = performance.now() - t0;
@@ -290,7 +288,7 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     if (regen.status !== 202) throw new Error(`Regenerate (POST narrative) answered ${regen.status}`);
     await poll(`${p.key}: the regenerated narrative`, async () => {
       const r = await api(ctx, user, 'GET', 'narrative');
-      if (r.status === 204 && r.header('narrative-status') === 'failed') throw new Aborted('the regeneration failed');
+      if (r.status === 204 && r.header('narrative-status') === 'failed') throw new Error('the regeneration failed');
       const n = r.status === 200 ? narrativeResponse.parse(r.body) : null;
       return n && n.version > facts.lastVersionBeforeDelete && !n.partial && (await activeJobs(ctx, user.id)) === 0 ? true : null;
     }, ctx.generationTimeoutMs);
@@ -303,11 +301,30 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
   return { persona: p.key, userId: user.id, score: scoreUser(facts, reads), firstNarrativeMs, versions, error };
 }
 
-/** generate-narrative's `validate` log lines of these users (they never carry memory text). */
-function validationFromLog(userIds: readonly string[]): ProviderRun['validation'] {
+/** The runtime log's size now: this run's lines come after it (the log is only appended to). */
+function logOffset(): number | null {
+  try {
+    return fs.statSync(logFile('runtime')).size;
+  } catch {
+    return null;
+  }
+}
+
+/** generate-narrative's `validate` log lines of these users since `from` (they never carry
+ *  memory text). */
+function validationFromLog(userIds: readonly string[], from: number | null): ProviderRun['validation'] {
   let text: string;
   try {
-    text = fs.readFileSync(logFile('runtime'), 'utf8');
+    const fd = fs.openSync(logFile('runtime'), 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const start = from !== null && from <= size ? from : 0;
+      const buf = Buffer.alloc(size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      text = buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return null;
   }
@@ -328,6 +345,7 @@ function validationFromLog(userIds: readonly string[]): ProviderRun['validation'
 /** Runs the fixed set through the provider the functions are pointed at now, and scores it. */
 export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext): Promise<ProviderRun> {
   const started = performance.now();
+  const log = logOffset();
   if (provider === 'fake') {
     if (!ctx.fake) throw new Error('the fake provider needs a fake Gemini to script');
     // A careless literal model: quotes every memory line and makes citation mistakes.
@@ -359,7 +377,7 @@ export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext):
       attempts: jobs.reduce((n, j) => n + j.attempts, 0),
       errorCodes: [...new Set(jobs.flatMap((j) => (j.last_error_code ? [j.last_error_code] : [])))],
     },
-    validation: validationFromLog(userIds),
+    validation: validationFromLog(userIds, log),
     users,
     total: sumScores(users.map((u) => u.score)),
     durationMs: performance.now() - started,
