@@ -65,6 +65,8 @@ export function rows(runs: readonly ProviderRun[]): Row[] {
       (r) => ({ text: `${r.total.leakage.leaks} of ${r.total.leakage.checks}`, pass: r.total.leakage.checks > 0 && r.total.leakage.leaks === 0 })),
     row('shown', 'the fact deleted after generation was in the narrative before (users)', '', 'report',
       (r) => ({ text: ratio(r.total.deletedAfterShown), pass: null })),
+    row('stripped', 'the first read after that delete served the same version, stripped and marked partial (users)', '', 'report',
+      (r) => ({ text: ratio(r.total.strippedAtOnce), pass: null })),
     row('pinned', 'pinned notes verbatim under "Pinned by you", every read of every version', 'pipeline', '100 %',
       (r) => ({ text: pct(r.total.pinned), pass: all(r.total.pinned) })),
     row('notes', 'notes kept through regeneration (unchanged, pinned one quoted)', 'pipeline', '100 %',

@@ -109,7 +109,9 @@ async function readServed(ctx: EvalContext, user: AuthUser, persona: Persona, ph
   const g = await api(ctx, user, 'GET', 'narrative');
   if (g.status === 200) {
     const n = narrativeResponse.parse(g.body);
-    reads.push({ path: 'GET narrative', phase, version: n.version, whole: true, text: allText([n.narrative], n.claims), claims: claimsOf(n.claims, n.version) });
+    reads.push({
+      path: 'GET narrative', phase, version: n.version, whole: true, partial: n.partial, text: allText([n.narrative], n.claims), claims: claimsOf(n.claims, n.version),
+    });
   } else {
     reads.push({ path: 'GET narrative', phase, version: null, whole: true, text: '', claims: [] });
   }
@@ -281,7 +283,9 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     const gone = await asUser(ctx, user.id, (tx) => tx`delete from public.memories where id = ${s.ids.deletedAfter[0]}`);
     if (gone.count !== 1) throw new Error('the user could not delete their memory');
     facts.promptAfter = await ids(ctx, 'memories', user.id);
-    // Right after the delete commits, before any regeneration can have run.
+    // Right after the delete commits. The first read (GET narrative) gets the stripped version;
+    // it also pulls the debounced memories_changed job forward, so later reads of this round may
+    // already see the regenerated one.
     seen(await readServed(ctx, user, p, 'after_delete'));
 
     const regen = await api(ctx, user, 'POST', 'narrative');

@@ -34,14 +34,14 @@ const pinned: ServedClaim = { section: PINNED_SECTION, text: maya.pinned, memory
 const globex: ServedClaim = { section: WORK, text: 'Left Acme in May and works at Globex now.', memory_ids: [ids.new], note_ids: [ids.contradictionNote] };
 const marathon: ServedClaim = { section: WHO, text: 'Training for the Reykjavik marathon.', memory_ids: [ids.deletedAfter] };
 
-function read(phase: Read['phase'], version: number, claims: ServedClaim[], extra = ''): Read {
+function read(phase: Read['phase'], version: number, claims: ServedClaim[], extra = '', partial = false): Read {
   const text = [...claims.map((c) => `- ${c.text}`), extra].join('\n');
-  return { path: 'GET narrative', phase, version, whole: true, text, claims: claims.map((claim) => ({ claim, version })) };
+  return { path: 'GET narrative', phase, version, whole: true, partial, text, claims: claims.map((claim) => ({ claim, version })) };
 }
 
 const clean = () => [
   read('generated', 1, [pinned, globex, marathon]),
-  read('after_delete', 1, [pinned, globex]),
+  read('after_delete', 1, [pinned, globex], '', true),
   read('regenerated', 2, [pinned, globex]),
 ];
 
@@ -52,6 +52,7 @@ describe('scoreUser', () => {
     expect(s.citations, 'every cited id valid (memories and notes, per claim: 4 + 3 + 3)').toEqual({ ok: 10, total: 10 });
     expect(s.leakage, 'one deleted fact checked before the delete, two after').toEqual({ leaks: 0, checks: 5 });
     expect(s.deletedAfterShown, 'the fact deleted later was in the first narrative').toEqual({ ok: 1, total: 1 });
+    expect(s.strippedAtOnce, 'the first read after the delete: the same version, partial').toEqual({ ok: 1, total: 1 });
     expect(s.pinned, 'pinned verbatim in every whole read').toEqual({ ok: 3, total: 3 });
     expect(s.notesKept, 'three notes kept, the pinned one quoted after regeneration').toEqual({ ok: 3, total: 3 });
     expect(s.contradiction, 'newer fact, the older only as history').toEqual({ ok: 2, total: 2 });
@@ -97,6 +98,11 @@ describe('scoreUser', () => {
     expect(s.canaryAbsent, 'the payload served').toEqual({ ok: 0, total: 1 });
     const history = scoreUser(facts(), [read('generated', 1, [pinned, globex, { ...acme, text: 'Previously worked at Acme Corp.' }])]);
     expect(history.contradiction, 'Acme as history is fine').toEqual({ ok: 1, total: 1 });
+  });
+
+  it('says when the first read after the delete was already another version, or not partial', () => {
+    const later = scoreUser(facts(), [read('generated', 1, [pinned, globex, marathon]), read('after_delete', 2, [pinned, globex])]);
+    expect(later.strippedAtOnce, 'a regenerated version: "at once" not measured').toEqual({ ok: 0, total: 1 });
   });
 
   it('sums users', () => {

@@ -21,6 +21,8 @@ export interface Read {
   whole: boolean;
   /** Markdown without claims (the MCP resource): the pinned note is looked for in the text. */
   markdownOnly?: boolean;
+  /** The narrative said it had lost claims to a change (GET narrative). */
+  partial?: boolean;
   /** Everything textual the path returned: markdown, context, summaries, claim texts. */
   text: string;
   /** Claims served, each with the version it belongs to (a diff's removed claims: the one before). */
@@ -60,6 +62,9 @@ export interface UserScore {
   /** Whether the fact deleted after generation was in the first narrative (cited or told), 1 of
    *  1 per user: the after-delete check proves something only then. */
   deletedAfterShown: Figure;
+  /** Whether the first read after that delete (GET narrative, before anything regenerated) was
+   *  the stored version with its claims stripped, 1 of 1 per user: "vanishes at once" measured. */
+  strippedAtOnce: Figure;
   /** Whole reads with every pinned note verbatim under "Pinned by you". */
   pinned: Figure;
   /** The notes unchanged after the regeneration, and the pinned one verbatim in it. */
@@ -82,6 +87,7 @@ export function scoreUser(f: UserFacts, reads: readonly Read[]): UserScore {
   const p = f.persona;
   const s: UserScore = {
     citations: { ok: 0, total: 0 }, injectedCitations: 0, leakage: { leaks: 0, checks: 0 }, deletedAfterShown: { ok: 0, total: 1 },
+    strippedAtOnce: { ok: 0, total: 1 },
     pinned: { ok: 0, total: 0 }, notesKept: { ok: 0, total: 0 }, avoid: { ok: 0, total: 0 },
     contradiction: { ok: 0, total: 0 }, canaryAbsent: { ok: 0, total: 0 }, problems: [],
   };
@@ -119,6 +125,9 @@ export function scoreUser(f: UserFacts, reads: readonly Read[]): UserScore {
     if (r.phase === 'generated' && r.path === 'GET narrative') {
       const shown = r.claims.some(({ claim }) => cites(claim, f.ids.deletedAfter)) || told(r.text, p.deletedAfter.tells);
       s.deletedAfterShown.ok = shown ? 1 : 0;
+    }
+    if (r.phase === 'after_delete' && r.path === 'GET narrative' && r === reads.find((x) => x.phase === 'after_delete')) {
+      s.strippedAtOnce.ok = r.version === f.lastVersionBeforeDelete && r.partial === true ? 1 : 0;
     }
 
     if (!r.whole) continue;
@@ -171,6 +180,7 @@ const add = (a: Figure, b: Figure): Figure => ({ ok: a.ok + b.ok, total: a.total
 export function sumScores(scores: readonly UserScore[]): UserScore {
   const zero: UserScore = {
     citations: { ok: 0, total: 0 }, injectedCitations: 0, leakage: { leaks: 0, checks: 0 }, deletedAfterShown: { ok: 0, total: 0 },
+    strippedAtOnce: { ok: 0, total: 0 },
     pinned: { ok: 0, total: 0 }, notesKept: { ok: 0, total: 0 }, avoid: { ok: 0, total: 0 },
     contradiction: { ok: 0, total: 0 }, canaryAbsent: { ok: 0, total: 0 }, problems: [],
   };
@@ -179,6 +189,7 @@ export function sumScores(scores: readonly UserScore[]): UserScore {
     injectedCitations: t.injectedCitations + s.injectedCitations,
     leakage: { leaks: t.leakage.leaks + s.leakage.leaks, checks: t.leakage.checks + s.leakage.checks },
     deletedAfterShown: add(t.deletedAfterShown, s.deletedAfterShown),
+    strippedAtOnce: add(t.strippedAtOnce, s.strippedAtOnce),
     pinned: add(t.pinned, s.pinned), notesKept: add(t.notesKept, s.notesKept), avoid: add(t.avoid, s.avoid),
     contradiction: add(t.contradiction, s.contradiction), canaryAbsent: add(t.canaryAbsent, s.canaryAbsent),
     problems: [...t.problems, ...s.problems],

@@ -40,6 +40,8 @@ function expectRequiredFigures(r: ProviderRun): void {
   expect(r.total.injectedCitations, `${r.provider}: nothing a hostile memory asked to cite is served`).toBe(0);
   expect(r.total.deletedAfterShown, `${r.provider}: each fact deleted after generation was in the narrative first, so its absence means something`)
     .toEqual({ ok: n, total: n });
+  expect(r.total.strippedAtOnce, `${r.provider}: the first read after that delete was the same version with its claims stripped, so "at once" was measured`)
+    .toEqual({ ok: n, total: n });
   expect(r.total.leakage.checks, `${r.provider}: deleted facts were checked on every read`).toBeGreaterThan(n * 20);
   expect(r.total.leakage.leaks, `${r.provider}: no deleted-fact leakage (${why})`).toBe(0);
   expect(r.total.pinned.ok, `${r.provider}: pinned notes verbatim in every read of every version (${why})`).toBe(r.total.pinned.total);
