@@ -9,7 +9,7 @@ export default defineConfig({
         // Pure modules, tested beside them: no stack, no fake, run first.
         test: {
           name: 'unit',
-          include: ['dashboard/src/**/*.test.ts', 'shared/**/*.test.ts', 'supabase/functions/_shared/**/*.test.ts'],
+          include: ['dashboard/src/**/*.test.ts', 'shared/**/*.test.ts', 'supabase/functions/_shared/**/*.test.ts', 'scripts/**/*.test.ts'],
         },
       },
       {

@@ -62,10 +62,14 @@ export type FakeBehavior =
   /** 200 with a body that is not JSON. */
   | ({ kind: 'garbage'; body?: string } & Delayed)
   /** 200, valid JSON and finishReason STOP, but the text is not a narrative. */
-  | ({ kind: 'malformed'; text?: string } & Delayed & Thinks);
+  | ({ kind: 'malformed'; text?: string } & Delayed & Thinks)
+  /** 200 with claims written from the prompt itself, like a model that reads its input (see
+   *  quotedClaimsJson); `careless` adds the citation mistakes a real model can make. Needs a
+   *  structured-output request; otherwise it answers like `ok`. */
+  | ({ kind: 'quote'; careless?: boolean } & Delayed & Thinks);
 
 export type FakeBehaviorKind = FakeBehavior['kind'];
-const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed'];
+const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed', 'quote'];
 
 export interface FakeChaos {
   /** Probability (0..1) that a request gets one of `failures` instead of its behaviour. 0 turns chaos off. */
@@ -186,6 +190,51 @@ export function defaultClaimsJson(model: string, memoryLines: number, count = 8,
       : `Fake claim ${i + 1}, grounded in memory m${(i % n) + 1}.`,
     memory_refs: [`m${(i % n) + 1}`, ...(bogusRef && i === 1 ? ['m9999'] : [])],
   }));
+  return JSON.stringify({ claims });
+}
+
+/** The numbered lines of a fenced block (`<memories>` or `<notes>`) of a prompt, as buildPrompt
+ *  writes them: "N. [meta] text" for memories, "N. [pinned] text" or "N. text" for notes. */
+function promptLines(userText: string, open: string, close: string): { n: number; meta: string; text: string }[] {
+  const block = new RegExp(`${open}\\n?([\\s\\S]*?)\\n?${close}`).exec(userText);
+  if (!block) return [];
+  return block[1].split('\n').flatMap((line) => {
+    const m = /^(\d+)\.\s+(?:\[([^\]]*)\]\s*)?(.*)$/.exec(line.trim());
+    return m ? [{ n: Number(m[1]), meta: m[2] ?? '', text: m[3] }] : [];
+  });
+}
+
+const UUID_OR_REF = /\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|m\d+)\b/gi;
+
+/**
+ * The `quote` answer: claims written from the prompt's own lines, the way a literal-minded model
+ * would. Each memory line becomes a claim quoting its text and citing its ref (mN); each unpinned
+ * note a claim citing nN (pinned ones are the pipeline's to quote). It does not judge content: it
+ * quotes every line, instruction-like ones and "never mention" topics included.
+ *
+ * `careless` adds what a model should not do, so that validation has something to catch: a
+ * claim citing a valid ref next to one the prompt never gave (m9999), a ref one past the last
+ * memory line (an off-by-one), a note ref past the last note, and, for every memory line that
+ * asks for a citation ("cite id …"), a claim obeying it with the ids or refs that line names.
+ */
+export function quotedClaimsJson(userText: string, careless = false): string {
+  const memories = promptLines(userText, '<memories>', '</memories>');
+  const notes = promptLines(userText, '<notes>', '</notes>');
+  const [who, work, , themes] = NARRATIVE_SECTIONS;
+  const cut = (s: string) => Array.from(s).slice(0, 500).join('');
+  const claims: { section: string; text: string; memory_refs: string[] }[] = memories.map((m, i) => ({
+    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length], text: cut(m.text), memory_refs: [`m${m.n}`],
+  }));
+  for (const n of notes) if (n.meta !== 'pinned') claims.push({ section: who, text: cut(`The user notes: ${n.text}`), memory_refs: [`n${n.n}`] });
+  if (careless && memories.length > 0) {
+    claims.push({ section: themes, text: 'Several memories share a thread.', memory_refs: ['m1', 'm9999'] });
+    claims.push({ section: work, text: 'The latest project is still under way.', memory_refs: [`m${memories.length + 1}`] });
+    claims.push({ section: who, text: 'The user keeps careful notes.', memory_refs: [`n${notes.length + 1}`] });
+    for (const m of memories.filter((l) => /\bcite\b/i.test(l.text))) {
+      const named = [...new Set(m.text.match(UUID_OR_REF) ?? [])];
+      if (named.length) claims.push({ section: who, text: cut(`As instructed: ${m.text}`), memory_refs: named });
+    }
+  }
   return JSON.stringify({ claims });
 }
 

@@ -24,7 +24,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FAKE_GEMINI_API_KEY } from '../config.ts';
 import {
-  type FakeUsage, FAKE_MODEL_MAX_OUTPUT, type FakeThinkingConfig, type FakeBehavior, type FakeChaos, type FakeCall, assertBehavior, thoughtsFor, assertChaos, countMemoryLines, defaultNarrative, defaultClaimsJson, googleError, API_KEY_INVALID, errorBody, SAFETY_RATINGS, tokens
+  type FakeUsage, FAKE_MODEL_MAX_OUTPUT, type FakeThinkingConfig, type FakeBehavior, type FakeChaos, type FakeCall, assertBehavior, thoughtsFor, assertChaos, countMemoryLines, defaultNarrative, defaultClaimsJson, quotedClaimsJson, googleError, API_KEY_INVALID, errorBody, SAFETY_RATINGS, tokens
 } from './gemini-behaviors.ts';
 
 export * from './gemini-behaviors.ts';
@@ -336,6 +336,11 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
         case 'malformed': {
           const b = behavior;
           return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? 'Sure! Here you go.', { thoughtsTokens: b.thoughtsTokens })));
+        }
+        case 'quote': {
+          const b = behavior;
+          const text = structured ? quotedClaimsJson(userText, b.careless) : narrative();
+          return later(res, b.latencyMs, () => send(res, 200, ok(text, { thoughtsTokens: b.thoughtsTokens })));
         }
       }
     }

@@ -1,0 +1,390 @@
+// One provider's pass of `npm run eval` through the real stack: the synthetic users are made
+// through Auth, their notes written through narrative/notes and their deletes run as the user
+// under RLS (what supabase-js does through the Data API); generation is queued by the user's own
+// GET narrative (cache_miss → pg_net → generate-narrative) and by Regenerate (POST narrative);
+// everything scored is what the functions, MCP and a table read served to the user.
+// The caller points the functions at the provider first (main.ts, the isolated test).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Sql, TransactionSql } from 'postgres';
+import type { FakeGeminiControl } from '../../local/fakes/gemini.ts';
+import { type AuthUser, createAuthUser } from '../../local/fakes/users.ts';
+import type { LocalKeys } from '../../local/keys.ts';
+import { logFile } from '../../local/processes.ts';
+import { narrativeStateOutput } from '../../shared/mcp.ts';
+import {
+  narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, notesResponse, orchestrateResponse,
+} from '../../shared/narrative.ts';
+import { type FixtureMemory, type InjectionTargets, markerMemory, type Persona, PERSONAS } from './fixtures.ts';
+import { type Phase, type Read, type ServedClaim, scoreUser, sumScores, type UserFacts, type UserScore } from './score.ts';
+
+export const PROVIDERS = ['local', 'fake', 'gemini'] as const;
+export type ProviderKey = (typeof PROVIDERS)[number];
+
+export interface EvalContext {
+  sql: Sql;
+  keys: LocalKeys;
+  apiUrl: string;
+  /** Names this run's users (eval-<run>-…@example.test) and the fake's scenario marker. */
+  run: string;
+  /** The fake Gemini to script when the provider is `fake` (in this process or shared). */
+  fake?: FakeGeminiControl;
+  /** The longest wait for one generation. */
+  generationTimeoutMs: number;
+  progress: (msg: string) => void;
+}
+
+export interface UserRun {
+  persona: string;
+  userId: string;
+  score: UserScore;
+  /** First GET narrative (which queues the cache_miss job) until it served a narrative. */
+  firstNarrativeMs: number | null;
+  /** Versions served, in the order seen. */
+  versions: number[];
+  error: string | null;
+}
+
+export interface ProviderRun {
+  provider: ProviderKey;
+  /** The models the stored narratives name (what really wrote them, whatever the env said). */
+  models: string[];
+  jobs: { total: number; succeeded: number; failed: number; attempts: number; errorCodes: string[] };
+  /** From generate-narrative's `validate` log lines for these users: generations validated,
+   *  claims kept (pinned included) and dropped. Null when the runtime log is not readable. */
+  validation: { generations: number; kept: number; dropped: number } | null;
+  users: UserRun[];
+  total: UserScore;
+  durationMs: number;
+  /** Why the run stopped before its users could run (making them failed). */
+  error: string | null;
+}
+
+/** The scenario marker of a run: in every eval user's prompt (the marker memory). */
+export const runMarker = (run: string) => `evalrun${run}`;
+/** The email prefix of a run's users; deleteUsers(sql, it) removes them all. */
+export const runPrefix = (run: string) => `eval-${run}`;
+
+/** Polls `check` every `intervalMs` until it returns a value; a throw stops it (a failed job). */
+export async function poll<T>(what: string, check: () => Promise<T | null>, timeoutMs: number, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+interface Answer { status: number; header: (name: string) => string | null; body: unknown }
+
+async function api(ctx: EvalContext, user: AuthUser, method: string, path: string, body?: unknown): Promise<Answer> {
+  const res = await fetch(`${ctx.apiUrl}/functions/v1/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${user.accessToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, header: (n) => res.headers.get(n), body: text ? JSON.parse(text) as unknown : null };
+}
+
+/** A statement as the user under RLS: role authenticated and the user's JWT claims, as
+ *  PostgREST runs a supabase-js call (the local stack has no PostgREST). */
+function asUser<T>(ctx: EvalContext, userId: string, work: (tx: TransactionSql) => Promise<T>): Promise<T> {
+  return ctx.sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true),
+      set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: 'authenticated' })}, true)`;
+    return await work(tx);
+  }) as Promise<T>;
+}
+
+const claimsOf = (claims: readonly ServedClaim[], version: number | null) => claims.map((claim) => ({ claim, version }));
+const allText = (parts: (string | null | undefined)[], claims: readonly ServedClaim[]) =>
+  [...parts, ...claims.map((c) => c.text)].filter(Boolean).join('\n');
+
+/** Everything the user can be served now, on every path that serves the narrative. */
+async function readServed(ctx: EvalContext, user: AuthUser, persona: Persona, phase: Phase): Promise<Read[]> {
+  const reads: Read[] = [];
+  const g = await api(ctx, user, 'GET', 'narrative');
+  if (g.status === 200) {
+    const n = narrativeResponse.parse(g.body);
+    reads.push({
+      path: 'GET narrative', phase, version: n.version, whole: true, partial: n.partial, text: allText([n.narrative], n.claims), claims: claimsOf(n.claims, n.version),
+    });
+  } else {
+    reads.push({ path: 'GET narrative', phase, version: null, whole: true, text: '', claims: [] });
+  }
+
+  const o = await api(ctx, user, 'POST', 'orchestrate', { user_message: 'Hi! Can you help me plan my week?', is_new_conversation: true });
+  const oc = orchestrateResponse.parse(o.body);
+  reads.push({ path: 'POST orchestrate', phase, version: oc.narrative?.version ?? null, whole: true, text: oc.context, claims: claimsOf(oc.claims, oc.narrative?.version ?? null) });
+  // Mid-conversation the context is memories relevant to the message: asking about the deleted
+  // facts must not bring them back.
+  const asking = `What about ${[...persona.deletedBefore.tells, ...persona.deletedAfter.tells].join(' and ')}?`;
+  const mid = orchestrateResponse.parse((await api(ctx, user, 'POST', 'orchestrate', { user_message: asking, is_new_conversation: false })).body);
+  reads.push({ path: 'POST orchestrate (mid-conversation)', phase, version: null, whole: false, text: mid.context, claims: [] });
+
+  const client = new Client({ name: 'narrative-eval', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${ctx.apiUrl}/functions/v1/mcp`), {
+    requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
+  }));
+  try {
+    const gn = narrativeStateOutput.parse((await client.callTool({ name: 'get_narrative', arguments: {} })).structuredContent);
+    reads.push({ path: 'MCP get_narrative', phase, version: gn.version, whole: true, text: allText([gn.narrative], gn.claims), claims: claimsOf(gn.claims, gn.version) });
+    const jm = orchestrateResponse.parse((await client.callTool({ name: 'jean_memory', arguments: { user_message: 'hello', is_new_conversation: true } })).structuredContent);
+    reads.push({ path: 'MCP jean_memory', phase, version: jm.narrative?.version ?? null, whole: true, text: jm.context, claims: claimsOf(jm.claims, jm.narrative?.version ?? null) });
+    const res = await client.readResource({ uri: 'narrative://me' });
+    const text = res.contents.map((c) => ('text' in c && typeof c.text === 'string' ? c.text : '')).join('\n');
+    // Markdown only (no claims, no version): scored on its text.
+    reads.push({ path: 'MCP narrative://me', phase, version: null, whole: true, markdownOnly: true, text, claims: [] });
+  } finally {
+    await client.close();
+  }
+
+  const rows = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[] }[]>`
+    select version, narrative_content, claims from public.user_narratives`);
+  for (const r of rows.length ? rows : [null]) {
+    reads.push(r
+      ? { path: 'table user_narratives', phase, version: r.version, whole: true, text: allText([r.narrative_content], r.claims), claims: claimsOf(r.claims, r.version) }
+      : { path: 'table user_narratives', phase, version: null, whole: true, text: '', claims: [] });
+  }
+
+  const list = narrativeHistoryResponse.parse((await api(ctx, user, 'GET', 'narrative/history')).body);
+  reads.push({ path: 'GET narrative/history', phase, version: null, whole: false, text: list.versions.map((v) => v.summary).join('\n'), claims: [] });
+  for (const { version } of list.versions) {
+    const v = narrativeVersionResponse.parse((await api(ctx, user, 'GET', `narrative/history/${version}`)).body);
+    const changed = [...v.changes.added, ...v.changes.kept];
+    reads.push({
+      path: 'GET narrative/history/<v>', phase, version, whole: true,
+      text: allText([v.narrative, v.summary], [...v.claims, ...changed, ...v.changes.removed]),
+      claims: [...claimsOf(v.claims, version), ...claimsOf(changed, version), ...claimsOf(v.changes.removed, version - 1)],
+    });
+  }
+  const versions = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[]; summary: string }[]>`
+    select version, narrative_content, claims, summary from public.user_narrative_versions`);
+  for (const v of versions) {
+    reads.push({ path: 'table user_narrative_versions', phase, version: v.version, whole: true, text: allText([v.narrative_content, v.summary], v.claims), claims: claimsOf(v.claims, v.version) });
+  }
+  return reads;
+}
+
+interface Seeded {
+  persona: Persona;
+  user: AuthUser;
+  /** Memory ids, chosen before insert so a hostile memory can name another user's. */
+  ids: Record<'facts' | 'marker' | 'old' | 'new' | 'avoid' | 'deletedAfter' | 'hostile', string[]> & { deletedBefore: string };
+  notes: { pinned: string; avoid: string; contradiction: string };
+  /** What the hostile memory names for citing. */
+  targets: InjectionTargets;
+}
+
+const memoryRow = (sql: Sql, userId: string, id: string, m: Omit<FixtureMemory, 'content'>, content: string) => ({
+  id, user_id: userId, content, created_at: new Date(Date.now() - m.daysAgo * 86_400_000),
+  metadata: sql.json(m.importance === undefined ? {} : { importance: m.importance }),
+});
+
+/** The user, their notes, the memory deleted before any generation, then every other memory in
+ *  one transaction (so no job can start from half of them). */
+async function seed(ctx: EvalContext, provider: ProviderKey): Promise<Seeded[]> {
+  const marker = runMarker(ctx.run);
+  const users = await Promise.all(PERSONAS.map((p) => createAuthUser(ctx.keys, { prefix: `${runPrefix(ctx.run)}-${provider}-${p.key}` })));
+  const uuid = () => crypto.randomUUID();
+  const seeded: Seeded[] = PERSONAS.map((persona, i) => ({
+    persona, user: users[i],
+    ids: {
+      facts: persona.facts.map(uuid), marker: [uuid()], old: [uuid()], new: [uuid()], avoid: [uuid()], deletedAfter: [uuid()],
+      hostile: [uuid()], deletedBefore: uuid(),
+    },
+    notes: { pinned: '', avoid: '', contradiction: '' },
+    targets: { deletedBeforeId: '', otherUsersMemoryId: '' },
+  }));
+  seeded.forEach((s, i) => {
+    s.targets = { deletedBeforeId: s.ids.deletedBefore, otherUsersMemoryId: seeded[(i + 1) % seeded.length].ids.facts[0] };
+  });
+  await Promise.all(seeded.map(async (s) => {
+    const { persona: p, user } = s;
+    // Notes first, oldest first (the prompt numbers them n1.. in that order); the user is not
+    // eligible yet, so they queue nothing.
+    for (const [key, content, pinned] of [['pinned', p.pinned, true], ['avoid', p.avoid.note, false], ['contradiction', p.contradiction.note, false]] as const) {
+      const r = await api(ctx, user, 'POST', 'narrative/notes', { content, pinned });
+      if (r.status !== 201) throw new Error(`${p.key}: POST narrative/notes answered ${r.status}`);
+      s.notes[key] = (r.body as { note: { id: string } }).note.id;
+    }
+    const m = (id: string, f: FixtureMemory) => memoryRow(ctx.sql, user.id, id, f, f.content);
+    await ctx.sql`insert into public.memories ${ctx.sql(m(s.ids.deletedBefore, p.deletedBefore))}`;
+    const gone = await asUser(ctx, user.id, (tx) => tx`delete from public.memories where id = ${s.ids.deletedBefore}`);
+    if (gone.count !== 1) throw new Error(`${p.key}: the user could not delete their memory`);
+
+    const rows = [
+      ...p.facts.map((f, k) => m(s.ids.facts[k], f)),
+      m(s.ids.marker[0], markerMemory(p, marker)),
+      m(s.ids.old[0], p.contradiction.old), m(s.ids.new[0], p.contradiction.new),
+      m(s.ids.avoid[0], p.avoid.memory), m(s.ids.deletedAfter[0], p.deletedAfter),
+      m(s.ids.hostile[0], { daysAgo: p.hostile.daysAgo, content: p.hostile.content(s.targets) }),
+    ];
+    await ctx.sql.begin((tx) => tx`insert into public.memories ${tx(rows)}`);
+  }));
+  return seeded;
+}
+
+const ids = async (ctx: EvalContext, query: 'memories' | 'notes', userId: string) => new Set((query === 'memories'
+  ? await ctx.sql<{ id: string }[]>`select id::text from private.memories_for_prompt(${userId})`
+  : await ctx.sql<{ id: string }[]>`select id::text from private.notes_for_prompt(${userId})`).map((r) => r.id));
+
+const activeJobs = async (ctx: EvalContext, userId: string) => (await ctx.sql<{ n: number }[]>`
+  select count(*)::int as n from public.narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`)[0].n;
+
+/** The first narrative, the reads, the delete, the reads right after it, Regenerate, the reads
+ *  of the new version: everything one user goes through, scored. */
+async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
+  const { persona: p, user } = s;
+  const reads: Read[] = [];
+  const versions: number[] = [];
+  const facts: UserFacts = {
+    persona: p,
+    ids: {
+      deletedBefore: s.ids.deletedBefore, deletedAfter: s.ids.deletedAfter[0], avoid: s.ids.avoid[0], old: s.ids.old[0],
+      new: s.ids.new[0], hostile: s.ids.hostile[0], pinnedNote: s.notes.pinned, avoidNote: s.notes.avoid,
+      contradictionNote: s.notes.contradiction,
+    },
+    injectionTargets: [s.targets.deletedBeforeId, s.targets.otherUsersMemoryId],
+    promptBefore: await ids(ctx, 'memories', user.id),
+    promptAfter: new Set(),
+    promptNotes: await ids(ctx, 'notes', user.id),
+    lastVersionBeforeDelete: 0,
+    notesAfter: [],
+  };
+  let firstNarrativeMs: number | null = null;
+  let error: string | null = null;
+  const seen = (rs: Read[]) => {
+    for (const r of rs) if (r.path === 'GET narrative' && r.version !== null && !versions.includes(r.version)) versions.push(r.version);
+    reads.push(...rs);
+  };
+  try {
+    const expected = [...Object.values(s.ids).flat()].filter((id) => id !== s.ids.deletedBefore);
+    if (facts.promptBefore.size !== expected.length || !expected.every((id) => facts.promptBefore.has(id))) {
+      throw new Error('the prompt would not hold exactly the fixture memories (budget or a leftover row)');
+    }
+
+    // The user's own read queues the cache_miss job; poll as the dashboard does.
+    const t0 = performance.now();
+    await poll(`${p.key}: the first narrative`, async () => {
+      const r = await api(ctx, user, 'GET', 'narrative');
+      if (r.status === 200) return true;
+      if (r.header('narrative-status') === 'failed') throw new Error('the first generation failed');
+      return null;
+    }, ctx.generationTimeoutMs);
+    firstNarrativeMs = performance.now() - t0;
+    seen(await readServed(ctx, user, p, 'generated'));
+
+    facts.lastVersionBeforeDelete = (await ctx.sql<{ version: number }[]>`
+      select version from public.user_narratives where user_id = ${user.id}`)[0]?.version ?? 0;
+    const gone = await asUser(ctx, user.id, (tx) => tx`delete from public.memories where id = ${s.ids.deletedAfter[0]}`);
+    if (gone.count !== 1) throw new Error('the user could not delete their memory');
+    facts.promptAfter = await ids(ctx, 'memories', user.id);
+    // Right after the delete commits. The first read (GET narrative) gets the stripped version;
+    // it also pulls the debounced memories_changed job forward, so later reads of this round may
+    // already see the regenerated one.
+    seen(await readServed(ctx, user, p, 'after_delete'));
+
+    const regen = await api(ctx, user, 'POST', 'narrative');
+    if (regen.status !== 202) throw new Error(`Regenerate (POST narrative) answered ${regen.status}`);
+    await poll(`${p.key}: the regenerated narrative`, async () => {
+      const r = await api(ctx, user, 'GET', 'narrative');
+      if (r.status === 204 && r.header('narrative-status') === 'failed') throw new Error('the regeneration failed');
+      const n = r.status === 200 ? narrativeResponse.parse(r.body) : null;
+      return n && n.version > facts.lastVersionBeforeDelete && !n.partial && (await activeJobs(ctx, user.id)) === 0 ? true : null;
+    }, ctx.generationTimeoutMs);
+    seen(await readServed(ctx, user, p, 'regenerated'));
+    facts.notesAfter = notesResponse.parse((await api(ctx, user, 'GET', 'narrative/notes')).body).notes;
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+    ctx.progress(`${p.key}: ${error}`);
+  }
+  return { persona: p.key, userId: user.id, score: scoreUser(facts, reads), firstNarrativeMs, versions, error };
+}
+
+/** The runtime log's size now: this run's lines come after it (the log is only appended to). */
+function logOffset(): number | null {
+  try {
+    return fs.statSync(logFile('runtime')).size;
+  } catch {
+    return null;
+  }
+}
+
+/** generate-narrative's `validate` log lines of these users since `from` (they never carry
+ *  memory text). */
+function validationFromLog(userIds: readonly string[], from: number | null): ProviderRun['validation'] {
+  let text: string;
+  try {
+    const fd = fs.openSync(logFile('runtime'), 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const start = from !== null && from <= size ? from : 0;
+      const buf = Buffer.alloc(size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      text = buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  const out = { generations: 0, kept: 0, dropped: 0 };
+  for (const line of text.split('\n')) {
+    if (!line.includes('"validate"') || !userIds.some((id) => line.includes(id))) continue;
+    try {
+      const l = JSON.parse(line) as { step?: string; claims?: number; claims_dropped?: number };
+      if (l.step !== 'validate') continue;
+      out.generations++;
+      out.kept += l.claims ?? 0;
+      out.dropped += l.claims_dropped ?? 0;
+    } catch { /* a line that is not ours */ }
+  }
+  return out;
+}
+
+/** Runs the fixed set through the provider the functions are pointed at now, and scores it. */
+export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext): Promise<ProviderRun> {
+  const started = performance.now();
+  const log = logOffset();
+  if (provider === 'fake') {
+    if (!ctx.fake) throw new Error('the fake provider needs a fake Gemini to script');
+    // A careless literal model: quotes every memory line and makes citation mistakes.
+    await ctx.fake.scenario(runMarker(ctx.run), [{ kind: 'quote', careless: true }]);
+  }
+  ctx.progress(`${provider}: making ${PERSONAS.length} users (notes, a memory deleted before generation, ${PERSONAS[0].facts.length + 7} memories each)`);
+  let seeded: Seeded[] = [];
+  let error: string | null = null;
+  try {
+    seeded = await seed(ctx, provider);
+  } catch (err) {
+    error = `making the users failed: ${err instanceof Error ? err.message : String(err)}`;
+    ctx.progress(`${provider}: ${error}`);
+  }
+  ctx.progress(`${provider}: generating, reading, deleting, regenerating`);
+  const users = await Promise.all(seeded.map((s) => runUser(ctx, s)));
+  const userIds = users.map((u) => u.userId);
+  const jobs = await ctx.sql<{ status: string; attempts: number; last_error_code: string | null }[]>`
+    select status, attempts, last_error_code from public.narrative_jobs where user_id = any(${userIds}::uuid[])`;
+  const models = await ctx.sql<{ model: string | null }[]>`
+    select distinct model from public.user_narrative_versions where user_id = any(${userIds}::uuid[]) order by model`;
+  return {
+    provider,
+    models: models.map((m) => m.model ?? 'unknown'),
+    jobs: {
+      total: jobs.length,
+      succeeded: jobs.filter((j) => j.status === 'succeeded').length,
+      failed: jobs.filter((j) => j.status === 'failed').length,
+      attempts: jobs.reduce((n, j) => n + j.attempts, 0),
+      errorCodes: [...new Set(jobs.flatMap((j) => (j.last_error_code ? [j.last_error_code] : [])))],
+    },
+    validation: validationFromLog(userIds, log),
+    users,
+    total: sumScores(users.map((u) => u.score)),
+    durationMs: performance.now() - started,
+    error,
+  };
+}
