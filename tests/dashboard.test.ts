@@ -1,14 +1,17 @@
 // The dashboard in a real browser (Debian's Chromium through playwright-core) against the stack
 // `npm start` serves on 127.0.0.1:54323: sign-in, every panel state, polling without a reload,
 // Regenerate and its cooldown, a session surviving a reload, sign-out, error states, and safe
-// rendering of model-written markdown. A screenshot of each state goes to test-results/screenshots/.
+// rendering of model-written text; then the grounded narrative: a claim's sources and deleting
+// one (the claim leaves the page, "Updating" until the new version), pinned notes, the notes
+// editor and its limit, the history with diffs, the memories list with search and delete, all
+// on a 375 px phone too. A screenshot of each state goes to test-results/screenshots/.
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { NARRATIVE_SECTIONS } from '../shared/narrative.ts';
+import { NARRATIVE_SECTIONS, PINNED_SECTION } from '../shared/narrative.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { addMemories, enqueue, marker, waitForJob } from './helpers/pipeline.ts';
+import { addMemories, enqueue, fastForward, marker, narrative, waitForJob } from './helpers/pipeline.ts';
 import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
@@ -34,7 +37,8 @@ afterAll(async () => {
 
 /** A fresh browser context (no cookies, no localStorage) on the dashboard, closed after the test. */
 async function openDashboard(viewport = { width: 1024, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
+  // Dates on the page are formatted in the browser's locale and zone: fix both.
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC' });
   onTestFinished(() => context.close());
   const page = await context.newPage();
   const errors: string[] = [];
@@ -44,7 +48,7 @@ async function openDashboard(viewport = { width: 1024, height: 900 }): Promise<P
   return page;
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 const panelState = (page: Page) => page.locator('#panel').getAttribute('data-state');
 const status = (page: Page) => page.locator('#status').innerText();
 const meta = (page: Page) => page.locator('.meta-line').innerText();
@@ -324,5 +328,390 @@ describe('dashboard in Chromium', () => {
     await page.locator('#signin-view:not([hidden])').waitFor();
     expect(await page.locator('#signin-status').innerText(), '401 sends back to sign-in with a message').toMatch(/session has ended/i);
     await shot(page, 'session-ended');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The grounded narrative: claims and their sources, notes, history, memories.
+
+const [WHO, WORK, HOW, THEMES] = NARRATIVE_SECTIONS;
+type Scripted = [section: string, text: string, refs: string[]][];
+
+/** A fake-Gemini answer made of claims (`m1` is the newest memory in the prompt). */
+const answer = (claims: Scripted) => ({
+  kind: 'ok' as const, text: JSON.stringify({ claims: claims.map(([section, text, memory_refs]) => ({ section, text, memory_refs })) }),
+});
+
+/** Memories with these contents, newest first (a day apart); their ids in that order. */
+async function memoriesOf(user: TestUser, contents: string[]): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    with added as (
+      insert into public.memories (user_id, content, created_at)
+      select ${user.id}::uuid, c, now() - make_interval(days => (o - 1)::int)
+      from unnest(${contents}::text[]) with ordinality as t(c, o)
+      returning id, created_at)
+    select id from added order by created_at desc`;
+  return rows.map((r) => r.id);
+}
+
+/** A manual regeneration run now; waits until its version is stored. */
+async function regenerateNow(user: TestUser): Promise<void> {
+  const j = await enqueue(sql, user.id, 'manual');
+  await fastForward(sql, j.job_id);
+  const done = await waitForJob(sql, j.job_id, (x) => x.status === 'succeeded' || x.status === 'failed', 'finished', 20_000);
+  expect(done.status, `regenerated (${done.last_error ?? ''})`).toBe('succeeded');
+}
+
+async function openTab(page: Page, name: string, panel: string): Promise<void> {
+  await page.getByRole('tab', { name }).click();
+  await page.locator(`#${panel}:not([hidden])`).waitFor();
+}
+
+/** The date the page shows for an instant (en-US, UTC: see openDashboard). */
+const shownDate = (d: Date) => d.toLocaleDateString('en-US', { dateStyle: 'medium', timeZone: 'UTC' });
+const focused = (page: Page) => page.evaluate(() => document.activeElement?.textContent?.trim() ?? null);
+const notesStatus = (page: Page) => page.locator('#notes-status').innerText();
+const dbNotes = async (user: TestUser) => sql<{ content: string; pinned: boolean }[]>`
+  select content, pinned from narrative_notes where user_id = ${user.id} order by created_at, id`;
+
+describe('the grounded narrative in Chromium', () => {
+  it('a claim opens its sources (memory text and date); deleting one takes the claim off the page at once, "Updating" until the new version lands', async () => {
+    const m = marker();
+    await fake.scenario(m, [
+      answer([[WHO, 'Sails on Lake Geneva most weekends.', ['m1']],
+        [WORK, 'Builds a narrative cache on Supabase, with its jobs in Postgres.', ['m2', 'm3']],
+        [HOW, 'Prefers short, direct answers.', ['m4']], [THEMES, 'Hikes in the Alps every summer.', ['m5']]]),
+      answer([[WORK, 'Builds a narrative cache on Supabase.', ['m1']], [HOW, 'Prefers short, direct answers.', ['m3']],
+        [THEMES, 'Hikes in the Alps every summer.', ['m4']]]),
+    ]);
+    const user = await createUser();
+    const contents = ['I sail on Lake Geneva most weekends <b onclick="window.__xss=3">really</b>', 'I am building a narrative cache on Supabase',
+      'Our jobs moved to Postgres with SKIP LOCKED', 'I prefer short, direct answers', 'I hike in the Alps every summer',
+      `I read about durable queues (${m})`];
+    const ids = await memoriesOf(user, contents);
+    await withNarrative(user);
+    const page = await openDashboard();
+    await signIn(page, user);
+    await waitForState(page, 'narrative');
+    const claims = page.locator('#narrative-body .claim');
+    expect(await claims.count(), 'one item per claim').toBe(4);
+
+    const work = page.getByRole('button', { name: /Builds a narrative cache/ });
+    expect(await work.getAttribute('aria-expanded'), 'sources closed at first').toBe('false');
+    expect(await work.innerText(), 'says what it rests on').toContain('Sources: 2 memories');
+    await work.click();
+    expect(await work.getAttribute('aria-expanded'), 'opened').toBe('true');
+    const workSources = page.locator(`#${await work.getAttribute('aria-controls')} .source`);
+    await expect.poll(() => workSources.count(), { message: 'both cited memories are shown', timeout: 10_000 }).toBe(2);
+    expect(await workSources.locator('.source-text').allInnerTexts(), 'their text, in citation order').toEqual([contents[1], contents[2]]);
+    const [mem] = await sql<{ created_at: Date }[]>`select created_at from memories where id = ${ids[1]}`;
+    const time = workSources.first().locator('time');
+    expect(await time.getAttribute('datetime'), 'its date, exactly').toBe(mem.created_at.toISOString());
+    expect(await time.innerText(), 'shown as a date').toBe(shownDate(mem.created_at));
+
+    // From the keyboard: Enter on the claim opens it.
+    const sails = page.getByRole('button', { name: /Sails on Lake Geneva/ });
+    await sails.focus();
+    await page.keyboard.press('Enter');
+    expect(await sails.getAttribute('aria-expanded'), 'Enter opens the sources').toBe('true');
+    const sailSource = page.locator(`#${await sails.getAttribute('aria-controls')} .source`);
+    await expect.poll(() => sailSource.locator('.source-text').innerText(), { message: 'the memory text', timeout: 10_000 }).toBe(contents[0]);
+    expect(await page.locator('#narrative-body b').count(), 'markup in a memory stays text').toBe(0);
+    await shot(page, 'claim-sources');
+
+    // Delete the memory; its regeneration waits at the provider until the page has shown "Updating".
+    await fake.hold(m);
+    onTestFinished(async () => { await fake.release(m); });
+    await sailSource.getByRole('button', { name: 'Delete memory' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this memory?' });
+    await dialog.waitFor();
+    expect(await dialog.innerText(), 'the confirmation quotes the memory').toContain('I sail on Lake Geneva');
+    expect(await focused(page), 'Cancel has the focus: Enter alone deletes nothing').toBe('Cancel');
+    await shot(page, 'claim-delete-confirm');
+    await dialog.getByRole('button', { name: 'Delete memory' }).click();
+    await expect.poll(() => page.locator('#narrative-body').innerText(), { message: 'the claim leaves the page', timeout: 10_000 })
+      .not.toContain('Sails on Lake Geneva');
+    expect(await dialog.isVisible(), 'the dialog closed').toBe(false);
+    expect(await claims.count(), 'the other claims stay').toBe(3);
+    expect(await page.locator('#updating-badge').isVisible(), 'an "Updating" marker').toBe(true);
+    expect(await status(page), 'said plainly').toContain('Memory deleted — updating your narrative');
+    expect(await focused(page), 'the focus goes to where the claim was (its now empty section)').toBe(WHO);
+    await shot(page, 'claim-deleted');
+    const [row] = await sql<{ state: string }[]>`select state from memories where id = ${ids[0]}`;
+    expect(row.state, 'the memory is deleted').toBe('deleted');
+    const stored = await narrative(sql, user.id);
+    expect(stored?.claims.some((c) => c.memory_ids.includes(ids[0])), 'no stored claim cites it').toBe(false);
+    expect(stored?.partial, 'served partial while rewritten').toBe(true);
+
+    const [job] = await sql<{ id: number; status: string }[]>`select id::int, status from narrative_jobs
+      where user_id = ${user.id} and reason = 'memories_changed' and status in ('queued', 'running')`;
+    expect(job, 'a regeneration is queued').toBeTruthy();
+    if (job.status === 'queued') await fastForward(sql, job.id);
+    await fake.waitForCalls(m, 2);
+    await page.reload();
+    await waitForState(page, 'narrative');
+    expect(await page.locator('#updating-badge').isVisible(), 'still "Updating" while the new version is written (after a reload too)').toBe(true);
+    expect(await page.locator('#narrative-body').innerText(), 'and still without the claim').not.toContain('Sails on Lake Geneva');
+    await shot(page, 'claim-deleted-updating');
+    await fake.release(m);
+    await expect.poll(() => meta(page), { message: 'version 2 swapped in', timeout: 25_000 }).toContain('version 2');
+    expect(await page.locator('#updating-badge').isVisible(), 'the marker is gone').toBe(false);
+    expect(await status(page), 'announced').toContain('Updated to version 2');
+    expect(await claims.count(), 'the new version\'s claims').toBe(3);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), 'nothing ran').toBeUndefined();
+  });
+
+  it('a pinned note heads the narrative under "Pinned by you", opens as its own source, and deleting it takes the claim away', async () => {
+    const user = await userWith(6);
+    await sql`insert into narrative_notes (user_id, content, pinned) values (${user.id}, 'Call me Sam, never Samuel', true)`;
+    await withNarrative(user);
+    const page = await openDashboard();
+    await signIn(page, user);
+    await waitForState(page, 'narrative');
+    expect(await page.locator('#narrative-body h2').first().innerText(), 'pinned notes come first').toBe(PINNED_SECTION);
+    const pinned = page.getByRole('button', { name: /Call me Sam, never Samuel/ });
+    expect(await pinned.innerText(), 'it rests on the note').toContain('Sources: your pinned note');
+    await pinned.click();
+    const source = page.locator(`#${await pinned.getAttribute('aria-controls')} .source`);
+    await expect.poll(() => source.locator('.source-kind').innerText(), { message: 'the note is the source', timeout: 10_000 }).toBe('Your pinned note');
+    expect(await source.locator('.source-text').innerText(), 'its text').toBe('Call me Sam, never Samuel');
+    await source.getByRole('button', { name: 'Delete note' }).click();
+    await page.getByRole('dialog', { name: 'Delete this note?' }).getByRole('button', { name: 'Delete note' }).click();
+    await expect.poll(() => page.locator('#narrative-body h2').allInnerTexts(), { message: 'the pinned section goes with it', timeout: 10_000 })
+      .toEqual([...NARRATIVE_SECTIONS]);
+    expect(await dbNotes(user), 'the note is deleted').toEqual([]);
+    expect(await focused(page), 'the focus lands on the panel heading (the section is gone)').toBe('Your narrative');
+  });
+
+  it('notes editor: one line, a counter to 500, add, pin, edit, delete; at the limit the server\'s error is shown', async () => {
+    const user = await createUser();
+    await sql`insert into narrative_notes (user_id, content) select ${user.id}::uuid, 'Older note #' || g from generate_series(1, 17) g`;
+    const page = await openDashboard();
+    await signIn(page, user);
+    await openTab(page, 'Notes', 'notes-view');
+    expect(new URL(page.url()).hash, 'the view is in the URL').toBe('#notes');
+    const notes = page.locator('#notes-list .note');
+    await expect.poll(() => notes.count(), { message: 'the user\'s notes', timeout: 10_000 }).toBe(17);
+    expect(await page.locator('#notes-count').innerText(), 'how many of how many').toBe('Your notes (17 of 20)');
+
+    const input = page.getByLabel('New note');
+    const add = page.getByRole('button', { name: 'Add note' });
+    const counter = page.locator('#note-new-count');
+    expect(await add.isDisabled(), 'nothing to add yet').toBe(true);
+    await input.fill('x'.repeat(501));
+    expect(await counter.innerText(), 'the counter says it is too long').toBe('501 / 500 — 1 over the limit');
+    expect(await add.isDisabled(), 'and it cannot be added').toBe(true);
+    expect(await input.getAttribute('aria-invalid'), 'marked invalid').toBe('true');
+    await input.fill('Call me Sam\nplease');
+    expect(await input.inputValue(), 'a line break becomes a space (a note is one line)').toBe('Call me Sam please');
+    expect(await counter.innerText(), 'counted').toBe('18 / 500');
+    await page.getByLabel('Pin to my narrative').check();
+    await add.click();
+    await expect.poll(() => notes.count(), { message: 'added to the list', timeout: 10_000 }).toBe(18);
+    expect((await dbNotes(user)).at(-1), 'stored pinned').toEqual({ content: 'Call me Sam please', pinned: true });
+    expect(await input.inputValue(), 'the field is cleared').toBe('');
+    expect(await notesStatus(page), 'said').toContain('Note added.');
+    const sam = notes.filter({ has: page.locator('.item-text', { hasText: /^Call me Sam please$/ }) });
+    expect(await sam.getByLabel('Pinned to my narrative').isChecked(), 'shown pinned').toBe(true);
+
+    // Edit from the keyboard: Enter saves.
+    await sam.getByRole('button', { name: 'Edit' }).click();
+    const editor = page.getByRole('textbox', { name: 'Edit note' });
+    expect(await editor.evaluate((e) => e === document.activeElement), 'the editor has the focus').toBe(true);
+    await editor.fill('Call me Sam');
+    await editor.press('Enter');
+    await expect.poll(() => focused(page), { message: 'saved, the focus back on its Edit button', timeout: 10_000 }).toBe('Edit');
+    expect((await dbNotes(user)).at(-1)?.content, 'stored').toBe('Call me Sam');
+    expect(await notes.filter({ hasText: 'Call me Sam' }).locator('.item-text').innerText(), 'shown').toBe('Call me Sam');
+
+    // Pin and unpin with the checkbox.
+    const first = notes.filter({ has: page.locator('.item-text', { hasText: /^Older note #1$/ }) });
+    await first.getByLabel('Pinned to my narrative').check();
+    await expect.poll(async () => (await dbNotes(user)).find((n) => n.content === 'Older note #1')?.pinned, { message: 'pinned', timeout: 10_000 }).toBe(true);
+    await expect.poll(() => first.getAttribute('class'), { message: 'shown pinned', timeout: 10_000 }).toContain('note-pinned');
+    await notes.filter({ hasText: 'Call me Sam' }).getByLabel('Pinned to my narrative').uncheck();
+    await expect.poll(async () => (await dbNotes(user)).at(-1)?.pinned, { message: 'unpinned', timeout: 10_000 }).toBe(false);
+
+    // Up to the limit, then past it: the server's error, the text kept.
+    for (const [text, n] of [['Note nineteen', 19], ['Note twenty', 20]] as const) {
+      await input.fill(text);
+      await add.click();
+      await expect.poll(() => notes.count(), { message: `${n} notes`, timeout: 10_000 }).toBe(n);
+    }
+    await input.fill('Note twenty-one');
+    await add.click();
+    const error = page.locator('#note-form-error');
+    await expect.poll(() => error.innerText(), { message: 'the limit error', timeout: 10_000 }).toContain('Note not added: you have reached the limit');
+    expect(await error.innerText(), 'the server\'s reason').toContain('At most 20 notes per user; delete one first.');
+    expect(await error.getAttribute('role'), 'announced at once').toBe('alert');
+    expect(await dbNotes(user), 'nothing stored past the limit').toHaveLength(20);
+    expect(await input.inputValue(), 'the text is kept to add later').toBe('Note twenty-one');
+    await shot(page, 'notes-editor', false);
+
+    // Delete one (confirmed), then the kept text goes in.
+    await notes.filter({ has: page.locator('.item-text', { hasText: /^Older note #2$/ }) }).getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this note?' });
+    expect(await dialog.innerText(), 'quotes the note').toContain('Older note #2');
+    await dialog.getByRole('button', { name: 'Delete note' }).click();
+    await expect.poll(() => notes.count(), { message: 'deleted', timeout: 10_000 }).toBe(19);
+    expect((await dbNotes(user)).map((n) => n.content), 'gone from the table').not.toContain('Older note #2');
+    await add.click();
+    await expect.poll(() => notes.count(), { message: 'room again', timeout: 10_000 }).toBe(20);
+    expect(await error.innerText(), 'the error is cleared').toBe('');
+    expect(await page.locator('#notes-list').innerText(), 'note text is never markup').not.toContain('undefined');
+  });
+
+  it('history: every version with date, reason, model, claim count and summary; any version opens its diff against the one before', async () => {
+    const m = marker();
+    await fake.scenario(m, [
+      answer([[WHO, 'Alpha rests on m1.', ['m1']], [WORK, 'Bravo rests on m2.', ['m2']], [HOW, 'Charlie rests on m3.', ['m3']]]),
+      answer([[WHO, 'Alpha rests on m1.', ['m1']], [WORK, 'Bravo rests on m2.', ['m2']], [THEMES, 'Delta rests on m4.', ['m4']]]),
+      answer([[WHO, 'Alpha rests on m1.', ['m1']], [HOW, 'Echo rests on m5.', ['m5']], [WORK, 'Foxtrot rests on m6.', ['m6']],
+        [THEMES, 'Delta rests on m4.', ['m4']]]),
+    ]);
+    const user = await userWith(6, m);
+    await withNarrative(user);
+    await regenerateNow(user);
+    await regenerateNow(user);
+    const versions = await sql<{ version: number; model: string; claim_count: number; summary: string }[]>`
+      select version, model, claim_count, summary from user_narrative_versions where user_id = ${user.id} order by version desc`;
+    expect(versions.map((v) => v.version), 'fixture: three versions').toEqual([3, 2, 1]);
+
+    const page = await openDashboard();
+    await signIn(page, user);
+    await openTab(page, 'History', 'history-view');
+    const items = page.locator('#history-list .version');
+    await expect.poll(() => items.count(), { message: 'every version, newest first', timeout: 10_000 }).toBe(3);
+    for (const [i, v] of versions.entries()) {
+      const text = await items.nth(i).locator('.version-toggle').innerText();
+      expect(text, `version ${v.version}: number`).toContain(`Version ${v.version}`);
+      expect(text, `version ${v.version}: model`).toContain(v.model);
+      expect(text, `version ${v.version}: claim count`).toContain(`${v.claim_count} claims`);
+      expect(text, `version ${v.version}: the summary`).toContain(v.summary);
+      expect(text, `version ${v.version}: why`).toContain(v.version === 1 ? 'initial fill' : 'you asked');
+    }
+
+    const v2 = items.nth(1).locator('.version-toggle');
+    await v2.click();
+    const diff = page.locator(`#${await v2.getAttribute('aria-controls')}`);
+    await expect.poll(() => diff.locator('.diff-heading').allInnerTexts(), { message: 'the diff of version 2', timeout: 10_000 })
+      .toEqual(['Added (1)', 'Removed (1)']);
+    expect(await diff.locator('.diff-caption').innerText(), 'against the version before').toBe('Compared with version 1:');
+    expect(await diff.locator('.diff-list.diff-added .diff-text').allInnerTexts(), 'added').toEqual(['Delta rests on m4.']);
+    expect(await diff.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'removed').toEqual(['Charlie rests on m3.']);
+    expect(await diff.locator('.diff-kept summary').innerText(), 'kept, folded').toBe('Kept (2)');
+    await diff.locator('.diff-kept summary').click();
+    expect((await diff.locator('.diff-list.diff-kept .diff-text').allInnerTexts()).sort(), 'kept').toEqual(['Alpha rests on m1.', 'Bravo rests on m2.']);
+
+    // Version 3 from the keyboard; version 1 has nothing before it.
+    const v3 = items.nth(0).locator('.version-toggle');
+    await v3.focus();
+    await page.keyboard.press('Enter');
+    const diff3 = page.locator(`#${await v3.getAttribute('aria-controls')}`);
+    await expect.poll(async () => (await diff3.locator('.diff-list.diff-added .diff-text').allInnerTexts()).sort(),
+      { message: 'version 3 added', timeout: 10_000 }).toEqual(['Echo rests on m5.', 'Foxtrot rests on m6.']);
+    expect(await diff3.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'version 3 removed').toEqual(['Bravo rests on m2.']);
+    const v1 = items.nth(2).locator('.version-toggle');
+    await v1.click();
+    const diff1 = page.locator(`#${await v1.getAttribute('aria-controls')} .diff-caption`);
+    await expect.poll(() => diff1.innerText(),
+      { message: 'the first version', timeout: 10_000 }).toBe('The first version: every claim in it is new.');
+    await v1.click();
+    expect(await v1.getAttribute('aria-expanded'), 'closes again').toBe('false');
+    await shot(page, 'history-diff');
+  });
+
+  it('memories: newest first with Show more, search as you type, delete with a confirm; another user\'s never appear', async () => {
+    const user = await createUser();
+    const other = await createUser();
+    await memoriesOf(other, ['hiking with the other user']);
+    await addMemories(sql, user.id, 22, 'A note about gardening');
+    const hikes = await memoriesOf(user, ['Hiking the Haute Route in July', 'New hiking boots, finally', 'Planning a <i>hike</i> with Sam']);
+    const page = await openDashboard();
+    await signIn(page, user);
+    await openTab(page, 'Memories', 'memories-view');
+    const items = page.locator('#memories-list .memory');
+    const memStatus = () => page.locator('#memories-status').innerText();
+    await expect.poll(() => items.count(), { message: 'a first page', timeout: 10_000 }).toBe(20);
+    expect(await items.first().locator('.item-text').innerText(), 'newest first').toBe('Hiking the Haute Route in July');
+    expect(await memStatus(), 'says there is more').toBe('20 memories, newest first — more below');
+    await page.getByRole('button', { name: 'Show more' }).click();
+    await expect.poll(() => items.count(), { message: 'the rest', timeout: 10_000 }).toBe(25);
+    expect(await page.getByRole('button', { name: 'Show more' }).isVisible(), 'nothing more').toBe(false);
+
+    await page.getByLabel('Search your memories').fill('hik');
+    await expect.poll(() => memStatus(), { message: 'searched as typed', timeout: 10_000 }).toBe('3 memories match “hik”');
+    expect(await items.locator('.item-text').allInnerTexts(), 'the caller\'s matches, newest first').toEqual(
+      ['Hiking the Haute Route in July', 'New hiking boots, finally', 'Planning a <i>hike</i> with Sam']);
+    expect(await page.locator('#memories-list i').count(), 'markup stays text').toBe(0);
+    await shot(page, 'memories-search');
+
+    await items.nth(1).getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this memory?' });
+    expect(await dialog.innerText(), 'quotes it').toContain('New hiking boots, finally');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await items.count(), 'Cancel deletes nothing').toBe(3);
+    expect(await focused(page), 'the focus is back on Delete').toBe('Delete');
+    await items.nth(1).getByRole('button', { name: 'Delete' }).click();
+    await dialog.getByRole('button', { name: 'Delete memory' }).click();
+    await expect.poll(() => items.count(), { message: 'removed from the list', timeout: 10_000 }).toBe(2);
+    expect(await memStatus(), 'said, with its effect on the narrative').toBe('Memory deleted.\nYour narrative did not rest on it.');
+    const [row] = await sql<{ state: string }[]>`select state from memories where id = ${hikes[1]}`;
+    expect(row.state, 'deleted').toBe('deleted');
+
+    await page.getByLabel('Search your memories').fill('zebra');
+    await page.getByLabel('Search your memories').press('Enter');
+    await expect.poll(() => memStatus(), { message: 'no match', timeout: 10_000 }).toContain('No memories match “zebra”');
+    expect(await items.count(), 'empty list').toBe(0);
+  });
+
+  it('every view works on a 375 px wide phone and from the keyboard: tabs with arrow keys, kept in the URL', async () => {
+    const user = await userWith(6);
+    await sql`insert into narrative_notes (user_id, content, pinned) values (${user.id}, 'Keep answers under five sentences, and lead with the answer.', true)`;
+    await withNarrative(user);
+    const page = await openDashboard({ width: 375, height: 812 });
+    await signIn(page, user);
+    await waitForState(page, 'narrative');
+    const noScroll = async (what: string) => expect(await page.evaluate(() => document.documentElement.scrollWidth), `${what}: no horizontal scrolling`)
+      .toBeLessThanOrEqual(375);
+    const tabs = page.getByRole('tab');
+    expect(await tabs.allInnerTexts(), 'four views').toEqual(['Narrative', 'Notes', 'History', 'Memories']);
+    expect(await tabs.evaluateAll((ts) => ts.every((t) => t.scrollWidth <= t.clientWidth)), 'no tab label is cut').toBe(true);
+
+    const firstClaim = page.locator('.claim-toggle').nth(1);
+    await firstClaim.click();
+    const sources = page.locator(`#${await firstClaim.getAttribute('aria-controls')} .source`);
+    await expect.poll(() => sources.count(), { message: 'sources', timeout: 10_000 }).toBe(1);
+    await noScroll('a claim with its sources');
+    await shot(page, 'phone-claim-sources');
+
+    await page.getByRole('tab', { name: 'Narrative' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.locator('#notes-view:not([hidden])').waitFor();
+    expect(await page.getByRole('tab', { name: 'Notes' }).getAttribute('aria-selected'), 'ArrowRight selects Notes').toBe('true');
+    expect(await focused(page), 'and focuses it').toBe('Notes');
+    await expect.poll(() => page.locator('#notes-list .note').count(), { message: 'the note', timeout: 10_000 }).toBe(1);
+    await noScroll('notes');
+    await shot(page, 'phone-notes');
+    await page.keyboard.press('ArrowRight');
+    await page.locator('#history-view:not([hidden])').waitFor();
+    await expect.poll(() => page.locator('#history-list .version').count(), { message: 'a version', timeout: 10_000 }).toBe(1);
+    await page.locator('.version-toggle').click();
+    await expect.poll(() => page.locator('.diff-caption').innerText(), { message: 'its diff', timeout: 10_000 }).toContain('first version');
+    await noScroll('history');
+    await shot(page, 'phone-history');
+    await page.getByRole('tab', { name: 'History' }).focus();
+    await page.keyboard.press('End');
+    await page.locator('#memories-view:not([hidden])').waitFor();
+    await expect.poll(() => page.locator('#memories-list .memory').count(), { message: 'memories', timeout: 10_000 }).toBe(6);
+    await noScroll('memories');
+    await shot(page, 'phone-memories');
+
+    await page.reload();
+    await page.locator('#memories-view:not([hidden])').waitFor();
+    expect(await page.locator('#panel').isHidden(), 'a reload keeps the view (#memories)').toBe(true);
+    await page.goBack();
+    await page.locator('#history-view:not([hidden])').waitFor();
+    expect(new URL(page.url()).hash, 'Back goes to the previous view').toBe('#history');
   });
 });

@@ -18,6 +18,7 @@ const mcpInitialize = JSON.stringify({
 const FUNCTIONS: { name: string; init: RequestInit; ok: number[] }[] = [
   { name: 'health', init: { method: 'GET' }, ok: [200] },
   { name: 'narrative', init: { method: 'GET' }, ok: [200, 204] },
+  { name: 'memories', init: { method: 'GET' }, ok: [200] },
   {
     name: 'orchestrate', ok: [200],
     init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_message: 'hello', is_new_conversation: true }) },

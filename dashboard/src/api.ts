@@ -1,18 +1,24 @@
-// The narrative function through supabase-js, turned into plain outcomes the panel can show.
-// Shapes come from shared/narrative.ts, the contract the function itself answers with.
+// The functions through supabase-js, turned into plain outcomes the views can show. Shapes come
+// from shared/, the contracts the functions themselves answer with: a response that does not
+// match is an "unexpected response", never half-shown data.
 import {
   FunctionsFetchError, FunctionsHttpError, FunctionsRelayError, type SupabaseClient,
 } from '@supabase/supabase-js';
+import type { z } from 'zod';
+import { memoriesPage, memoryDeleted, type MemoriesPage, type MemoryDeleted, type MemoryItem } from '../../shared/memories.ts';
 import {
-  MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, NARRATIVE_STATUSES, narrativeResponse, regenerateResponse,
-  type NarrativeResponse, type NarrativeStatus,
+  MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, NARRATIVE_STATUSES, narrativeHistoryResponse, narrativeResponse,
+  narrativeVersionResponse, noteResponse, notesResponse, regenerateResponse,
+  type NarrativeHistoryResponse, type NarrativeNote, type NarrativeResponse, type NarrativeStatus, type NarrativeVersionResponse,
 } from '../../shared/narrative.ts';
 
-/** Why a call did not give an answer the panel can use. */
+/** Why a call did not give an answer the views can use. */
 export type Failure =
   | { kind: 'network' }
   | { kind: 'unauthorized' }
-  | { kind: 'http'; status: number; message: string | null };
+  | { kind: 'http'; status: number; code: string | null; message: string | null };
+
+export type Result<T> = { kind: 'ok'; data: T } | Failure;
 
 export type NarrativeResult =
   | { kind: 'narrative'; narrative: NarrativeResponse }
@@ -37,13 +43,15 @@ function need(headers: Headers): Need | undefined {
 
 type Invoked = Awaited<ReturnType<SupabaseClient['functions']['invoke']>>;
 
-async function errorMessage(res: Response): Promise<string | null> {
+/** {"error": {"code", "message"}}, the one error shape of every function. */
+async function errorBody(res: Response): Promise<{ code: string | null; message: string | null }> {
   try {
-    const body = (await res.json()) as { error?: { message?: unknown }; message?: unknown };
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown }; message?: unknown };
     const m = body.error?.message ?? body.message;
-    return typeof m === 'string' ? m : null;
+    const c = body.error?.code;
+    return { code: typeof c === 'string' ? c : null, message: typeof m === 'string' ? m : null };
   } catch {
-    return null;
+    return { code: null, message: null };
   }
 }
 
@@ -51,13 +59,25 @@ async function errorMessage(res: Response): Promise<string | null> {
 async function failure({ error, response }: Invoked): Promise<Failure> {
   if (error instanceof FunctionsFetchError || !response) return { kind: 'network' };
   if (response.status === 401) return { kind: 'unauthorized' };
-  const message = error instanceof FunctionsHttpError || error instanceof FunctionsRelayError ? await errorMessage(response) : null;
-  return { kind: 'http', status: response.status, message };
+  const body = error instanceof FunctionsHttpError || error instanceof FunctionsRelayError
+    ? await errorBody(response) : { code: null, message: null };
+  return { kind: 'http', status: response.status, ...body };
 }
 
-const unexpected = (status: number): Failure => ({ kind: 'http', status, message: 'unexpected response' });
+const unexpected = (status: number): Failure => ({ kind: 'http', status, code: null, message: 'unexpected response' });
 
 export function narrativeApi(supabase: SupabaseClient) {
+  /** One call: the answer checked against its contract (null schema: no body expected). */
+  async function call<S extends z.ZodTypeAny>(path: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', schema: S, body?: object): Promise<Result<z.infer<S>>>;
+  async function call(path: string, method: 'DELETE', schema: null): Promise<Result<null>>;
+  async function call(path: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', schema: z.ZodTypeAny | null, body?: object): Promise<Result<unknown>> {
+    const r = await supabase.functions.invoke(path, { method, ...(body ? { body } : {}) });
+    if (r.error || !r.response) return failure(r);
+    if (!schema) return { kind: 'ok', data: null };
+    const parsed = schema.safeParse(r.data);
+    return parsed.success ? { kind: 'ok', data: parsed.data } : unexpected(r.response.status);
+  }
+
   return {
     /** GET: the cached narrative, or why there is none yet (Narrative-Status of a 204). */
     async get(): Promise<NarrativeResult> {
@@ -81,14 +101,44 @@ export function narrativeApi(supabase: SupabaseClient) {
           return { kind: 'cooldown', retryAfterSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : 60 };
         }
         if (res?.status === 409) {
-          return { kind: 'not_eligible', message: (await errorMessage(res)) ?? 'More memories are needed for a narrative.' };
+          return { kind: 'not_eligible', message: (await errorBody(res)).message ?? 'More memories are needed for a narrative.' };
         }
         return failure(r);
       }
       const parsed = regenerateResponse.safeParse(r.data);
       return parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id, status: parsed.data.status } : unexpected(r.response.status);
     },
+
+    history: async (): Promise<Result<NarrativeHistoryResponse['versions']>> =>
+      map(await call('narrative/history', 'GET', narrativeHistoryResponse), (d) => d.versions),
+    version: (version: number): Promise<Result<NarrativeVersionResponse>> =>
+      call(`narrative/history/${version}`, 'GET', narrativeVersionResponse),
+
+    notes: async (): Promise<Result<NarrativeNote[]>> => map(await call('narrative/notes', 'GET', notesResponse), (d) => d.notes),
+    addNote: async (content: string, pinned: boolean): Promise<Result<NarrativeNote>> =>
+      map(await call('narrative/notes', 'POST', noteResponse, { content, pinned }), (d) => d.note),
+    updateNote: async (id: string, change: { content?: string; pinned?: boolean }): Promise<Result<NarrativeNote>> =>
+      map(await call(`narrative/notes/${id}`, 'PATCH', noteResponse, change), (d) => d.note),
+    deleteNote: (id: string): Promise<Result<null>> => call(`narrative/notes/${id}`, 'DELETE', null),
+
+    /** A page of active memories, newest first; `q` keeps those with every word (as a prefix). */
+    memories(p: { q?: string; cursor?: string | null; limit?: number }): Promise<Result<MemoriesPage>> {
+      const params = new URLSearchParams();
+      if (p.q) params.set('q', p.q);
+      if (p.cursor) params.set('cursor', p.cursor);
+      if (p.limit) params.set('limit', String(p.limit));
+      const qs = params.toString();
+      return call(`memories${qs ? `?${qs}` : ''}`, 'GET', memoriesPage);
+    },
+    /** The memories a claim cites that are still there (the caller's own, not deleted), in that order. */
+    openMemories: async (ids: readonly string[]): Promise<Result<MemoryItem[]>> =>
+      map(await call(`memories?ids=${ids.map(encodeURIComponent).join(',')}`, 'GET', memoriesPage), (d) => d.memories),
+    deleteMemory: (id: string): Promise<Result<MemoryDeleted>> => call(`memories/${id}`, 'DELETE', memoryDeleted),
   };
+}
+
+function map<T, U>(r: Result<T>, f: (t: T) => U): Result<U> {
+  return r.kind === 'ok' ? { kind: 'ok', data: f(r.data) } : r;
 }
 
 export type NarrativeApi = ReturnType<typeof narrativeApi>;

@@ -1,8 +1,13 @@
 // The dashboard: sign in with supabase-js (the session lives in localStorage and survives a
-// reload), then the narrative panel. URL and anon key are fixed at build time.
+// reload), then four views as tabs: the narrative (claims and their sources), the notes
+// editor, the history with diffs, and the memories list. URL and anon key are fixed at build time.
 import { createClient, type Session } from '@supabase/supabase-js';
 import { narrativeApi } from './api.ts';
+import { HistoryView } from './history.ts';
+import { MemoriesView } from './memories.ts';
+import { NotesEditor } from './notes.ts';
 import { NarrativePanel } from './panel.ts';
+import { Tabs } from './tabs.ts';
 import './style.css';
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -33,7 +38,7 @@ const signinStatus = byId('signin-status');
 const account = byId('account');
 const accountEmail = byId('account-email');
 const signOutButton = byId<HTMLButtonElement>('sign-out');
-const panelView = byId('panel');
+const app = byId('app');
 
 let view: 'signin' | 'panel' | null = null;
 
@@ -42,8 +47,17 @@ function formMessage(text: string, tone: 'info' | 'warn' = 'warn'): void {
   signinStatus.textContent = text;
 }
 
+const api = narrativeApi(supabase);
+
+/** A call was refused with 401: the session is over. */
+function sessionEnded(): void {
+  showSignIn('Your session has ended. Please sign in again.');
+  // Drop the rejected session from this browser (the server already refuses its token).
+  void supabase.auth.signOut({ scope: 'local' });
+}
+
 const panel = new NarrativePanel({
-  root: panelView,
+  root: byId('panel'),
   heading: byId('panel-title'),
   status: byId('status'),
   retry: byId('retry'),
@@ -53,19 +67,46 @@ const panel = new NarrativePanel({
   version: byId('meta-version'),
   model: byId('meta-model'),
   stale: byId('stale-badge'),
+  updating: byId('updating-badge'),
   regenerate: byId('regenerate'),
   body: byId('narrative-body'),
-}, narrativeApi(supabase), () => {
-  showSignIn('Your session has ended. Please sign in again.');
-  // Drop the rejected session from this browser (the server already refuses its token).
-  void supabase.auth.signOut({ scope: 'local' });
-});
+}, api, sessionEnded);
+
+const notes = new NotesEditor({
+  form: byId('note-form'),
+  input: byId('note-new'),
+  pinned: byId('note-new-pinned'),
+  counter: byId('note-new-count'),
+  add: byId('note-add'),
+  formError: byId('note-form-error'),
+  status: byId('notes-status'),
+  count: byId('notes-count'),
+  list: byId('notes-list'),
+}, api, sessionEnded);
+
+const history = new HistoryView({ status: byId('history-status'), list: byId('history-list') }, api, sessionEnded);
+
+const memories = new MemoriesView({
+  form: byId('memory-search-form'),
+  search: byId('memory-search'),
+  status: byId('memories-status'),
+  list: byId('memories-list'),
+  more: byId('memories-more'),
+}, api, sessionEnded);
+
+const views = { narrative: panel, notes, history, memories };
+// Each view loads when first shown; the narrative is loaded at sign-in and read again on its
+// tab only after a change elsewhere.
+const tabs = new Tabs(byId('tabs'), (view) => views[view].show());
 
 function showSignIn(message = ''): void {
   view = 'signin';
-  panel.reset();
+  tabs.stop();
+  // A confirmation left open belongs to the session that ended.
+  for (const d of document.querySelectorAll('dialog[open]')) (d as HTMLDialogElement).close();
+  for (const v of Object.values(views)) v.reset();
   boot.hidden = true;
-  panelView.hidden = true;
+  app.hidden = true;
   account.hidden = true;
   signinView.hidden = false;
   signinButton.disabled = false;
@@ -82,8 +123,9 @@ function showPanel(session: Session, focus: boolean): void {
   account.hidden = false;
   accountEmail.textContent = session.user.email ?? '';
   accountEmail.title = session.user.email ?? '';
-  panelView.hidden = false;
-  if (focus) byId('panel-title').focus();
+  app.hidden = false;
+  tabs.start();
+  if (focus) document.querySelector<HTMLElement>('[role="tabpanel"]:not([hidden]) h1')?.focus();
   void panel.load();
 }
 

@@ -1,48 +1,19 @@
-// The dashboard's markdown parser (pure: no DOM, no stack). toDom, which turns the tree into
-// nodes, is proved in the browser suite (tests/dashboard.test.ts).
+// A claim's inline emphasis (pure: no DOM, no stack). inlineDom, which turns the runs into
+// nodes, is proved in the browser suite (tests/dashboard.test.ts): markup stays text there.
 import { describe, expect, it } from 'vitest';
-import { parseInline, parseMarkdown } from './markdown.ts';
+import { parseInline } from './markdown.ts';
 
-describe('narrative markdown (dashboard/src/markdown.ts)', () => {
-  it('parses headings, paragraphs, lists and emphasis, and keeps markup as text', () => {
-    const blocks = parseMarkdown('## Who they are\nA **bold** and _quiet_ person.\nSecond line.\n\n- one\n- *two*\n\n<b>x</b> snake_case_name');
-    expect(blocks.map((b) => b.kind), 'block kinds').toEqual(['heading', 'paragraph', 'list', 'paragraph']);
-    expect(blocks[1], 'lines of a paragraph are joined, emphasis split out').toEqual({
-      kind: 'paragraph',
-      inline: [
-        { text: 'A ', bold: false, italic: false },
-        { text: 'bold', bold: true, italic: false },
-        { text: ' and ', bold: false, italic: false },
-        { text: 'quiet', bold: false, italic: true },
-        { text: ' person. Second line.', bold: false, italic: false },
-      ],
-    });
-    expect(blocks[3], 'HTML and snake_case stay literal text').toEqual({
-      kind: 'paragraph', inline: [{ text: '<b>x</b> snake_case_name', bold: false, italic: false }],
-    });
+const plain = (text: string) => ({ text, bold: false, italic: false });
+
+describe('claim text emphasis (dashboard/src/markdown.ts)', () => {
+  it('splits bold and italic out and keeps markup, HTML and snake_case as text', () => {
+    expect(parseInline('A **bold** and _quiet_ person.'), 'emphasis split out').toEqual([
+      plain('A '), { text: 'bold', bold: true, italic: false }, plain(' and '), { text: 'quiet', bold: false, italic: true }, plain(' person.'),
+    ]);
+    expect(parseInline('<b>x</b> snake_case_name'), 'HTML and snake_case stay literal text').toEqual([plain('<b>x</b> snake_case_name')]);
     expect(parseInline('**unclosed and *nested _x_*'), 'unmatched markers stay literal').toEqual([
-      { text: '**unclosed and ', bold: false, italic: false },
-      { text: 'nested x', bold: false, italic: true },
+      plain('**unclosed and '), { text: 'nested x', bold: false, italic: true },
     ]);
-  });
-
-  it('maps # and ## to level 2 and ### and deeper to level 3, closing hashes dropped', () => {
-    const blocks = parseMarkdown('# One\n## Two ##\n### Three\n#### Four');
-    expect(blocks.map((b) => (b.kind === 'heading' ? b.level : b.kind)), 'levels').toEqual([2, 2, 3, 3]);
-    expect(blocks[1], 'closing hashes are not text').toEqual({ kind: 'heading', level: 2, inline: [{ text: 'Two', bold: false, italic: false }] });
-  });
-
-  it('a wrapped list line continues its item; a plain line after a list starts a paragraph', () => {
-    const blocks = parseMarkdown('- first\n  still first\n- second\nafter');
-    expect(blocks, 'one list of two items, then a paragraph').toEqual([
-      { kind: 'list', items: [[{ text: 'first still first', bold: false, italic: false }], [{ text: 'second', bold: false, italic: false }]] },
-      { kind: 'paragraph', inline: [{ text: 'after', bold: false, italic: false }] },
-    ]);
-  });
-
-  it('CRLF input parses as LF; blank lines only separate', () => {
-    expect(parseMarkdown('## A\r\n\r\ntext\r\n'), 'CRLF').toEqual(parseMarkdown('## A\n\ntext\n'));
-    expect(parseMarkdown('\n\n\n'), 'nothing but blank lines').toEqual([]);
   });
 
   it('bold around italic keeps both flags', () => {
@@ -51,5 +22,9 @@ describe('narrative markdown (dashboard/src/markdown.ts)', () => {
       { text: 'b', bold: true, italic: true },
       { text: ' c', bold: true, italic: false },
     ]);
+  });
+
+  it('an empty text has no runs', () => {
+    expect(parseInline(''), 'nothing').toEqual([]);
   });
 });

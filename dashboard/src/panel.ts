@@ -1,10 +1,17 @@
 // The narrative panel: one state at a time (loading, writing, narrative, ineligible, failed,
-// error), polling with backoff while a narrative is being written, and the Regenerate button
-// with its cooldown. Every outcome puts something on screen; nothing fails silently.
-import type { NarrativeResponse } from '../../shared/narrative.ts';
-import type { Failure, NarrativeApi, NarrativeResult, Need } from './api.ts';
-import { backoff, generatedAgo, minutesLeft } from './format.ts';
-import { parseMarkdown, toDom } from './markdown.ts';
+// error), polling with backoff while a narrative is being written or updated, and the
+// Regenerate button with its cooldown. The narrative is shown as its claims (claims.ts); a
+// source deleted from a claim takes the claims resting on it off the page at once, then the
+// served (partial) narrative is read again and an "Updating" marker stays until the new version
+// lands. Every outcome puts something on screen; nothing fails silently.
+import type { MemoryItem } from '../../shared/memories.ts';
+import type { NarrativeClaim, NarrativeNote, NarrativeResponse } from '../../shared/narrative.ts';
+import type { Failure, NarrativeApi, NarrativeResult, Need, Result } from './api.ts';
+import { type ClaimPlace, ClaimsView } from './claims.ts';
+import { confirmDelete } from './confirm.ts';
+import { plural } from './dom.ts';
+import { type Change, changes } from './events.ts';
+import { backoff, failureText, generatedAgo, minutesLeft } from './format.ts';
 
 export interface PanelElements {
   root: HTMLElement;
@@ -17,6 +24,7 @@ export interface PanelElements {
   version: HTMLElement;
   model: HTMLElement;
   stale: HTMLElement;
+  updating: HTMLElement;
   regenerate: HTMLButtonElement;
   body: HTMLElement;
 }
@@ -47,6 +55,11 @@ export class NarrativePanel {
   private cooldownUntil = 0;
   private cooldownTimer: ReturnType<typeof setTimeout> | undefined;
   private said = '';
+  /** A delete from this page already said what happened; the partial narrative need not again. */
+  private updateSaid = false;
+  /** Something changed elsewhere (a memory deleted in the list, a note edited): read again when shown. */
+  private dirty = false;
+  private readonly claims: ClaimsView;
 
   constructor(
     private readonly el: PanelElements,
@@ -56,13 +69,33 @@ export class NarrativePanel {
     el.retry.addEventListener('click', () => void this.load());
     el.tryAgain.addEventListener('click', () => void this.regenerate());
     el.regenerate.addEventListener('click', () => void this.regenerate());
+    this.claims = new ClaimsView(el.body, api, {
+      deleteMemory: (m, at, button) => void this.deleteMemory(m, at, button),
+      deleteNote: (n, at, button) => void this.deleteNote(n, at, button),
+      unauthorized: () => this.fail({ kind: 'unauthorized' }),
+    });
+    changes.on(() => { this.dirty = true; });
+  }
+
+  /** The tab was selected: read again if something changed since. */
+  show(): void {
+    if (this.dirty && this.state !== 'loading') void this.refresh();
   }
 
   /** Shows whatever the server has for the signed-in user. */
   async load(): Promise<void> {
+    this.dirty = false;
     const run = this.begin();
     if (!this.shown) this.setState('loading');
     this.say('info', 'Loading your narrative…');
+    const r = await this.api.get();
+    if (run === this.run) this.handle(run, r, { newerThan: null, until: Infinity, announce: false }, 0);
+  }
+
+  /** Reads the narrative again without a loading message (after a delete, or back on the tab). */
+  async refresh(): Promise<void> {
+    this.dirty = false;
+    const run = this.begin();
     const r = await this.api.get();
     if (run === this.run) this.handle(run, r, { newerThan: null, until: Infinity, announce: false }, 0);
   }
@@ -75,6 +108,8 @@ export class NarrativePanel {
     this.shown = null;
     this.refreshing = false;
     this.retryable = false;
+    this.updateSaid = false;
+    this.dirty = false;
     this.cooldownUntil = 0;
     this.el.body.replaceChildren();
     this.say(null, '');
@@ -145,10 +180,16 @@ export class NarrativePanel {
       this.refreshing = false;
       this.showNarrative(n);
       if (updated) this.say('info', `Updated to version ${n.version}.`);
-      else if (n.stale) this.say('warn', 'This narrative is out of date', 'A fresh version has been requested; it will replace this one here.');
+      else if (n.partial) {
+        if (!this.updateSaid) {
+          this.say('info', 'Updating your narrative', 'Statements resting on a deleted or changed memory or note were removed. '
+            + 'A new version is being written and will appear here by itself.');
+        }
+      } else if (n.stale) this.say('warn', 'This narrative is out of date', 'A fresh version has been requested; it will replace this one here.');
       else this.say(null, '');
-      // Reading a stale narrative queued a refresh: swap it in when it lands.
-      if (n.stale) this.schedule(run, { newerThan: n.version, until: Date.now() + REFRESH_WAIT_MS, announce: false }, 0);
+      if (!n.partial) this.updateSaid = false;
+      // Reading a stale or partial narrative queued a refresh: swap it in when it lands.
+      if (n.stale || n.partial) this.schedule(run, { newerThan: n.version, until: Date.now() + REFRESH_WAIT_MS, announce: false }, 0);
       return;
     }
     if (r.kind === 'pending') {
@@ -161,20 +202,70 @@ export class NarrativePanel {
   }
 
   private showNarrative(n: NarrativeResponse): void {
-    const same = this.shown?.version === n.version && this.shown.narrative === n.narrative && this.state === 'narrative';
+    const same = this.shown?.version === n.version && this.state === 'narrative'
+      && JSON.stringify(this.shown.claims) === JSON.stringify(n.claims);
     this.shown = n;
     this.el.generated.dateTime = n.generated_at;
     this.el.generated.title = new Date(n.generated_at).toLocaleString();
     this.el.generated.textContent = `Generated ${generatedAgo(n.age_days)}`;
     this.el.version.textContent = `version ${n.version}`;
     this.el.model.textContent = n.model ?? 'model not recorded';
-    this.el.stale.hidden = !n.stale;
-    if (!same) this.el.body.replaceChildren(toDom(document, parseMarkdown(n.narrative)));
+    // A partial narrative is stale too; it says what is happening instead.
+    this.el.stale.hidden = !n.stale || n.partial;
+    this.el.updating.hidden = !n.partial;
+    if (!same) this.claims.render(n.claims);
     this.setState('narrative');
+  }
+
+  private async deleteMemory(m: MemoryItem, at: ClaimPlace, button: HTMLButtonElement): Promise<void> {
+    const yes = await confirmDelete({
+      title: 'Delete this memory?', quote: m.content, confirm: 'Delete memory',
+      detail: 'It is deleted from your memories, and every statement resting on it leaves your narrative now. A new version is then written without it.',
+    });
+    if (yes) await this.deleteSource(button, { kind: 'memory-deleted', id: m.id }, () => this.api.deleteMemory(m.id), (c) => c.memory_ids.includes(m.id), at);
+  }
+
+  private async deleteNote(n: NarrativeNote, at: ClaimPlace, button: HTMLButtonElement): Promise<void> {
+    const yes = await confirmDelete({
+      title: 'Delete this note?', quote: n.content, confirm: 'Delete note',
+      detail: 'The note is deleted, and every statement resting on it leaves your narrative now. A new version is then written without it.',
+    });
+    if (yes) await this.deleteSource(button, { kind: 'notes-changed' }, () => this.api.deleteNote(n.id), (c) => c.note_ids?.includes(n.id) ?? false, at);
+  }
+
+  /** Deletes a source; on success (or when it was already gone) the claims citing it leave the
+   *  page at once, and the narrative is read again (served partial while it is rewritten). */
+  private async deleteSource(button: HTMLButtonElement, change: Change, remove: () => Promise<Result<unknown>>,
+    cites: (c: NarrativeClaim) => boolean, at: ClaimPlace): Promise<void> {
+    const what = change.kind === 'memory-deleted' ? 'memory' : 'note';
+    button.disabled = true;
+    const r = await remove();
+    if (r.kind !== 'ok' && !(r.kind === 'http' && r.status === 404)) {
+      button.disabled = false;
+      if (r.kind === 'unauthorized') return this.fail(r);
+      const { title, detail } = failureText(r);
+      this.say('error', `Deleting the ${what} failed: ${title}`, detail);
+      return;
+    }
+    changes.emit(change);
+    if (this.shown) {
+      const kept = this.shown.claims.filter((c) => !cites(c));
+      const removed = this.shown.claims.length - kept.length;
+      this.shown = { ...this.shown, claims: kept, partial: true };
+      this.el.updating.hidden = false;
+      this.el.stale.hidden = true;
+      this.claims.render(kept);
+      if (!this.claims.focusNear(at)) this.el.heading.focus();
+      this.updateSaid = true;
+      this.say('info', `${what === 'memory' ? 'Memory' : 'Note'} deleted — updating your narrative`,
+        `${plural(removed, 'statement')} resting on it ${removed === 1 ? 'was' : 'were'} removed. A new version is being written and will appear here by itself.`);
+    }
+    await this.refresh();
   }
 
   private writing(status: 'queued' | 'running'): void {
     this.shown = null;
+    this.updateSaid = false;
     this.setState('writing');
     this.say('info', 'Your narrative is being written',
       status === 'running'
@@ -204,17 +295,7 @@ export class NarrativePanel {
       this.onUnauthorized();
       return;
     }
-    let title: string;
-    let detail: string;
-    if (f.kind === 'network') {
-      [title, detail] = ["Can't reach the server", 'Check your connection, then retry.'];
-    } else if (f.status >= 500) {
-      [title, detail] = [`Something went wrong on our side (HTTP ${f.status})`, 'Please retry in a moment.'];
-    } else if (f.status < 400) {
-      [title, detail] = ['Something went wrong on our side', `The server sent an unexpected answer (HTTP ${f.status}).`];
-    } else {
-      [title, detail] = [`The request was refused (HTTP ${f.status})`, f.message ?? 'Please retry.'];
-    }
+    const { title, detail } = failureText(f);
     this.retryable = true;
     if (!this.shown) this.state = 'error';
     this.sync();
