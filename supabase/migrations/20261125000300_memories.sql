@@ -2,7 +2,9 @@
 create table public.memories (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null references auth.users (id) on delete cascade,
-  content text not null check (length(content) between 1 and 20000),
+  -- Empty only once deleted: a soft delete keeps the row (id, dates: what history and the
+  -- limits count) but not what it said (private.touch_memory).
+  content text not null check (length(content) <= 20000 and (length(content) >= 1 or state = 'deleted')),
   metadata jsonb not null default '{}'::jsonb check (jsonb_typeof(metadata) = 'object'),
   state text not null default 'active' check (state in ('active', 'archived', 'deleted')),
   created_at timestamptz not null default now(),
@@ -46,19 +48,28 @@ grant select, delete on public.memories to authenticated;
 grant insert (user_id, content, metadata, state) on public.memories to authenticated;
 grant update (content, metadata, state) on public.memories to authenticated;
 
--- Keeps updated_at and deleted_at honest whatever the client sends.
+-- Keeps updated_at and deleted_at honest whatever the client sends, and makes a delete real: a
+-- memory set to 'deleted' loses its text and metadata in the same statement (the row stays as a
+-- tombstone, so a direct select of the table returns nothing the user deleted), and a deleted
+-- memory cannot be brought back.
 create function private.touch_memory() returns trigger language plpgsql set search_path = '' as $$
 begin
+  if old.state = 'deleted' and new.state <> 'deleted' then
+    raise exception 'memory % is deleted; add it again instead', old.id
+      using errcode = '23514', constraint = 'memories_deleted_final';
+  end if;
   new.updated_at := now();
-  if new.state = 'deleted' and old.state is distinct from 'deleted' then
-    new.deleted_at := now();
-  elsif new.state <> 'deleted' then
+  if new.state = 'deleted' then
+    new.content := '';
+    new.metadata := '{}'::jsonb;
+    new.deleted_at := coalesce(old.deleted_at, now());
+  else
     new.deleted_at := null;
   end if;
   return new;
 end
 $$;
-comment on function private.touch_memory() is 'Server-side updated_at and deleted_at for every memory update.';
+comment on function private.touch_memory() is 'Server-side updated_at and deleted_at; a delete empties content and metadata and is final.';
 create trigger touch_memory before update on public.memories
   for each row execute function private.touch_memory();
 

@@ -4,7 +4,7 @@
 -- below eligibility (no narrative row).
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(14);
+select plan(19);
 
 update private.settings set min_memories = 3;
 insert into auth.users (id, email) values
@@ -61,6 +61,25 @@ select is((select partial from user_narratives where user_id = '50000000-0000-40
 update public.memories set state = 'archived' where id = '51000000-0000-4000-8000-0000000000b3';
 select is((select jsonb_array_length(claims) || ':' || partial from user_narratives where user_id = '50000000-0000-4000-8000-00000000000b'),
   '2:true', 'archive: its claim removed');
+
+-- A soft delete is real: the row stays as a tombstone without its text or metadata, the user
+-- reading the table directly gets nothing of it, and it cannot be brought back.
+update public.memories set metadata = '{"importance": 0.9, "source": "chat"}' where id = '51000000-0000-4000-8000-0000000000b4';
+update public.memories set state = 'deleted' where id = '51000000-0000-4000-8000-0000000000b4';
+select is((select content || ':' || metadata::text || ':' || (deleted_at is not null) || ':' || (importance is null)
+           from public.memories where id = '51000000-0000-4000-8000-0000000000b4'),
+  ':{}:true:true', 'soft delete: content and metadata emptied, deleted_at set');
+set local role authenticated;
+select set_config('request.jwt.claims', '{"sub": "50000000-0000-4000-8000-00000000000b", "role": "authenticated"}', true);
+select is((select content from public.memories where id = '51000000-0000-4000-8000-0000000000b4'), '',
+  'a direct select as the user returns no text of the deleted memory');
+select throws_ok($$update public.memories set state = 'active' where id = '51000000-0000-4000-8000-0000000000b4'$$,
+  '23514', null, 'a deleted memory cannot be restored');
+select throws_ok($$update public.memories set state = 'active', content = 'back' where id = '51000000-0000-4000-8000-0000000000b4'$$,
+  '23514', null, 'not even with new text');
+reset role;
+select throws_ok($$insert into public.memories (user_id, content) values ('50000000-0000-4000-8000-00000000000b', '')$$,
+  '23514', null, 'an empty memory is still refused');
 
 -- Below min_memories (3): nothing is kept.
 delete from public.memories where id = '51000000-0000-4000-8000-0000000000a2';

@@ -51,6 +51,8 @@ beforeAll(async () => {
     { name: 'generate-narrative', methods: ['POST'], valid: () => ({ authorization: `Bearer ${k.narrativeServiceSecret}` }),
       isValidBody: (v) => generateNarrativeBody.safeParse(v).success },
     { name: 'mcp', methods: ['POST'], valid: userCreds, isValidBody: never },
+    // memories takes no body at all (GET lists, DELETE memories/<id> deletes).
+    { name: 'memories', methods: ['GET'], valid: userCreds, isValidBody: never },
   );
 });
 
