@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { NARRATIVE_SECTIONS, PINNED_SECTION } from '../shared/narrative.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { addMemories, enqueue, fastForward, marker, narrative, waitForJob } from './helpers/pipeline.ts';
+import { addMemories, enqueue, fastForward, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
 import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
@@ -342,17 +342,6 @@ const answer = (claims: Scripted) => ({
   kind: 'ok' as const, text: JSON.stringify({ claims: claims.map(([section, text, memory_refs]) => ({ section, text, memory_refs })) }),
 });
 
-/** Memories with these contents, newest first (a day apart); their ids in that order. */
-async function memoriesOf(user: TestUser, contents: string[]): Promise<string[]> {
-  const rows = await sql<{ id: string }[]>`
-    with added as (
-      insert into public.memories (user_id, content, created_at)
-      select ${user.id}::uuid, c, now() - make_interval(days => (o - 1)::int)
-      from unnest(${contents}::text[]) with ordinality as t(c, o)
-      returning id, created_at)
-    select id from added order by created_at desc`;
-  return rows.map((r) => r.id);
-}
 
 /** A manual regeneration run now; waits until its version is stored. */
 async function regenerateNow(user: TestUser): Promise<void> {
@@ -388,7 +377,7 @@ describe('the grounded narrative in Chromium', () => {
     const contents = ['I sail on Lake Geneva most weekends <b onclick="window.__xss=3">really</b>', 'I am building a narrative cache on Supabase',
       'Our jobs moved to Postgres with SKIP LOCKED', 'I prefer short, direct answers', 'I hike in the Alps every summer',
       `I read about durable queues (${m})`];
-    const ids = await memoriesOf(user, contents);
+    const ids = await memoriesOf(sql, user.id, contents);
     await withNarrative(user);
     const page = await openDashboard();
     await signIn(page, user);
@@ -624,9 +613,9 @@ describe('the grounded narrative in Chromium', () => {
   it('memories: newest first with Show more, search as you type, delete with a confirm; another user\'s never appear', async () => {
     const user = await createUser();
     const other = await createUser();
-    await memoriesOf(other, ['hiking with the other user']);
+    await memoriesOf(sql, other.id, ['hiking with the other user']);
     await addMemories(sql, user.id, 22, 'A note about gardening');
-    const hikes = await memoriesOf(user, ['Hiking the Haute Route in July', 'New hiking boots, finally', 'Planning a <i>hike</i> with Sam']);
+    const hikes = await memoriesOf(sql, user.id, ['Hiking the Haute Route in July', 'New hiking boots, finally', 'Planning a <i>hike</i> with Sam']);
     const page = await openDashboard();
     await signIn(page, user);
     await openTab(page, 'Memories', 'memories-view');

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { MEMORY_PAGE_DEFAULT, MEMORY_QUERY_MAX_CHARS, memoriesPage, memoryDeleted, memoryResponse } from '../shared/memories.ts';
 import { NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse } from '../shared/narrative.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { addMemories, enqueue, fastForward, marker, waitForJob } from './helpers/pipeline.ts';
+import { addMemories, enqueue, fastForward, marker, memoriesOf, waitForJob } from './helpers/pipeline.ts';
 import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
@@ -32,17 +32,6 @@ async function errorOf(res: Response): Promise<{ code: string; message: string }
   return body.error as { code: string; message: string };
 }
 
-/** Memories with the given contents, newest first (a day apart), returning their ids in that order. */
-async function memoriesOf(user: TestUser, contents: string[]): Promise<string[]> {
-  const rows = await sql<{ id: string }[]>`
-    with added as (
-      insert into public.memories (user_id, content, created_at)
-      select ${user.id}::uuid, c, now() - make_interval(days => (o - 1)::int)
-      from unnest(${contents}::text[]) with ordinality as t(c, o)
-      returning id, created_at)
-    select id from added order by created_at desc`;
-  return rows.map((r) => r.id);
-}
 
 const activeIds = async (user: TestUser) => (await sql<{ id: string }[]>`
   select id from memories where user_id = ${user.id} and state = 'active' order by created_at desc, id desc`).map((r) => r.id);
@@ -73,7 +62,7 @@ async function narratedUser(answers: [string, string, string[]][][], contents?: 
     kind: 'ok' as const, text: JSON.stringify({ claims: claims.map(([section, text, memory_refs]) => ({ section, text, memory_refs })) }),
   })));
   const user = await createUser();
-  const ids = await memoriesOf(user, (contents ?? Array.from({ length: 6 }, (_, i) => `memory ${i + 1}`)).map((c) => `${c} ${m}`));
+  const ids = await memoriesOf(sql, user.id, (contents ?? Array.from({ length: 6 }, (_, i) => `memory ${i + 1}`)).map((c) => `${c} ${m}`));
   const { job_id } = await enqueue(sql, user.id, 'backfill');
   const j = await waitForJob(sql, job_id, (x) => x.status === 'succeeded' || x.status === 'failed', 'finished', 20_000);
   expect(j.status, `version 1 stored (${j.last_error ?? ''})`).toBe('succeeded');
@@ -114,10 +103,10 @@ describe('GET memories: a page of the caller\'s active memories', () => {
   it('searches with every word as a prefix through the full-text index, the caller\'s active memories only', async () => {
     const a = await createUser();
     const b = await createUser();
-    const [hikingAlps, , boots, deleted] = await memoriesOf(a, [
+    const [hikingAlps, , boots, deleted] = await memoriesOf(sql, a.id, [
       'I went hiking in the Alps last summer', 'Sailing on Lake Geneva every weekend', 'My hiking boots are worn out',
       'A deleted hiking memory', 'Nothing to see here']);
-    await memoriesOf(b, ['b also likes hiking in the Alps']);
+    await memoriesOf(sql, b.id, ['b also likes hiking in the Alps']);
     await sql`update memories set state = 'deleted' where id = ${deleted}`;
     const search = async (q: string) => memoriesPage.parse(await (await call(a, `memories?q=${encodeURIComponent(q)}`)).json()).memories.map((m) => m.id);
 
@@ -162,8 +151,8 @@ describe('opening memories by id (a claim\'s sources)', () => {
   it('GET memories/<id>: own memories, active or archived; another user\'s, a missing or a deleted one is the same 404', async () => {
     const a = await createUser();
     const b = await createUser();
-    const [mine, archived, gone] = await memoriesOf(a, ['open me', 'archived one', 'deleted one']);
-    const [theirs] = await memoriesOf(b, ['b private text']);
+    const [mine, archived, gone] = await memoriesOf(sql, a.id, ['open me', 'archived one', 'deleted one']);
+    const [theirs] = await memoriesOf(sql, b.id, ['b private text']);
     await sql`update memories set state = 'archived' where id = ${archived}`;
     await sql`update memories set state = 'deleted' where id = ${gone}`;
 
@@ -198,8 +187,8 @@ describe('opening memories by id (a claim\'s sources)', () => {
   it('GET memories?ids=: the caller\'s memories among them, in the order asked; the rest simply absent', async () => {
     const a = await createUser();
     const b = await createUser();
-    const [one, two, gone] = await memoriesOf(a, ['one', 'two', 'gone']);
-    const [theirs] = await memoriesOf(b, ['b private text']);
+    const [one, two, gone] = await memoriesOf(sql, a.id, ['one', 'two', 'gone']);
+    const [theirs] = await memoriesOf(sql, b.id, ['b private text']);
     await sql`update memories set state = 'deleted' where id = ${gone}`;
     const res = await call(a, `memories?ids=${[two, theirs, gone, crypto.randomUUID(), one, two].join(',')}`);
     expect(res.status, 'ok').toBe(200);
@@ -271,7 +260,7 @@ describe('DELETE memories/<id>', () => {
   it('another user\'s memory is a 404 and stays as it was; a bad id is a 400; a body is refused', async () => {
     const a = await createUser();
     const b = await createUser();
-    const [theirs] = await memoriesOf(b, ['b keeps this']);
+    const [theirs] = await memoriesOf(sql, b.id, ['b keeps this']);
     const res = await call(a, `memories/${theirs}`, { method: 'DELETE' });
     expect(res.status, 'another user\'s memory: 404').toBe(404);
     expect((await errorOf(res)).code, 'not_found').toBe('not_found');
@@ -282,7 +271,7 @@ describe('DELETE memories/<id>', () => {
     expect(bad.status, 'bad id: 400').toBe(400);
     expect((await errorOf(bad)).code, 'invalid_id').toBe('invalid_id');
 
-    const [mine] = await memoriesOf(a, ['a keeps this']);
+    const [mine] = await memoriesOf(sql, a.id, ['a keeps this']);
     const withBody = await call(a, `memories/${mine}`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"force":true}' });
     expect(withBody.status, 'a DELETE takes no parameters: 400').toBe(400);
     await withBody.body?.cancel();

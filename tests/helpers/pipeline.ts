@@ -45,6 +45,18 @@ export async function addMemories(sql: Sql, userId: string, count: number, text 
     from generate_series(1, ${count}) g`;
 }
 
+/** Memories with these contents for a user, newest first (a day apart); their ids in that order. */
+export async function memoriesOf(sql: Sql, userId: string, contents: string[]): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    with added as (
+      insert into public.memories (user_id, content, created_at)
+      select ${userId}::uuid, c, now() - make_interval(days => (o - 1)::int)
+      from unnest(${contents}::text[]) with ordinality as t(c, o)
+      returning id, created_at)
+    select id from added order by created_at desc`;
+  return rows.map((r) => r.id);
+}
+
 export async function enqueue(sql: Sql, userId: string, reason = 'manual'): Promise<{ job_id: number; status: string; created: boolean }> {
   const [row] = await sql<{ job_id: number; status: string; created: boolean }[]>`
     select job_id::int, status, created from private.enqueue_job(${userId}::uuid, ${reason})`;
