@@ -25,9 +25,20 @@ language sql stable security definer set search_path = '' as $$
 $$;
 comment on function private.budget_run_after(uuid) is 'Earliest start of the user''s next generation under generations_per_day (every reason).';
 
--- Memory bounds, statement-level (a bulk insert is one check per user): metadata size on
--- inserts and updates, the per-user row count on inserts. The count is taken under a per-user
--- lock after the rows are in, so concurrent inserts cannot both slip under the limit.
+-- How many memory rows (any state) each user holds, kept by statement triggers on memories so
+-- the per-user limit is one row read, not a count. The insert trigger's upsert locks each
+-- user's row it adds to (a tuple lock, not a slot of the shared lock table: a bulk insert for
+-- 100,000 users in one statement needs none; a per-user advisory lock ran out of shared memory
+-- there), in user order, so concurrent inserts for one user queue and the total stays exact.
+create table private.memory_counts (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  n int not null check (n >= 0)
+);
+comment on table private.memory_counts is 'Memory rows per user (any state), for max_memories_per_user.';
+insert into private.memory_counts (user_id, n) select user_id, count(*) from public.memories group by user_id;
+
+-- Memory bounds, statement-level (a bulk insert is one pass): metadata size on inserts and
+-- updates, the per-user row count on inserts (the new rows added to memory_counts first).
 create function private.check_memory_limits() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -43,20 +54,36 @@ begin
         hint = 'Store less in metadata (limit: private.settings.memory_metadata_max_bytes).';
   end if;
   if tg_op = 'INSERT' then
-    for r in select distinct n.user_id from new_rows n loop
-      perform pg_advisory_xact_lock(hashtextextended('memories:' || r.user_id::text, 0));
-      if (select count(*) from (select 1 from public.memories m where m.user_id = r.user_id
-                                limit s.max_memories_per_user + 1) c) > s.max_memories_per_user then
-        raise exception 'memory limit reached: at most % memories per user', s.max_memories_per_user
-          using errcode = '23514', constraint = 'memories_per_user_limit',
-            hint = 'Delete memories before adding more (limit: private.settings.max_memories_per_user).';
-      end if;
-    end loop;
+    with added as (
+      insert into private.memory_counts as c (user_id, n)
+      select n.user_id, count(*) from new_rows n group by n.user_id order by n.user_id
+      on conflict (user_id) do update set n = c.n + excluded.n
+      returning c.n
+    )
+    select 1 as over into r from added where added.n > s.max_memories_per_user limit 1;
+    if found then
+      raise exception 'memory limit reached: at most % memories per user', s.max_memories_per_user
+        using errcode = '23514', constraint = 'memories_per_user_limit',
+          hint = 'Delete memories before adding more (limit: private.settings.max_memories_per_user).';
+    end if;
   end if;
   return null;
 end
 $$;
 comment on function private.check_memory_limits() is 'Refuses memories past max_memories_per_user or with metadata over memory_metadata_max_bytes (23514).';
+
+-- A hard delete (the Data API, an account going away) gives the rows back. A user's own row may
+-- already be gone with the account: then there is nothing to update.
+create function private.uncount_memories() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  update private.memory_counts c set n = c.n - d.k
+  from (select o.user_id, count(*) as k from old_rows o group by o.user_id) d
+  where c.user_id = d.user_id;
+  return null;
+end
+$$;
+comment on function private.uncount_memories() is 'Takes hard-deleted memories off private.memory_counts.';
 
 create trigger memories_limits_inserted after insert on public.memories
   referencing new table as new_rows
@@ -64,6 +91,9 @@ create trigger memories_limits_inserted after insert on public.memories
 create trigger memories_limits_updated after update on public.memories
   referencing new table as new_rows
   for each statement execute function private.check_memory_limits();
+create trigger memories_uncounted after delete on public.memories
+  referencing old table as old_rows
+  for each statement execute function private.uncount_memories();
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -3,7 +3,7 @@
 -- (metadata size, memories per user) with the errcode a supabase-js caller sees.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(16);
+select plan(22);
 
 update private.settings set min_memories = 3, generations_per_day = 3, max_memories_per_user = 6, memory_metadata_max_bytes = 100;
 insert into auth.users (id, email) values
@@ -60,6 +60,27 @@ select lives_ok($$insert into public.memories (user_id, content) values ('600000
 select throws_ok($$insert into public.memories (user_id, content) values ('60000000-0000-4000-8000-00000000000a', 'seven')$$,
   '23514', 'memory limit reached: at most 6 memories per user', 'one more is refused: 23514 with a clear message');
 reset role;
+
+-- The count behind the limit: private.memory_counts, kept by the triggers. A hard delete gives
+-- rows back; an account going away takes its row with it; and a bulk insert for three times as
+-- many users as the shared lock table is sized for (max_locks_per_transaction x max_connections;
+-- one advisory lock per user ran out of shared memory between 30,000 and 40,000 here) goes
+-- through, because the count takes row locks, not advisory locks.
+select is((select n from private.memory_counts where user_id = '60000000-0000-4000-8000-00000000000a'), 6, 'the count is the rows held');
+delete from public.memories where user_id = '60000000-0000-4000-8000-00000000000a' and content in ('five', 'six');
+select is((select n from private.memory_counts where user_id = '60000000-0000-4000-8000-00000000000a'), 4, 'a hard delete gives rows back');
+select lives_ok($$insert into public.memories (user_id, content) values ('60000000-0000-4000-8000-00000000000a', 'five again')$$,
+  'and the user may add again');
+create temp table many as
+  select gen_random_uuid() as id from generate_series(1, 3 * current_setting('max_locks_per_transaction')::int
+                                                             * current_setting('max_connections')::int);
+insert into auth.users (id, email) select id, id || '@bulk.test' from many;
+select lives_ok($$insert into public.memories (user_id, content) select id, 'bulk' from many$$,
+  'one statement adding memories for more users than the lock table could hold locks for');
+select is((select count(*)::int from private.memory_counts c join many m on m.id = c.user_id where c.n = 1), (select count(*)::int from many),
+  'each of them counted once');
+delete from auth.users where id in (select id from many);
+select is((select count(*)::int from private.memory_counts c join many m on m.id = c.user_id), 0, 'accounts gone, counts gone');
 
 -- MCP provider-call slots: mcp_llm_calls_per_user (2) at once, freed on release or expiry.
 update private.settings set mcp_llm_calls_per_user = 2;
