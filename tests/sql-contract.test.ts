@@ -59,7 +59,7 @@ describe('SQL outcome values match shared/narrative.ts', () => {
     const [{ type }] = await sql<{ type: string }[]>`
       select format_type(a.oid, null) as type
       from pg_proc p, unnest(p.proallargtypes, p.proargnames) a(oid, name)
-      where p.oid = 'public.narrative_for_me(text)'::regprocedure and a.name = 'status'`;
+      where p.oid = 'public.narrative_for_me(text, text)'::regprocedure and a.name = 'status'`;
     expect(type, 'narrative_for_me.status is the enum').toBe('private.narrative_status');
     for (const s of NARRATIVE_STATUSES) expect(NARRATIVE_FOR_ME_STATUSES, `header value ${s}`).toContain(s);
   });

@@ -34,7 +34,14 @@ create type private.narrative_status as enum ('ready', 'queued', 'running', 'fai
 -- cooldown). A fresh hit is one read, no lock; everything else is decided under the user's lock
 -- on a new read, so a narrative stored by a job that raced this call is seen, never re-queued.
 -- Freshness is private.narrative_is_fresh, eligibility private.is_eligible.
-create function public.narrative_for_me(p_reason text default 'cache_miss')
+-- p_limit ('orchestrate', 'mcp' or null): a caller with a per-user request budget. Everything but
+-- a fresh hit then spends one request of it first (private.take_request, 20261125001300), so a
+-- user past the limit gets 429 rate_limited and nothing is locked or queued. A fresh hit is not
+-- counted: it costs Postgres one indexed read, and a shared bucket costs about half of that per
+-- request whether it refuses or not (bench: +90 µs of Postgres CPU per hit), so limiting hits
+-- would tax the hottest path to protect almost nothing; the limit guards what costs (fallback
+-- memory searches, queueing, MCP tools).
+create function public.narrative_for_me(p_reason text default 'cache_miss', p_limit text default null)
 returns table (
   status private.narrative_status, narrative text, version int, generated_at timestamptz,
   age_days double precision, stale boolean, model text,
@@ -70,6 +77,9 @@ begin
     end if;
   end if;
 
+  if p_limit is not null then
+    perform private.take_request(v_user, p_limit);
+  end if;
   perform private.lock_user(v_user);
 
   if p_reason = 'cache_miss' then
@@ -127,12 +137,12 @@ begin
     null::jsonb, null::boolean, s.fallback_timeout_ms;
 end
 $$;
-comment on function public.narrative_for_me(text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';
+comment on function public.narrative_for_me(text, text) is 'What the signed-in user gets: the servable narrative or its status (queued, running, failed, ineligible, cooldown), queueing the job that fixes it.';
 
 -- Grants: the one function users call (GET/POST narrative, orchestrate, MCP, as the user; it
 -- needs auth.uid(), so a service_role caller could only be refused). Nobody else.
-revoke execute on function public.narrative_for_me(text) from public;
-grant execute on function public.narrative_for_me(text) to authenticated;
+revoke execute on function public.narrative_for_me(text, text) from public;
+grant execute on function public.narrative_for_me(text, text) to authenticated;
 
 -- Admin backfill, set-based: one statement picks eligible users (private.eligibility_threshold
 -- of p_min_memories) without an active job and, unless p_force, without a fresh narrative

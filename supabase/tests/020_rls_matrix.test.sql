@@ -16,9 +16,9 @@ select is(
    where n.nspname = 'private' and (has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute')
      or has_function_privilege('service_role', p.oid, 'execute'))),
   '{}'::text[], 'no private function is executable by anon, authenticated or service_role');
-select ok(has_function_privilege('authenticated', 'public.narrative_for_me(text)', 'execute'), 'users may request their own narrative');
-select ok(not has_function_privilege('anon', 'public.narrative_for_me(text)', 'execute'), 'anon may not');
-select ok(not has_function_privilege('service_role', 'public.narrative_for_me(text)', 'execute'), 'service_role may not (it needs a user)');
+select ok(has_function_privilege('authenticated', 'public.narrative_for_me(text, text)', 'execute'), 'users may request their own narrative');
+select ok(not has_function_privilege('anon', 'public.narrative_for_me(text, text)', 'execute'), 'anon may not');
+select ok(not has_function_privilege('service_role', 'public.narrative_for_me(text, text)', 'execute'), 'service_role may not (it needs a user)');
 select ok(not has_schema_privilege('authenticated', 'private', 'usage'), 'the private schema is not reachable by users');
 
 -- Fixtures (as postgres, the tables' owner): users A and B, each with a memory, a narrative and a job.

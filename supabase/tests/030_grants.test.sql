@@ -42,7 +42,7 @@ select is((select array_agg(g::text collate "C" order by g::text collate "C") fr
   array[
     'authenticated DELETE memories',
     'authenticated DELETE narrative_notes',
-    'authenticated EXECUTE narrative_for_me(text)',
+    'authenticated EXECUTE narrative_for_me(text,text)',
     'authenticated INSERT (content) memories',
     'authenticated INSERT (content) narrative_notes',
     'authenticated INSERT (metadata) memories',
@@ -128,7 +128,7 @@ select pg_temp.needed('select on public.user_narrative_versions',
   'select version, summary, changes from public.user_narrative_versions', 'users read their history (GET narrative/history)');
 select pg_temp.needed('select on public.narrative_jobs',
   'select status from public.narrative_jobs', 'users read their jobs');
-select pg_temp.needed('execute on function public.narrative_for_me(text)',
+select pg_temp.needed('execute on function public.narrative_for_me(text, text)',
   $$select * from public.narrative_for_me('manual')$$, 'users ask for a narrative (GET/POST narrative, orchestrate, MCP)');
 
 -- And nothing else is reachable: what a user may not do stays denied with every grant in place.

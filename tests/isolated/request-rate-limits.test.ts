@@ -1,7 +1,7 @@
 // Per-user request limits on orchestrate and MCP (issue 14): a burst of N a minute per user,
 // then 429 rate_limited with Retry-After, on every way in (the user's token, a service key acting
 // for the user), without touching anything (a limited cache miss queues no job). Each route and
-// each user has a bucket of its own. Isolated: it lowers private.settings, which every suite reads.
+// each user has a bucket of its own; a fresh cache hit is not counted. Isolated: it lowers private.settings, which every suite reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMemories } from '../helpers/pipeline.ts';
 import { API_URL, db, keys } from '../helpers/stack.ts';
@@ -65,6 +65,23 @@ describe('request limits', () => {
     // Time refills the bucket: move its clock back a minute instead of waiting one.
     await sql`update private.request_buckets set refilled_at = refilled_at - interval '1 minute' where user_id = ${user.id}`;
     expect((await call(true)).status, 'a minute later the user is served again').toBe(200);
+  });
+
+  it('fresh cache hits are not counted: they cost less than the bucket would', async () => {
+    const user = await createUser();
+    await addMemories(sql, user.id, 6, 'I sail');
+    await sql`insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of)
+      values (${user.id}, ${'## Who they are\nA sailor.'}, now(), now())`;
+    const auth = { ...jsonHeaders, authorization: `Bearer ${user.accessToken}` };
+    for (let i = 1; i <= 6; i++) {
+      const res = await fetch(fn('orchestrate'), {
+        method: 'POST', headers: auth, body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }),
+      });
+      expect(res.status, `hit ${i} of 6 with a limit of 3`).toBe(200);
+      expect((await res.json()).source, `hit ${i} served the narrative`).toBe('narrative');
+    }
+    const [bucket] = await sql`select 1 from private.request_buckets where user_id = ${user.id}`;
+    expect(bucket, 'no bucket was touched').toBeUndefined();
   });
 
   it('invalid requests are refused before they cost a request', async () => {

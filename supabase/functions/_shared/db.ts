@@ -62,25 +62,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * for auth.uid()-based policies, and built from a checked UUID so the literal needs no escaping
  * beyond what is shown. Anything more than a single read uses asUser.
  */
-export async function readAsUser<T>(claims: UserClaims, statement: string, limit?: RequestRoute): Promise<T[]> {
+export async function readAsUser<T>(claims: UserClaims, statement: string): Promise<T[]> {
   if (!UUID.test(claims.sub)) throw new Error('readAsUser: sub is not a UUID');
-  const sub = claims.sub.toLowerCase();
-  const literal = JSON.stringify({ sub, role: 'authenticated' });
-  // Two statements, as PostgREST sends them: role and claims in one select, then the read. With
-  // a rate limit, the user's request is spent first, as the service role, in the same round
-  // trip; a refusal aborts the rest of the implicit transaction, so a limited read reads nothing.
-  const spend = limit ? `select private.take_request('${sub}', '${checkedRoute(limit)}'); ` : '';
+  const literal = JSON.stringify({ sub: claims.sub.toLowerCase(), role: 'authenticated' });
+  // Two statements, as PostgREST sends them: role and claims in one select, then the read.
   const results = await sql.unsafe(
-    `${spend}select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${literal}', true); ${statement}`,
+    `select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${literal}', true); ${statement}`,
   ) as unknown as T[][];
-  return results[limit ? 2 : 1];
+  return results[1];
 }
 
 /** Routes with a per-user request budget (private.take_request, settings.*_requests_per_minute). */
 export const REQUEST_ROUTES = ['orchestrate', 'mcp'] as const;
 export type RequestRoute = (typeof REQUEST_ROUTES)[number];
 
-function checkedRoute(r: RequestRoute): RequestRoute {
+export function checkedRoute(r: RequestRoute): RequestRoute {
   if (!REQUEST_ROUTES.includes(r)) throw new Error(`unknown rate-limited route ${r}`);
   return r;
 }

@@ -2,8 +2,9 @@
 // narrative gets it from one indexed read (no LLM, no memory scan). Otherwise a context built
 // from the user's memories within a fixed time budget — never waiting on generation — and a
 // job queued when the user is eligible. Not a new conversation: the memories relevant to the
-// message. Runs as the user (RLS), also when a service acts on a user's behalf. Each call spends
-// one request of the user's per-minute budget (429 rate_limited with Retry-After past it).
+// message. Runs as the user (RLS), also when a service acts on a user's behalf. Each call but a fresh
+// cache hit spends one request of the user's per-minute budget (429 rate_limited with
+// Retry-After past it).
 import { orchestrateBody, type OrchestrateResponse } from '../../../shared/narrative.ts';
 import { actAs, authenticate } from '../_shared/auth.ts';
 import { allowMethods, HttpError, json, readJson, route } from '../_shared/http.ts';

@@ -6,8 +6,8 @@ import { asUser, type RequestRoute, takeRequest } from '../db.ts';
 import { fallbackTimeoutMs, jobOf, memoryContext, narrativeForMe } from './serve.ts';
 
 /**
- * `limit`: the per-user request budget to spend (the orchestrate function passes 'orchestrate';
- * MCP's jean_memory has spent its 'mcp' request at the HTTP entry already).
+ * `limit`: the per-user request budget to spend on everything but a fresh hit (the orchestrate
+ * function passes 'orchestrate'; MCP's jean_memory has spent its 'mcp' request at the HTTP entry).
  */
 export async function orchestrate(
   claims: UserClaims, message: string, isNewConversation: boolean, limit?: RequestRoute,

@@ -2,7 +2,7 @@
 // (freshness, eligibility, partial narratives, cooldowns and queueing all live there); this module
 // calls it and builds fallback contexts, always as the user.
 import type { UserClaims } from '../auth.ts';
-import { readAsUser, type RequestRoute, sql, type Tx } from '../db.ts';
+import { checkedRoute, readAsUser, type RequestRoute, sql, type Tx } from '../db.ts';
 import {
   NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeClaim, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
 } from '../../../../shared/narrative.ts';
@@ -30,15 +30,15 @@ export interface ForMe {
 /**
  * Ask public.narrative_for_me as the user, in one round trip (role, claims and the call in one
  * statement): a cache hit costs exactly this. The reason is one of a fixed list, so the literal
- * needs no escaping. With `limit`, the same round trip first spends a request of the user's
- * budget for that route (429 over it, and then nothing is read or queued).
+ * needs no escaping. With `limit`, whatever is not a fresh hit first spends a request of the
+ * user's budget for that route, inside narrative_for_me (429 over it, and nothing is queued).
  */
 export async function narrativeForMe(claims: UserClaims, reason: NarrativeForMeReason, limit?: RequestRoute): Promise<ForMe> {
   if (!NARRATIVE_FOR_ME_REASONS.includes(reason)) throw new Error(`narrativeForMe: unknown reason ${reason}`);
   const [row] = await readAsUser<ForMe>(claims, `
     select status, narrative, version, generated_at, age_days, stale, model, job_id::int as job_id, job_status,
       retry_after_seconds, min_memories, memory_count, claims, partial, fallback_timeout_ms
-    from public.narrative_for_me('${reason}')`, limit);
+    from public.narrative_for_me('${reason}'${limit ? `, '${checkedRoute(limit)}'` : ''})`);
   return row;
 }
 
