@@ -37,8 +37,8 @@ create type private.narrative_status as enum ('ready', 'queued', 'running', 'fai
 -- p_limit ('orchestrate', 'mcp' or null): a caller with a per-user request budget. Everything but
 -- a fresh hit then spends one request of it first (private.take_request, 20261125001300), so a
 -- user past the limit gets 429 rate_limited and nothing is locked or queued. A fresh hit is not
--- counted: it costs Postgres one indexed read, and a shared bucket costs about half of that per
--- request whether it refuses or not (bench: +90 µs of Postgres CPU per hit), so limiting hits
+-- counted: it costs Postgres one indexed read, and a shared bucket costs about a third of that
+-- per request whether it refuses or not (bench: 275 against 202 µs of Postgres CPU per hit), so limiting hits
 -- would tax the hottest path to protect almost nothing; the limit guards what costs (fallback
 -- memory searches, queueing, MCP tools).
 create function public.narrative_for_me(p_reason text default 'cache_miss', p_limit text default null)
