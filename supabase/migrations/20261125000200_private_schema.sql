@@ -28,7 +28,7 @@ create table private.settings (
   max_concurrency int not null default 4 check (max_concurrency >= 1),
   -- Sized with the backoff below so that a provider outage of two hours costs no job: the 11
   -- waits before the 12th attempt add up to at least 8,715 s (2 h 25 min) at the smallest jitter
-  -- (5 + 10 + 20 + ... + 2,560 + 3,600 s), 3 h 38 min on average. supabase/tests/040 checks it.
+  -- (5 + 10 + 20 + ... + 2,560 + 3,600 s), 3 h 38 min on average. supabase/tests/100 checks it.
   max_attempts int not null default 12 check (max_attempts >= 1),
   lease_seconds int not null default 180 check (lease_seconds >= 10),
   dispatch_timeout_ms int not null default 150000 check (dispatch_timeout_ms >= 1000),

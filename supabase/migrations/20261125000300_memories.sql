@@ -14,9 +14,12 @@ create table public.memories (
   -- of it: the prompt shows it, the ranking (private.memory_rank) and its index use it.
   importance real generated always as (
     case when jsonb_typeof(metadata -> 'importance') = 'number'
-      then least(greatest((metadata ->> 'importance')::numeric, 0), 1)::real end) stored,
+      then round(least(greatest((metadata ->> 'importance')::numeric, 0), 1), 6)::real end) stored,
   -- Full-text search over content, for relevance in fallback contexts and search tools.
-  fts tsvector generated always as (to_tsvector('english', content)) stored
+  fts tsvector generated always as (to_tsvector('english', content)) stored,
+  -- A deleted memory is a tombstone, however it got there (private.touch_memory empties an
+  -- update's; an insert must come empty).
+  constraint memories_deleted_empty check (state <> 'deleted' or (content = '' and metadata = '{}'::jsonb))
 );
 comment on table public.memories is 'Memories of each user; the input narratives are written from.';
 

@@ -147,8 +147,9 @@ comment on function private.add_usage(bigint, text, text, int, int, int, int, in
 
 -- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
 -- unique index decides, and a caller that loses the race gets the active job. An earlier
--- run_after pulls a debounced queued job forward. Either way run_after is never before the
--- user's daily generation budget allows (private.budget_run_after, 20261125001200_limits), so
+-- run_after pulls a debounced queued job forward (not one waiting out a retry's backoff). Either
+-- way run_after is never before the user's daily generation budget allows
+-- (private.budget_run_after, 20261125001300_limits), so
 -- neither a new job nor a pull-forward can start more than generations_per_day in 24 hours.
 create function private.enqueue_job(p_user_id uuid, p_reason text, p_delay_seconds int default 0)
 returns table (job_id bigint, status text, created boolean)
@@ -175,8 +176,10 @@ begin
     where j.user_id = p_user_id and j.status in ('queued', 'running');
     if v_id is not null then
       if v_status = 'queued' then
+        -- Only a job never tried: a retry's backoff is the provider's breathing room, and reads
+        -- and edits during an outage must not spend its attempts in minutes.
         update public.narrative_jobs j set run_after = v_run_after, updated_at = now()
-        where j.id = v_id and j.status = 'queued' and j.run_after > v_run_after;
+        where j.id = v_id and j.status = 'queued' and j.attempts = 0 and j.run_after > v_run_after;
         if found and v_run_after <= now() then
           perform private.dispatch_pending();
         end if;

@@ -5,9 +5,10 @@
 --  2. Dispatches whose pg_net request failed (transport error or 5xx recorded in
 --     net._http_response) are marked not-in-flight at once, with the error on the row; one
 --     that generate-narrative rejected (4xx other than 409/429) counts as a failed attempt.
---  3. Dispatch due jobs into free slots (this also re-sends requests presumed lost).
---  4. Prune finished jobs past retention, old pg_net responses and old cron.job_run_details
---     rows of the narrative-* cron jobs (other jobs' history is left to their owners).
+--  3. Prune finished jobs past retention, old pg_net responses, old cron.job_run_details rows
+--     of the narrative-* cron jobs (other jobs' history is left to their owners) and idle rows
+--     of the limits; bounded per sweep.
+--  4. Dispatch due jobs into free slots (this also re-sends requests presumed lost), last.
 create function private.sweep() returns jsonb
 language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
@@ -79,12 +80,17 @@ begin
   )
   select count(*) into v_dispatch_failed from settled;
 
-  v_dispatched := private.dispatch_pending();
-
+  -- Pruning comes before dispatch: dispatch_pending takes the global dispatch lock and holds it
+  -- to commit, and every enqueue, completion and failure waits for that lock. Each delete is
+  -- bounded (a backfill's jobs ageing out together are pruned over a few sweeps) and skips rows
+  -- a live transaction holds (a request spending its bucket, a call taking a slot).
   with pruned as (
     delete from public.narrative_jobs
-    where status in ('succeeded', 'failed')
-      and finished_at < now() - make_interval(days => s.job_retention_days)
+    where id in (select id from public.narrative_jobs
+                 where status in ('succeeded', 'failed')
+                   and finished_at < now() - make_interval(days => s.job_retention_days)
+                 order by finished_at limit 10000
+                 for update skip locked)
     returning 1
   )
   select count(*) into v_pruned_jobs from pruned;
@@ -98,16 +104,23 @@ begin
 
   with pruned as (
     delete from cron.job_run_details d
-    where d.jobid in (select c.jobid from cron.job c where c.jobname like 'narrative-%')
-      and d.end_time < now() - make_interval(days => s.cron_history_retention_days)
+    where d.runid in (select r.runid from cron.job_run_details r
+                      where r.jobid in (select c.jobid from cron.job c where c.jobname like 'narrative-%')
+                        and r.end_time < now() - make_interval(days => s.cron_history_retention_days)
+                      limit 10000)
     returning 1
   )
   select count(*) into v_pruned_cron_runs from pruned;
 
   -- Idle per-user rows of the limits (20261125001300): an expired MCP call slot, a request
   -- bucket refilled long ago (a missing bucket starts full, so deleting it changes nothing).
-  delete from private.llm_slots where expires_at < now();
-  delete from private.request_buckets where refilled_at < now() - interval '1 hour';
+  delete from private.llm_slots
+  where ctid in (select ctid from private.llm_slots where expires_at < now() for update skip locked);
+  delete from private.request_buckets
+  where ctid in (select ctid from private.request_buckets
+                 where refilled_at < now() - interval '1 hour' for update skip locked);
+
+  v_dispatched := private.dispatch_pending();
 
   return jsonb_build_object(
     'requeued_expired', v_requeued, 'failed_expired', v_failed,
@@ -116,7 +129,7 @@ begin
     'pruned_cron_runs', v_pruned_cron_runs);
 end
 $$;
-comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, dispatch, prune.';
+comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, prune, dispatch.';
 
 -- Weekly refresh: queue `weekly` jobs for eligible users whose narrative is not fresh
 -- (private.narrative_is_fresh: older than ttl_days, too many new memories, or partial),
@@ -138,24 +151,32 @@ begin
       and not exists (
         select 1 from public.narrative_jobs j
         where j.user_id = n.user_id and j.status in ('queued', 'running'))
-      -- A user whose last generation was refused for good (blocked, rejected, truncated: it
-      -- failed before using up its attempts) keeps the old narrative until its TTL comes round
-      -- again. One that ran out of attempts (an outage outlasting every retry) is picked again
-      -- by the next run, once failure_cooldown_seconds have passed.
+      -- A user whose last job failed keeps the old narrative until its TTL comes round again,
+      -- except when that job ran out of attempts against an outage (the provider unavailable,
+      -- rate limiting, timeouts, the network: nothing about this user's input): then the next
+      -- run picks them again once failure_cooldown_seconds have passed, not a week later. A
+      -- failure of the input or the output (invalid, blocked, truncated, a crashing attempt)
+      -- would only fail again, at a price.
       and not exists (
         select 1 from (
-          select j.status, j.attempts, j.max_attempts, j.finished_at from public.narrative_jobs j
-          where j.user_id = n.user_id order by j.created_at desc, j.id desc limit 1) last
+          select j.status, j.attempts, j.max_attempts, j.finished_at, j.last_error_code from public.narrative_jobs j
+          where j.user_id = n.user_id order by j.created_at desc limit 1) last
         where last.status = 'failed'
-          and last.finished_at > now() - case when last.attempts >= last.max_attempts
-                                              then make_interval(secs => s.failure_cooldown_seconds)
-                                              else make_interval(days => s.ttl_days) end)
+          and last.finished_at > now() - case
+            when last.attempts >= last.max_attempts
+             and last.last_error_code in ('provider_unavailable', 'rate_limited', 'timeout', 'network')
+            then make_interval(secs => s.failure_cooldown_seconds)
+            else make_interval(days => s.ttl_days) end)
       and private.is_eligible(n.user_id)
     order by n.generated_at
     limit s.weekly_batch_size
   ), inserted as (
+    -- Spread over weekly_spread_seconds, and never before the user's daily generation budget
+    -- allows (it covers every reason).
     insert into public.narrative_jobs (user_id, reason, run_after, max_attempts)
-    select user_id, 'weekly', now() + random() * make_interval(secs => s.weekly_spread_seconds), s.max_attempts
+    select user_id, 'weekly',
+      greatest(now() + random() * make_interval(secs => s.weekly_spread_seconds), private.budget_run_after(user_id)),
+      s.max_attempts
     from picked
     on conflict (user_id) where status in ('queued', 'running') do nothing
     returning 1

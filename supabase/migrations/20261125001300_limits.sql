@@ -25,8 +25,9 @@ language sql stable security definer set search_path = '' as $$
 $$;
 comment on function private.budget_run_after(uuid) is 'Earliest start of the user''s next generation under generations_per_day (every reason).';
 
--- How many memory rows (any state) each user holds, kept by statement triggers on memories so
--- the per-user limit is one row read, not a count. The insert trigger's upsert locks each
+-- How many memories each user holds (active or archived: a deleted one is an empty tombstone
+-- and gives its room back), kept by statement triggers on memories so the per-user limit is
+-- one row read, not a count. The insert trigger's upsert locks each
 -- user's row it adds to (a tuple lock, not a slot of the shared lock table: a bulk insert for
 -- 100,000 users in one statement needs none; a per-user advisory lock ran out of shared memory
 -- there), in user order, so concurrent inserts for one user queue and the total stays exact.
@@ -34,11 +35,13 @@ create table private.memory_counts (
   user_id uuid primary key references auth.users (id) on delete cascade,
   n int not null check (n >= 0)
 );
-comment on table private.memory_counts is 'Memory rows per user (any state), for max_memories_per_user.';
-insert into private.memory_counts (user_id, n) select user_id, count(*) from public.memories group by user_id;
+comment on table private.memory_counts is 'Memories per user that are not deleted, for max_memories_per_user.';
+insert into private.memory_counts (user_id, n)
+select user_id, count(*) from public.memories where state <> 'deleted' group by user_id;
 
 -- Memory bounds, statement-level (a bulk insert is one pass): metadata size on inserts and
--- updates, the per-user row count on inserts (the new rows added to memory_counts first).
+-- updates, the per-user count on inserts (the new rows added to memory_counts first); an update
+-- that deletes memories gives their room back.
 create function private.check_memory_limits() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -53,10 +56,16 @@ begin
       using errcode = '23514', constraint = 'memories_metadata_size',
         hint = 'Store less in metadata (limit: private.settings.memory_metadata_max_bytes).';
   end if;
+  if tg_op = 'UPDATE' then
+    update private.memory_counts c set n = greatest(c.n - d.k, 0)
+    from (select n.user_id, count(*) as k from new_rows n join old_rows o on o.id = n.id
+          where n.state = 'deleted' and o.state <> 'deleted' group by n.user_id) d
+    where c.user_id = d.user_id;
+  end if;
   if tg_op = 'INSERT' then
     with added as (
       insert into private.memory_counts as c (user_id, n)
-      select n.user_id, count(*) from new_rows n group by n.user_id order by n.user_id
+      select n.user_id, count(*) from new_rows n where n.state <> 'deleted' group by n.user_id order by n.user_id
       on conflict (user_id) do update set n = c.n + excluded.n
       returning c.n
     )
@@ -77,19 +86,21 @@ comment on function private.check_memory_limits() is 'Refuses memories past max_
 create function private.uncount_memories() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  update private.memory_counts c set n = c.n - d.k
-  from (select o.user_id, count(*) as k from old_rows o group by o.user_id) d
+  update private.memory_counts c set n = greatest(c.n - d.k, 0)
+  from (select o.user_id, count(*) as k from old_rows o where o.state <> 'deleted' group by o.user_id) d
   where c.user_id = d.user_id;
   return null;
 end
 $$;
-comment on function private.uncount_memories() is 'Takes hard-deleted memories off private.memory_counts.';
+comment on function private.uncount_memories() is 'Takes hard-deleted memories (not already deleted) off private.memory_counts.';
 
-create trigger memories_limits_inserted after insert on public.memories
+-- Named to fire before the memory-change triggers (after-triggers run in name order): a refused
+-- insert is refused before anything queues or dispatches.
+create trigger memories_bounds_inserted after insert on public.memories
   referencing new table as new_rows
   for each statement execute function private.check_memory_limits();
-create trigger memories_limits_updated after update on public.memories
-  referencing new table as new_rows
+create trigger memories_bounds_updated after update on public.memories
+  referencing old table as old_rows new table as new_rows
   for each statement execute function private.check_memory_limits();
 create trigger memories_uncounted after delete on public.memories
   referencing old table as old_rows

@@ -4,7 +4,7 @@
 -- below eligibility (no narrative row).
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(19);
+select plan(20);
 
 update private.settings set min_memories = 3;
 insert into auth.users (id, email) values
@@ -80,6 +80,8 @@ select throws_ok($$update public.memories set state = 'active', content = 'back'
 reset role;
 select throws_ok($$insert into public.memories (user_id, content) values ('50000000-0000-4000-8000-00000000000b', '')$$,
   '23514', null, 'an empty memory is still refused');
+select throws_ok($$insert into public.memories (user_id, content, state) values ('50000000-0000-4000-8000-00000000000b', 'secret', 'deleted')$$,
+  '23514', null, 'a memory inserted as deleted must be an empty tombstone too');
 
 -- Below min_memories (3): nothing is kept.
 delete from public.memories where id = '51000000-0000-4000-8000-0000000000a2';

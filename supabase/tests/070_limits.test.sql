@@ -3,7 +3,7 @@
 -- (metadata size, memories per user) with the errcode a supabase-js caller sees.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(22);
+select plan(24);
 
 update private.settings set min_memories = 3, generations_per_day = 3, max_memories_per_user = 6, memory_metadata_max_bytes = 100;
 insert into auth.users (id, email) values
@@ -71,6 +71,12 @@ delete from public.memories where user_id = '60000000-0000-4000-8000-00000000000
 select is((select n from private.memory_counts where user_id = '60000000-0000-4000-8000-00000000000a'), 4, 'a hard delete gives rows back');
 select lives_ok($$insert into public.memories (user_id, content) values ('60000000-0000-4000-8000-00000000000a', 'five again')$$,
   'and the user may add again');
+update public.memories set state = 'deleted' where user_id = '60000000-0000-4000-8000-00000000000a' and content = 'five again';
+select is((select n from private.memory_counts where user_id = '60000000-0000-4000-8000-00000000000a'), 4,
+  'a soft delete gives its room back too (the tombstone holds nothing)');
+delete from public.memories where user_id = '60000000-0000-4000-8000-00000000000a' and state = 'deleted';
+select is((select n from private.memory_counts where user_id = '60000000-0000-4000-8000-00000000000a'), 4,
+  'and removing the tombstone later does not give it back twice');
 create temp table many as
   select gen_random_uuid() as id from generate_series(1, 3 * current_setting('max_locks_per_transaction')::int
                                                              * current_setting('max_connections')::int);

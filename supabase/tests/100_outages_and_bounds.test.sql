@@ -4,7 +4,7 @@
 -- MCP, and the prompt's memory selection bounded by prompt_candidates.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(28);
+select plan(30);
 
 -- 1. The retry schedule. A job that keeps failing waits backoff(1), backoff(2), ... before
 -- attempts 2, 3, ...; at the smallest jitter (0.5) the waits before the last attempt must add up
@@ -23,28 +23,30 @@ select ok((select count(distinct extract(epoch from private.backoff(12))) > 40 f
   'the capped waits are jittered (no herd when an outage ends)');
 select is((select extract(epoch from private.backoff(1, 5000))), 5000::numeric, 'a provider''s Retry-After stays a floor');
 
--- 2. Weekly refresh after failures. Users w1..w4 have narratives past the TTL; their last jobs:
--- w1 ran out of attempts an hour ago (an outage), w2 ran out of attempts a minute ago (within
--- failure_cooldown_seconds), w3 was refused for good (prompt_blocked on attempt 1) a day ago,
--- w4 ran out of attempts once but its latest job was refused for good.
+-- 2. Weekly refresh after failures. Users e1..e5 have narratives past the TTL; their last jobs:
+-- e1 ran out of attempts an hour ago (an outage), e2 ran out of attempts a minute ago (within
+-- failure_cooldown_seconds), e3 was refused for good (prompt_blocked on attempt 1) a day ago,
+-- e4 ran out of attempts once but its latest job was refused for good, e5 ran out of attempts on
+-- its own output (invalid_output: not an outage, it would only fail again).
 update private.settings set min_memories = 1, max_concurrency = 100000, weekly_batch_size = 1000;
 insert into auth.users (id, email)
-select ('70000000-0000-4000-8000-0000000000' || u)::uuid, 'outage-' || u || '@example.test' from unnest(array['e1', 'e2', 'e3', 'e4']) u;
+select ('70000000-0000-4000-8000-0000000000' || u)::uuid, 'outage-' || u || '@example.test' from unnest(array['e1', 'e2', 'e3', 'e4', 'e5']) u;
 insert into public.memories (user_id, content)
-select ('70000000-0000-4000-8000-0000000000' || u)::uuid, 'a memory' from unnest(array['e1', 'e2', 'e3', 'e4']) u;
+select ('70000000-0000-4000-8000-0000000000' || u)::uuid, 'a memory' from unnest(array['e1', 'e2', 'e3', 'e4', 'e5']) u;
 insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of)
 select ('70000000-0000-4000-8000-0000000000' || u)::uuid, 'old', now() - interval '8 days', now() - interval '8 days'
-from unnest(array['e1', 'e2', 'e3', 'e4']) u;
+from unnest(array['e1', 'e2', 'e3', 'e4', 'e5']) u;
 insert into public.narrative_jobs (user_id, reason, status, attempts, max_attempts, last_error_code, last_error, finished_at, created_at) values
   ('70000000-0000-4000-8000-0000000000e1', 'weekly', 'failed', 12, 12, 'provider_unavailable', 'provider_unavailable: 503 (gave up after 12 attempts)', now() - interval '1 hour', now() - interval '4 hours'),
   ('70000000-0000-4000-8000-0000000000e2', 'weekly', 'failed', 12, 12, 'provider_unavailable', 'provider_unavailable: 503 (gave up after 12 attempts)', now() - interval '1 minute', now() - interval '4 hours'),
   ('70000000-0000-4000-8000-0000000000e3', 'weekly', 'failed', 1, 12, 'prompt_blocked', 'prompt_blocked: SAFETY', now() - interval '1 day', now() - interval '1 day'),
   ('70000000-0000-4000-8000-0000000000e4', 'weekly', 'failed', 12, 12, 'timeout', 'timeout (gave up after 12 attempts)', now() - interval '2 days', now() - interval '3 days'),
-  ('70000000-0000-4000-8000-0000000000e4', 'manual', 'failed', 1, 12, 'output_blocked', 'output_blocked: SAFETY', now() - interval '1 hour', now() - interval '2 hours');
+  ('70000000-0000-4000-8000-0000000000e4', 'manual', 'failed', 1, 12, 'output_blocked', 'output_blocked: SAFETY', now() - interval '1 hour', now() - interval '2 hours'),
+  ('70000000-0000-4000-8000-0000000000e5', 'weekly', 'failed', 12, 12, 'invalid_output', 'invalid_output: 1 valid claim (gave up after 12 attempts)', now() - interval '1 hour', now() - interval '4 hours');
 select ok(private.enqueue_weekly_refresh() >= 1, 'the weekly run queues jobs');
 select is((select string_agg(right(user_id::text, 2), ',' order by user_id) from public.narrative_jobs
            where user_id::text like '70000000-%' and status = 'queued'), 'e1',
-  'it retries the user whose job ran out of attempts; not within the failure cooldown, not one refused for good');
+  'it retries the user whose job ran out of attempts against an outage; not within the failure cooldown, not one refused for good, not one whose output kept failing');
 update public.narrative_jobs set finished_at = now() - interval '20 minutes'
 where user_id = '70000000-0000-4000-8000-0000000000e2' and status = 'failed';
 select private.enqueue_weekly_refresh();
@@ -52,6 +54,18 @@ select is((select count(*)::int from public.narrative_jobs where user_id = '7000
   'once the cooldown has passed, the next run retries it');
 select is((select count(*)::int from public.narrative_jobs where user_id = '70000000-0000-4000-8000-0000000000e3' and status = 'queued'), 0,
   'a refusal for good still waits a TTL');
+
+-- A read or an edit during an outage does not cut a retry's backoff short (it would spend the
+-- attempts in minutes); a job never tried is still pulled forward.
+update public.narrative_jobs set attempts = 3, run_after = now() + interval '30 minutes'
+where user_id = '70000000-0000-4000-8000-0000000000e1' and status = 'queued';
+select private.enqueue_job('70000000-0000-4000-8000-0000000000e1', 'manual');
+select is((select run_after from public.narrative_jobs where user_id = '70000000-0000-4000-8000-0000000000e1' and status = 'queued'),
+  now() + interval '30 minutes', 'a job in backoff keeps its run_after when asked again');
+update public.narrative_jobs set attempts = 0 where user_id = '70000000-0000-4000-8000-0000000000e1' and status = 'queued';
+select private.enqueue_job('70000000-0000-4000-8000-0000000000e1', 'manual');
+select is((select run_after from public.narrative_jobs where user_id = '70000000-0000-4000-8000-0000000000e1' and status = 'queued'),
+  now(), 'one never tried (a debounce) is pulled forward');
 
 -- 3. cron.job_run_details: the sweeper prunes our jobs' runs past cron_history_retention_days and
 -- leaves recent runs and other jobs' history alone.
@@ -125,9 +139,10 @@ select is((select count(*)::int from picked where importance = 0.95::real), 30,
 -- The stored importance: metadata.importance clamped to 0..1, null when not a number.
 insert into public.memories (user_id, content, metadata)
 select '70000000-0000-4000-8000-0000000000b1', 'imp ' || k, v::jsonb
-from (values (1, '{"importance": 7}'), (2, '{"importance": -3}'), (3, '{"importance": "high"}'), (4, '{"importance": 1e400}')) x(k, v);
+from (values (1, '{"importance": 7}'), (2, '{"importance": -3}'), (3, '{"importance": "high"}'), (4, '{"importance": 1e400}'),
+             (5, '{"importance": 1e-50}')) x(k, v);
 select is((select array_agg(importance order by content) from public.memories where content like 'imp %'),
-  array[1, 0, null, 1]::real[], 'importance column: clamped, null for a string, no overflow for 1e400');
+  array[1, 0, null, 1, 0]::real[], 'importance column: clamped, null for a string, no overflow for 1e400 nor underflow for 1e-50');
 
 select * from finish();
 rollback;
