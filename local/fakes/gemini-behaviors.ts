@@ -1,5 +1,6 @@
 // The fake Gemini's vocabulary: the behaviours a scenario step can play, thinking-token
-// accounting, the texts and Google error bodies it answers with. The server is ./gemini.ts.
+// accounting, the narrative texts it answers with, and the seeded chaos generator. Google's wire
+// shapes are in ./gemini-wire.ts; the server is ./gemini.ts.
 import { NARRATIVE_SECTIONS } from '../../shared/narrative.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -238,60 +239,14 @@ export function quotedClaimsJson(userText: string, careless = false): string {
   return JSON.stringify({ claims });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Google's wire shapes
-
-const GOOGLE_MESSAGES: Record<FakeErrorStatus, string> = {
-  400: 'Request contains an invalid argument.',
-  403: 'The caller does not have permission',
-  404: 'Requested entity was not found.',
-  429: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
-  500: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
-  503: 'The model is overloaded. Please try again later.',
-  504: 'The request timed out. Please try again.',
-};
-
-export function googleError(code: number, status: string, message: string, details?: unknown[]) {
-  return { error: { code, message, status, ...(details ? { details } : {}) } };
+/** mulberry32: small, fast, good enough and reproducible. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
-
-export const API_KEY_INVALID = googleError(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
-  {
-    '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
-    reason: 'API_KEY_INVALID',
-    domain: 'googleapis.com',
-    metadata: { service: 'generativelanguage.googleapis.com' },
-  },
-  { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message: 'API key not valid. Please pass a valid API key.' },
-]);
-
-export function errorBody(b: Extract<FakeBehavior, { kind: 'error' }>, model: string) {
-  const status = FAKE_ERROR_STATUSES[b.status];
-  const details: unknown[] = [];
-  if (b.status === 429) {
-    details.push({
-      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
-      violations: [{
-        quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
-        quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier',
-        quotaDimensions: { location: 'global', model },
-        quotaValue: '10',
-      }],
-    });
-    details.push({ '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] });
-    if (b.retryDelaySeconds !== undefined) {
-      details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${b.retryDelaySeconds}s` });
-    }
-  }
-  return googleError(b.status, status, b.message ?? GOOGLE_MESSAGES[b.status], details.length ? details : undefined);
-}
-
-export const SAFETY_RATINGS = [
-  { category: 'HARM_CATEGORY_SEXUALLY_EXPLICIT', probability: 'NEGLIGIBLE' },
-  { category: 'HARM_CATEGORY_HATE_SPEECH', probability: 'NEGLIGIBLE' },
-  { category: 'HARM_CATEGORY_HARASSMENT', probability: 'NEGLIGIBLE' },
-  { category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true },
-];
-
-export const tokens = (chars: number) => Math.max(1, Math.ceil(chars / 4));
-

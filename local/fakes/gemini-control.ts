@@ -1,6 +1,64 @@
-// The fake Gemini's HTTP control client: test workers in other processes drive a shared fake
-// (started by tests/global-setup.ts) through its /__fake/ API.
+// The fake Gemini's HTTP control API under /__fake/, both ends: the routes the server answers
+// (controlRoute) and the client test workers in other processes drive a shared fake with
+// (started by tests/global-setup.ts).
 import type { FakeBehavior, FakeCall, FakeChaos } from './gemini-behaviors.ts';
+import { googleError } from './gemini-wire.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Routes (in the server's process)
+
+/** What a control route does to the fake: its in-process API. */
+export interface ControlledFake {
+  setDefault(behavior: FakeBehavior): void;
+  /** Registers (or replaces, restarting at step 1) the scenario for `marker`. */
+  scenario(marker: string, steps: FakeBehavior[]): void;
+  /** Calls that matched `marker`, or every call when absent, oldest first. */
+  calls(marker?: string): FakeCall[];
+  /** Back to the initial state: default ok, no scenarios, no chaos, no recorded calls. */
+  reset(): void;
+  /** Turns chaos on, or off with null / failureRate 0. */
+  setChaos(chaos: FakeChaos | null): void;
+  /** The next `times` requests for `marker` (default: all until release) are recorded, then wait unanswered. */
+  hold(marker: string, times?: number): void;
+  /** Stops holding `marker` and lets its waiting requests play their step; returns how many it let go. */
+  release(marker: string): number;
+}
+
+/** The answer to one /__fake/ request: a Google-shaped error for an unknown route or bad input. */
+export function controlRoute(fake: ControlledFake, method: string, url: URL, raw: string): { status: number; body: unknown } {
+  const route = `${method} ${url.pathname}`;
+  const done = { status: 200, body: { ok: true } };
+  try {
+    const body = raw ? JSON.parse(raw) : {};
+    switch (route) {
+      case 'POST /__fake/scenario':
+        fake.scenario(body.marker, body.steps);
+        return done;
+      case 'POST /__fake/default':
+        fake.setDefault(body.behavior);
+        return done;
+      case 'POST /__fake/chaos':
+        fake.setChaos(body && Object.keys(body).length ? body : null);
+        return done;
+      case 'POST /__fake/reset':
+        fake.reset();
+        return done;
+      case 'POST /__fake/hold':
+        fake.hold(body.marker, body.times ?? undefined);
+        return done;
+      case 'POST /__fake/release':
+        return { status: 200, body: { ok: true, released: fake.release(body.marker) } };
+      case 'GET /__fake/calls': {
+        const marker = url.searchParams.get('marker');
+        return { status: 200, body: { calls: fake.calls(marker === null || marker === '' ? undefined : marker) } };
+      }
+      default:
+        return { status: 404, body: googleError(404, 'NOT_FOUND', `Unknown control route ${route}.`) };
+    }
+  } catch (err) {
+    return { status: 400, body: googleError(400, 'INVALID_ARGUMENT', err instanceof Error ? err.message : String(err)) };
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP control client (for test workers in other processes)

@@ -19,16 +19,16 @@
 // recorded on arrival (calls() sees it) and then waits, unanswered, until the test releases it
 // (or the client gives up). `latencyMs` stays for the bench and chaos runs, which model a slow
 // provider; no test uses it to order events.
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FAKE_GEMINI_API_KEY } from '../config.ts';
-import {
-  type FakeUsage, FAKE_MODEL_MAX_OUTPUT, type FakeThinkingConfig, type FakeBehavior, type FakeChaos, type FakeCall, assertBehavior, thoughtsFor, assertChaos, countMemoryLines, defaultNarrative, defaultClaimsJson, quotedClaimsJson, googleError, API_KEY_INVALID, errorBody, SAFETY_RATINGS, tokens
-} from './gemini-behaviors.ts';
+import { type FakeBehavior, type FakeChaos, type FakeCall, assertBehavior, assertChaos, prng } from './gemini-behaviors.ts';
+import { type ControlledFake, controlRoute } from './gemini-control.ts';
+import { answerFor, answering, API_KEY_INVALID, googleError, parseGenerateRequest } from './gemini-wire.ts';
 
 export * from './gemini-behaviors.ts';
 export * from './gemini-control.ts';
+export * from './gemini-wire.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Server
@@ -42,38 +42,14 @@ export interface StartFakeGeminiOptions {
   apiKey?: string;
 }
 
-export interface FakeGemini {
+/** The running fake: its control operations (ControlledFake, documented there) and its address. */
+export interface FakeGemini extends ControlledFake {
   /** Base URL to give the client as httpOptions.baseUrl, e.g. http://127.0.0.1:40123 (no trailing slash). */
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
-  setDefault(behavior: FakeBehavior): void;
-  /** Registers (or replaces, restarting at step 1) the scenario for `marker`. */
-  scenario(marker: string, steps: FakeBehavior[]): void;
-  /** Calls that matched `marker`, or every call when absent, oldest first. */
-  calls(marker?: string): FakeCall[];
   /** Resolves once `count` calls matched `marker` (arrival, not answer); rejects after timeoutMs. */
   waitForCalls(marker: string, count?: number, timeoutMs?: number): Promise<FakeCall[]>;
-  /** Back to the initial state: default ok, no scenarios, no chaos, no recorded calls. */
-  reset(): void;
-  /** Turns chaos on, or off with null / failureRate 0. */
-  setChaos(chaos: FakeChaos | null): void;
-  /** The next `times` requests for `marker` (default: all until release) are recorded, then wait unanswered. */
-  hold(marker: string, times?: number): void;
-  /** Stops holding `marker` and lets its waiting requests play their step; returns how many it let go. */
-  release(marker: string): number;
-}
-
-/** mulberry32: small, fast, good enough and reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const GENERATE_PATH = /^\/(v1|v1beta|v1alpha)\/models\/([^/:]+):generateContent$/;
@@ -185,33 +161,17 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const at = Date.now();
     const marker = findMarker(raw);
     const key = req.headers['x-goog-api-key'] ?? url.searchParams.get('key');
-    let parsed: {
-      contents?: { role?: string; parts?: { text?: unknown }[] }[];
-      systemInstruction?: { parts?: { text?: unknown }[] };
-      generationConfig?: { maxOutputTokens?: number; thinkingConfig?: FakeThinkingConfig; responseMimeType?: string; responseJsonSchema?: unknown };
-    } | null = null;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      parsed = null;
-    }
-    const textOf = (parts: { text?: unknown }[] | undefined) => (parts ?? []).map((p) => (typeof p?.text === 'string' ? p.text : '')).join('');
-    const contents = Array.isArray(parsed?.contents) ? parsed.contents : null;
-    const userText = (contents ?? []).filter((c) => c?.role !== 'model').map((c) => textOf(c?.parts)).join('\n');
-    const promptChars = (contents ?? []).reduce((n, c) => n + textOf(c?.parts).length, 0) + textOf(parsed?.systemInstruction?.parts).length;
-    const generation = parsed?.generationConfig;
-    const maxOutputTokens = typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null;
-    const thinkingConfig = generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null;
-    const structured = generation?.responseMimeType === 'application/json' && generation.responseJsonSchema !== undefined;
-    const base = { marker, model, apiVersion, promptChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
+    const request = parseGenerateRequest(raw);
+    const { maxOutputTokens, thinkingConfig, structured } = request;
+    const base = { marker, model, apiVersion, promptChars: request.promptChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
 
     if (key !== (opts.apiKey ?? FAKE_GEMINI_API_KEY)) {
       record({ ...base, behavior: 'auth_error', status: 400, chaos: false });
       return send(res, 400, API_KEY_INVALID);
     }
-    if (!contents || contents.length === 0) {
+    if (!request.contents) {
       record({ ...base, behavior: 'bad_request', status: 400, chaos: false });
-      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', parsed ? '* GenerateContentRequest.contents: contents is not specified\n' : 'Invalid JSON payload received.'));
+      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', request.json ? '* GenerateContentRequest.contents: contents is not specified\n' : 'Invalid JSON payload received.'));
     }
     // As the real API: a level and a budget together are refused.
     if (thinkingConfig?.thinkingLevel !== undefined && thinkingConfig.thinkingBudget !== undefined) {
@@ -236,53 +196,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const call: FakeCall = { ...base, behavior: behavior.kind, status: statusOf(behavior), chaos: chaotic };
     record(call);
 
-    const promptTokenCount = tokens(promptChars);
-    const responseId = randomBytes(15).toString('base64url');
-    const candidate = (text: string, finishReason: string) => ({
-      content: { parts: text ? [{ text }] : [], role: 'model' },
-      finishReason,
-      index: 0,
-    });
-    /** A 200 answer that "thinks" first: thoughts and text share the cap, as on the real API. A
-     *  forced MAX_TOKENS (the truncated kind) cuts the text whatever the cap. */
-    const ok = (full: string, opts: { usage?: Partial<FakeUsage>; modelVersion?: string; thoughtsTokens?: number; cut?: boolean } = {}) => {
-      const cap = maxOutputTokens ?? FAKE_MODEL_MAX_OUTPUT;
-      const thoughts = Math.min(cap, opts.thoughtsTokens ?? thoughtsFor(thinkingConfig));
-      const room = cap - thoughts;
-      let text = full;
-      let finishReason = 'STOP';
-      if (opts.cut) {
-        text = full.slice(0, Math.max(1, Math.min(room * 4, Math.floor(full.length * 0.45))));
-        finishReason = 'MAX_TOKENS';
-      } else if (tokens(full.length) > room) {
-        text = full.slice(0, room * 4); // empty when the thoughts took the whole cap
-        finishReason = 'MAX_TOKENS';
-      }
-      const u = opts.usage ?? {};
-      const p = u.promptTokenCount ?? promptTokenCount;
-      const c = u.candidatesTokenCount ?? (text ? Math.min(room, tokens(text.length)) : 0);
-      const t = u.thoughtsTokenCount ?? thoughts;
-      call.thoughtsTokens = t;
-      call.finishReason = finishReason;
-      return {
-        candidates: [candidate(text, finishReason)],
-        usageMetadata: {
-          promptTokenCount: p,
-          candidatesTokenCount: c,
-          ...(t > 0 ? { thoughtsTokenCount: t } : {}), // the API leaves it out when nothing was thought
-          ...(u.cachedContentTokenCount !== undefined ? { cachedContentTokenCount: u.cachedContentTokenCount } : {}),
-          totalTokenCount: u.totalTokenCount ?? p + c + t,
-          promptTokensDetails: [{ modality: 'TEXT', tokenCount: p }],
-        },
-        modelVersion: opts.modelVersion ?? model,
-        responseId,
-      };
-    };
-    // Structured output as the real API answers it: the JSON is the text of the candidate part.
-    const narrative = (b?: { claims?: number; bogusRef?: boolean }) => structured
-      ? defaultClaimsJson(model, countMemoryLines(userText), b?.claims, b?.bogusRef)
-      : defaultNarrative(model, countMemoryLines(userText));
-
+    const a = answering(model, request);
     const h = marker !== null && !chaotic ? holds.get(marker) : undefined;
     if (h && h.remaining > 0) {
       h.remaining--;
@@ -294,90 +208,23 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     return play();
 
     function play(): void {
-      switch (behavior.kind) {
-        case 'hang':
-          return; // never answers; the socket closes when the client gives up (or on close()).
-        case 'ok': {
-          const b = behavior;
-          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(b), b)));
-        }
-        case 'error': {
-          const b = behavior;
-          return later(res, b.latencyMs, () => send(res, b.status, errorBody(b, model)));
-        }
-        case 'blocked': {
-          const reason = behavior.reason ?? 'SAFETY';
-          return later(res, behavior.latencyMs, () => send(res, 200, {
-            promptFeedback: { blockReason: reason, safetyRatings: SAFETY_RATINGS },
-            usageMetadata: { promptTokenCount, totalTokenCount: promptTokenCount, promptTokensDetails: [{ modality: 'TEXT', tokenCount: promptTokenCount }] },
-            modelVersion: model,
-            responseId,
-          }));
-        }
-        case 'truncated': {
-          const b = behavior;
-          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? narrative(), { thoughtsTokens: b.thoughtsTokens, cut: true })));
-        }
-        case 'safety':
-          return later(res, behavior.latencyMs, () => send(res, 200, {
-            candidates: [{ finishReason: 'SAFETY', index: 0, safetyRatings: SAFETY_RATINGS }],
-            usageMetadata: { promptTokenCount, totalTokenCount: promptTokenCount },
-            modelVersion: model,
-            responseId,
-          }));
-        case 'garbage': {
-          const body = behavior.body ?? '<!DOCTYPE html><html><head><title>Oops</title></head><body>upstream hiccup</body></html>';
-          return later(res, behavior.latencyMs, () => {
-            if (res.destroyed) return;
-            res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(body) });
-            res.end(body);
-          });
-        }
-        case 'malformed': {
-          const b = behavior;
-          return later(res, b.latencyMs, () => send(res, 200, ok(b.text ?? 'Sure! Here you go.', { thoughtsTokens: b.thoughtsTokens })));
-        }
-        case 'quote': {
-          const b = behavior;
-          const text = structured ? quotedClaimsJson(userText, b.careless) : narrative();
-          return later(res, b.latencyMs, () => send(res, 200, ok(text, { thoughtsTokens: b.thoughtsTokens })));
-        }
-      }
+      if (behavior.kind === 'hang') return; // never answers
+      later(res, behavior.latencyMs, () => {
+        const r = answerFor(behavior, a, (thoughts, finishReason) => {
+          call.thoughtsTokens = thoughts;
+          call.finishReason = finishReason;
+        });
+        if (r === null || res.destroyed) return;
+        if ('json' in r) return send(res, r.status, r.json);
+        res.writeHead(r.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(r.raw) });
+        res.end(r.raw);
+      });
     }
   }
 
   function handleControl(req: http.IncomingMessage, res: http.ServerResponse, url: URL, raw: string) {
-    const route = `${req.method} ${url.pathname}`;
-    try {
-      const body = raw ? JSON.parse(raw) : {};
-      switch (route) {
-        case 'POST /__fake/scenario':
-          api.scenario(body.marker, body.steps);
-          return send(res, 200, { ok: true });
-        case 'POST /__fake/default':
-          api.setDefault(body.behavior);
-          return send(res, 200, { ok: true });
-        case 'POST /__fake/chaos':
-          api.setChaos(body && Object.keys(body).length ? body : null);
-          return send(res, 200, { ok: true });
-        case 'POST /__fake/reset':
-          api.reset();
-          return send(res, 200, { ok: true });
-        case 'POST /__fake/hold':
-          api.hold(body.marker, body.times ?? undefined);
-          return send(res, 200, { ok: true });
-        case 'POST /__fake/release':
-          return send(res, 200, { ok: true, released: api.release(body.marker) });
-        case 'GET /__fake/calls': {
-          const marker = url.searchParams.get('marker');
-          return send(res, 200, { calls: api.calls(marker === null || marker === '' ? undefined : marker) });
-        }
-        default:
-          return send(res, 404, googleError(404, 'NOT_FOUND', `Unknown control route ${route}.`));
-      }
-    } catch (err) {
-      return send(res, 400, googleError(400, 'INVALID_ARGUMENT', err instanceof Error ? err.message : String(err)));
-    }
+    const { status, body } = controlRoute(api, req.method ?? 'GET', url, raw);
+    return send(res, status, body);
   }
 
   const server = http.createServer((req, res) => {

@@ -97,9 +97,10 @@ let cleanedUp = false;
 let savedLimits: { orchestrate_requests_per_minute: number; mcp_requests_per_minute: number } | null = null;
 
 /**
- * The load steps send hundreds of requests a second from 50 users: far past the per-user request
- * limits (private.take_request still runs and is measured; it just never refuses). cleanup puts
- * the operator's values back however the bench ends.
+ * The cache-miss step sends 200 orchestrate calls for one user in a few seconds, far past the
+ * per-user request limit (fresh hits are not counted; a miss is). private.take_request still runs
+ * and is measured, it just never refuses. cleanup puts the operator's values back however the
+ * bench ends.
  */
 export async function liftRequestLimits(): Promise<void> {
   [savedLimits] = await sql<{ orchestrate_requests_per_minute: number; mcp_requests_per_minute: number }[]>`

@@ -144,10 +144,16 @@ export async function readJson<S extends z.ZodTypeAny>(req: Request, schema: S):
   }
   const body = await readJsonBody(req);
   if (body === undefined) throw new HttpError(400, 'invalid_json', 'The body is not valid JSON');
-  const parsed = schema.safeParse(body);
+  return validated(schema, body, 'body');
+}
+
+/** `value` checked against `schema`, or 400 invalid_request naming the first three problems
+ *  (`where` names the whole value when the problem is not in a field). */
+export function validated<S extends z.ZodTypeAny>(schema: S, value: unknown, where: 'body' | 'query'): z.infer<S> {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const detail = parsed.error.issues.slice(0, 3)
-      .map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');
+      .map((i) => `${i.path.length ? i.path.join('.') : where}: ${i.message}`).join('; ');
     throw new HttpError(400, 'invalid_request', detail);
   }
   return parsed.data;

@@ -1,7 +1,7 @@
 // Query strings, validated like bodies: each parameter at most once, then the zod schema
 // (unknown parameters included), so a bad one is a 400 with what was wrong, never a 500.
 import type { z } from 'zod';
-import { HttpError } from './http.ts';
+import { HttpError, validated } from './http.ts';
 
 export function readQuery<S extends z.ZodTypeAny>(req: Request, schema: S): z.infer<S> {
   const raw: Record<string, string> = {};
@@ -9,11 +9,5 @@ export function readQuery<S extends z.ZodTypeAny>(req: Request, schema: S): z.in
     if (Object.hasOwn(raw, key)) throw new HttpError(400, 'invalid_request', `${key}: give it once`);
     raw[key] = value;
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.slice(0, 3)
-      .map((i) => `${i.path.length ? i.path.join('.') : 'query'}: ${i.message}`).join('; ');
-    throw new HttpError(400, 'invalid_request', detail);
-  }
-  return parsed.data;
+  return validated(schema, raw, 'query');
 }
