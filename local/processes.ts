@@ -15,6 +15,27 @@ export interface Service {
 const pidFile = (name: string) => path.join(RUN_DIR, `${name}.pid`);
 export const logFile = (name: string) => path.join(LOG_DIR, `${name}.log`);
 
+/** A service log's size now, or null when it cannot be read: logs are only appended to, so
+ *  what is logged later starts at this offset. */
+export function logSize(name: string): number | null {
+  try {
+    return fs.statSync(logFile(name)).size;
+  } catch {
+    return null;
+  }
+}
+
+/** What a service logged from byte `from` on (all of it when `from` is null or past the end),
+ *  or null when the log cannot be read. */
+export function logSince(name: string, from: number | null): string | null {
+  try {
+    const all = fs.readFileSync(logFile(name));
+    return all.subarray(from !== null && from <= all.length ? from : 0).toString('utf8');
+  } catch {
+    return null;
+  }
+}
+
 export function pidOf(name: string): number | null {
   try {
     const pid = Number(fs.readFileSync(pidFile(name), 'utf8'));

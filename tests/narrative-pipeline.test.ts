@@ -1,10 +1,8 @@
 // The durable pipeline end to end: enqueue -> trigger -> pg_net -> generate-narrative ->
 // (fake) Gemini through the real @google/genai client -> stored narrative, and every failure
 // path ending in a job row that says what happened.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LOG_DIR } from '../local/config.ts';
+import { logSince, logSize } from '../local/processes.ts';
 import { JOB_REASONS, laneOf, type NarrativeClaim, renderClaims } from '../shared/narrative.ts';
 import { FAKE_THOUGHTS, fakeGeminiControl } from './helpers/fake-gemini.ts';
 import {
@@ -442,11 +440,10 @@ describe('memory changes', () => {
   });
 });
 
-/** The runtime's JSON log lines about one job (never memory text: ids, steps, outcomes). */
-/** The runtime's log lines for `jobId`, written after byte offset `from` (job ids repeat across
- *  database resets, and the log only grows). */
+/** The runtime's JSON log lines for `jobId` (ids, steps, outcomes; never memory text), written
+ *  after byte offset `from` (job ids repeat across database resets, and the log only grows). */
 function jobLog(jobId: number, from = 0): { step?: string; outcome?: string }[] {
-  return fs.readFileSync(path.join(LOG_DIR, 'runtime.log')).subarray(from).toString('utf8').split('\n')
+  return (logSince('runtime', from) ?? '').split('\n')
     .filter((l) => l.includes(`"job_id":${jobId},`))
     .flatMap((l) => { try { return [JSON.parse(l.slice(l.indexOf('{')))]; } catch { return []; } });
 }
@@ -473,7 +470,7 @@ describe('attempts that lose their job or their reason to run', () => {
 
     // Now the first attempt's answer arrives (or its provider timeout fires): either way it must
     // change nothing.
-    const logFrom = fs.statSync(path.join(LOG_DIR, 'runtime.log')).size;
+    const logFrom = logSize('runtime') ?? 0;
     await fake.release(m);
     await eventually('the first attempt to report lease_lost', async () => jobLog(job_id, logFrom).some((l) => l.outcome === 'lease_lost'));
     const after = await job(sql, job_id);
