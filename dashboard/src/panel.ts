@@ -1,17 +1,16 @@
 // The narrative panel: one state at a time (loading, writing, narrative, ineligible, failed,
 // error), polling with backoff while a narrative is being written or updated, and the
 // Regenerate button with its cooldown. The narrative is shown as its claims (claims.ts); a
-// source deleted from a claim takes the claims resting on it off the page at once, then the
-// served (partial) narrative is read again and an "Updating" marker stays until the new version
-// lands. Every outcome puts something on screen; nothing fails silently.
-import type { MemoryItem } from '../../shared/memories.ts';
-import type { NarrativeClaim, NarrativeNote, NarrativeResponse } from '../../shared/narrative.ts';
-import type { Failure, NarrativeApi, NarrativeResult, Need, Result } from './api.ts';
+// source deleted from a claim (sources.ts) takes the claims resting on it off the page at once,
+// then the served (partial) narrative is read again and an "Updating" marker stays until the new
+// version lands. Every outcome puts something on screen; nothing fails silently.
+import type { NarrativeClaim, NarrativeResponse } from '../../shared/narrative.ts';
+import type { Failure, NarrativeApi, NarrativeResult, Need } from './api.ts';
 import { type ClaimPlace, ClaimsView } from './claims.ts';
-import { confirmDelete } from './confirm.ts';
-import { plural } from './dom.ts';
-import { type Change, changes } from './events.ts';
+import { setStatus } from './dom.ts';
+import { changes } from './events.ts';
 import { backoff, failureText, generatedAgo, minutesLeft } from './format.ts';
+import { deleteSource, type SourceHost } from './sources.ts';
 
 export interface PanelElements {
   root: HTMLElement;
@@ -69,9 +68,15 @@ export class NarrativePanel {
     el.retry.addEventListener('click', () => void this.load());
     el.tryAgain.addEventListener('click', () => void this.regenerate());
     el.regenerate.addEventListener('click', () => void this.regenerate());
+    const sourceHost = (at: ClaimPlace): SourceHost => ({
+      dropClaims: (cites) => this.dropClaims(cites, at),
+      say: (tone, title, detail) => this.say(tone, title, detail),
+      fail: (f) => this.fail(f),
+      refresh: () => this.refresh(),
+    });
     this.claims = new ClaimsView(el.body, api, {
-      deleteMemory: (m, at, button) => void this.deleteMemory(m, at, button),
-      deleteNote: (n, at, button) => void this.deleteNote(n, at, button),
+      deleteMemory: (memory, at, button) => void deleteSource({ kind: 'memory', memory }, button, api, sourceHost(at)),
+      deleteNote: (note, at, button) => void deleteSource({ kind: 'note', note }, button, api, sourceHost(at)),
       unauthorized: () => this.fail({ kind: 'unauthorized' }),
     });
     changes.on(() => { this.dirty = true; });
@@ -217,50 +222,19 @@ export class NarrativePanel {
     this.setState('narrative');
   }
 
-  private async deleteMemory(m: MemoryItem, at: ClaimPlace, button: HTMLButtonElement): Promise<void> {
-    const yes = await confirmDelete({
-      title: 'Delete this memory?', quote: m.content, confirm: 'Delete memory',
-      detail: 'It is deleted from your memories, and every statement resting on it leaves your narrative now. A new version is then written without it.',
-    });
-    if (yes) await this.deleteSource(button, { kind: 'memory-deleted', id: m.id }, () => this.api.deleteMemory(m.id), (c) => c.memory_ids.includes(m.id), at);
-  }
-
-  private async deleteNote(n: NarrativeNote, at: ClaimPlace, button: HTMLButtonElement): Promise<void> {
-    const yes = await confirmDelete({
-      title: 'Delete this note?', quote: n.content, confirm: 'Delete note',
-      detail: 'The note is deleted, and every statement resting on it leaves your narrative now. A new version is then written without it.',
-    });
-    if (yes) await this.deleteSource(button, { kind: 'notes-changed' }, () => this.api.deleteNote(n.id), (c) => c.note_ids?.includes(n.id) ?? false, at);
-  }
-
-  /** Deletes a source; on success (or when it was already gone) the claims citing it leave the
-   *  page at once, and the narrative is read again (served partial while it is rewritten). */
-  private async deleteSource(button: HTMLButtonElement, change: Change, remove: () => Promise<Result<unknown>>,
-    cites: (c: NarrativeClaim) => boolean, at: ClaimPlace): Promise<void> {
-    const what = change.kind === 'memory-deleted' ? 'memory' : 'note';
-    button.disabled = true;
-    const r = await remove();
-    if (r.kind !== 'ok' && !(r.kind === 'http' && r.status === 404)) {
-      button.disabled = false;
-      if (r.kind === 'unauthorized') return this.fail(r);
-      const { title, detail } = failureText(r);
-      this.say('error', `Deleting the ${what} failed: ${title}`, detail);
-      return;
-    }
-    changes.emit(change);
-    if (this.shown) {
-      const kept = this.shown.claims.filter((c) => !cites(c));
-      const removed = this.shown.claims.length - kept.length;
-      this.shown = { ...this.shown, claims: kept, partial: true };
-      this.el.updating.hidden = false;
-      this.el.stale.hidden = true;
-      this.claims.render(kept);
-      if (!this.claims.focusNear(at)) this.el.heading.focus();
-      this.updateSaid = true;
-      this.say('info', `${what === 'memory' ? 'Memory' : 'Note'} deleted — updating your narrative`,
-        `${plural(removed, 'statement')} resting on it ${removed === 1 ? 'was' : 'were'} removed. A new version is being written and will appear here by itself.`);
-    }
-    await this.refresh();
+  /** A source was deleted: the claims citing it leave the page now, focus stays near where it
+   *  was, and the partial narrative is marked as updating. */
+  private dropClaims(cites: (c: NarrativeClaim) => boolean, at: ClaimPlace): number | null {
+    if (!this.shown) return null;
+    const kept = this.shown.claims.filter((c) => !cites(c));
+    const removed = this.shown.claims.length - kept.length;
+    this.shown = { ...this.shown, claims: kept, partial: true };
+    this.el.updating.hidden = false;
+    this.el.stale.hidden = true;
+    this.claims.render(kept);
+    if (!this.claims.focusNear(at)) this.el.heading.focus();
+    this.updateSaid = true;
+    return removed;
   }
 
   private writing(status: 'queued' | 'running'): void {
@@ -351,25 +325,11 @@ export class NarrativePanel {
     }
   }
 
-  /** The polite live region: a title and an optional detail; unchanged text is not re-announced. */
+  /** The polite live region (setStatus); unchanged text is not re-announced. */
   private say(tone: Tone | null, title: string, detail = ''): void {
     const key = `${tone}|${title}|${detail}`;
     if (key === this.said) return;
     this.said = key;
-    const { status } = this.el;
-    // The region stays in the page (an empty one collapses in CSS) so screen readers keep watching it.
-    status.className = tone ? `status status-${tone}` : 'status';
-    const nodes: Node[] = [];
-    if (title) {
-      const strong = document.createElement('strong');
-      strong.textContent = title;
-      nodes.push(strong);
-    }
-    if (detail) {
-      const span = document.createElement('span');
-      span.textContent = detail;
-      nodes.push(span);
-    }
-    status.replaceChildren(...nodes);
+    setStatus(this.el.status, tone, title, detail);
   }
 }
