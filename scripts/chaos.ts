@@ -17,6 +17,7 @@ import { insertUsers } from '../local/fakes/users.ts';
 import { useFunctionsEnv } from '../local/functions-env.ts';
 import { startCluster, stopCluster } from '../local/postgres.ts';
 import { stopService } from '../local/processes.ts';
+import { overrideSettings } from '../local/settings.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -60,20 +61,20 @@ async function main(): Promise<number> {
   }
   startStack();
   const sql = postgres(DB_URL, { max: 4, onnotice: () => {}, connect_timeout: 5 });
-  const [saved] = await sql`select * from private.settings`;
   const violations: string[] = [];
   const started = Date.now();
+  let restore = async () => {};
   try {
+    // An outage runs on the real retry policy, only the concurrency raised so the queue drains
+    // in minutes; the fault run on fast retries and short leases so recovery happens within it.
+    restore = await overrideSettings(sql, OUTAGE_S ? { max_concurrency: 8 } : {
+      backoff_base_seconds: 1, backoff_max_seconds: 4, lease_seconds: 12, redispatch_after_seconds: 10, max_concurrency: 8, max_attempts: 6,
+    });
     if (OUTAGE_S) {
-      // The real retry policy; only the concurrency is raised so the queue drains in minutes.
-      await sql`update private.settings set max_concurrency = 8`;
       const [p] = await sql`select backoff_base_seconds, backoff_max_seconds, max_attempts from private.settings`;
       say(`outage of ${OUTAGE_S} s on the real retry policy: backoff ${p.backoff_base_seconds} s doubling to ${p.backoff_max_seconds} s, ${p.max_attempts} attempts`);
       fake.setDefault({ kind: 'error', status: 503 });
     } else {
-      // Fast retries and short leases so recovery happens within the run.
-      await sql`update private.settings set backoff_base_seconds = 1, backoff_max_seconds = 4, lease_seconds = 12,
-        redispatch_after_seconds = 10, max_concurrency = 8, max_attempts = 6`;
       fake.setDefault({ kind: 'ok', latencyMs: 40 });
       fake.setChaos({
         failureRate: 0.3, seed: Number(opts.seed), scope: 'all',
@@ -186,10 +187,7 @@ async function main(): Promise<number> {
     await sql`delete from auth.users where id = any(${ids}::uuid[])`;
     return violations.length ? 1 : 0;
   } finally {
-    await sql`update private.settings set backoff_base_seconds = ${saved.backoff_base_seconds},
-      backoff_max_seconds = ${saved.backoff_max_seconds}, lease_seconds = ${saved.lease_seconds},
-      redispatch_after_seconds = ${saved.redispatch_after_seconds}, max_concurrency = ${saved.max_concurrency},
-      max_attempts = ${saved.max_attempts}`.catch(() => {});
+    await restore().catch(() => {});
     await sql.end({ timeout: 2 });
     await fake.close();
   }

@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import postgres from 'postgres';
 import { DB_URL, keys } from '../../tests/helpers/stack.ts';
+import { overrideSettings } from '../../local/settings.ts';
 import { API, EMAIL_PREFIX, progress } from './options.ts';
 
 export const sql = postgres(DB_URL, { max: 8, onnotice: () => {}, connection: { application_name: 'bench' } });
@@ -94,7 +95,7 @@ export async function deleteBenchUsers(): Promise<number> {
 
 let cleanedUp = false;
 /** Once, however the bench ends: `release` (the fake provider), the bench users, the pool. */
-let savedLimits: { orchestrate_requests_per_minute: number; mcp_requests_per_minute: number } | null = null;
+let restoreLimits: (() => Promise<void>) | null = null;
 
 /**
  * The cache-miss step sends 200 orchestrate calls for one user in a few seconds, far past the
@@ -103,17 +104,14 @@ let savedLimits: { orchestrate_requests_per_minute: number; mcp_requests_per_min
  * bench ends.
  */
 export async function liftRequestLimits(): Promise<void> {
-  [savedLimits] = await sql<{ orchestrate_requests_per_minute: number; mcp_requests_per_minute: number }[]>`
-    select orchestrate_requests_per_minute, mcp_requests_per_minute from private.settings`;
-  await sql`update private.settings set orchestrate_requests_per_minute = 100000000, mcp_requests_per_minute = 100000000`;
+  restoreLimits = await overrideSettings(sql, { orchestrate_requests_per_minute: 100_000_000, mcp_requests_per_minute: 100_000_000 });
 }
 
 async function restoreRequestLimits(): Promise<void> {
-  if (!savedLimits) return;
-  await sql`update private.settings set orchestrate_requests_per_minute = ${savedLimits.orchestrate_requests_per_minute},
-    mcp_requests_per_minute = ${savedLimits.mcp_requests_per_minute}`;
+  if (!restoreLimits) return;
+  await restoreLimits();
   progress('cleanup: request limits restored');
-  savedLimits = null;
+  restoreLimits = null;
 }
 
 export async function cleanup(release: () => Promise<void>): Promise<void> {

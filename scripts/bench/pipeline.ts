@@ -1,6 +1,7 @@
 // Generation: enqueue → narrative stored, pipeline throughput, and a slow provider under
 // concurrent enqueues — all through the real trigger → pg_net → generate-narrative path.
 import { useFunctionsEnv } from '../../local/functions-env.ts';
+import { overrideSettings } from '../../local/settings.ts';
 import { ENQUEUE_USERS, ENQUEUE_WORKERS, EMAIL_PREFIX, PIPELINE_JOBS, SLOW_PROVIDER_JOBS, SLOW_PROVIDER_MS, progress } from './options.ts';
 import { checkErrors, failedRuns, notes, rows, summarize } from './report.ts';
 import { addMemories, createDbUsers, mapLimit, sql } from './fixtures.ts';
@@ -89,8 +90,7 @@ export async function measureSlowProvider(): Promise<void> {
   }
   progress(`${label}: functions on tests/functions.slow-provider.env, max_concurrency ${SLOW_PROVIDER_JOBS}`);
   useFunctionsEnv('tests/functions.slow-provider.env');
-  const [saved] = await sql<{ max_concurrency: number }[]>`select max_concurrency from private.settings`;
-  await sql`update private.settings set max_concurrency = ${SLOW_PROVIDER_JOBS}`;
+  const restore = await overrideSettings(sql, { max_concurrency: SLOW_PROVIDER_JOBS });
   fake.setDefault({ kind: 'ok', latencyMs: SLOW_PROVIDER_MS });
   try {
     const ids = await createDbUsers('slow', SLOW_PROVIDER_JOBS);
@@ -116,7 +116,7 @@ export async function measureSlowProvider(): Promise<void> {
       + `target = one provider call + 5 s.`);
   } finally {
     fake.setDefault({ kind: 'ok' });
-    await sql`update private.settings set max_concurrency = ${saved.max_concurrency}`;
+    await restore();
     useFunctionsEnv('tests/functions.env');
   }
 }

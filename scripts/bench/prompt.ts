@@ -3,6 +3,7 @@
 // counts what the function runs inside it — against the full ranking the function used before
 // (a window sort over every memory, run once as a reference), and one whole generation of the
 // 200,000-memory user through the real queue (instant fake provider).
+import { overrideSettings } from '../../local/settings.ts';
 import { progress } from './options.ts';
 import { addMemories, createDbUsers, sql } from './fixtures.ts';
 import { jobTimings, pollJobs } from './pipeline.ts';
@@ -53,10 +54,9 @@ async function runs(query: string, userId: string, n: number): Promise<{ lat: nu
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes ? 1 : 0)} MB`;
 
 export async function measurePromptSelection(): Promise<void> {
-  const [saved] = await sql<{ max_memories_per_user: number }[]>`select max_memories_per_user from private.settings`;
+  // The per-user memory limit (20,000 by default) is lifted for the size this measures.
+  const restore = await overrideSettings(sql, { max_memories_per_user: LARGE + 1 });
   try {
-    // The per-user memory limit (20,000 by default) is lifted for the size this measures.
-    await sql`update private.settings set max_memories_per_user = ${LARGE + 1}`;
     const [small, large] = await createDbUsers('prompt', 2);
     progress(`prompt selection: ${SMALL} and ${LARGE} memories (a third with an importance)`);
     await addMemories(sql, [small], SMALL);
@@ -103,6 +103,6 @@ export async function measurePromptSelection(): Promise<void> {
       verdict: sg.p95 !== null && sg.p95 <= 2000 && bad === 0 ? 'PASS' : 'MISS',
     });
   } finally {
-    await sql`update private.settings set max_memories_per_user = ${saved.max_memories_per_user}`;
+    await restore();
   }
 }

@@ -8,17 +8,16 @@ import { orchestrateResponse, regenerateResponse } from '../../shared/narrative.
 import { addMemories, waitForJob } from '../helpers/pipeline.ts';
 import { API_URL, db, eventually } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
+import { overrideSettings } from '../../local/settings.ts';
 
 const sql = db();
-let saved: { generations_per_day: number; change_debounce_seconds: number };
+let restore: () => Promise<void>;
 
 beforeAll(async () => {
-  [saved] = await sql`select generations_per_day, change_debounce_seconds from private.settings`;
-  await sql`update private.settings set generations_per_day = 2, change_debounce_seconds = 0`;
+  restore = await overrideSettings(sql, { generations_per_day: 2, change_debounce_seconds: 0 });
 });
 afterAll(async () => {
-  await sql`update private.settings set generations_per_day = ${saved.generations_per_day},
-    change_debounce_seconds = ${saved.change_debounce_seconds}`;
+  await restore();
   await sql.end();
 });
 

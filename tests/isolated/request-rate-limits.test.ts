@@ -6,17 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMemories } from '../helpers/pipeline.ts';
 import { API_URL, db, keys } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
+import { overrideSettings } from '../../local/settings.ts';
 
 const sql = db();
-let saved: { orchestrate_requests_per_minute: number; mcp_requests_per_minute: number };
+let restore: () => Promise<void>;
 
 beforeAll(async () => {
-  [saved] = await sql`select orchestrate_requests_per_minute, mcp_requests_per_minute from private.settings`;
-  await sql`update private.settings set orchestrate_requests_per_minute = 3, mcp_requests_per_minute = 2`;
+  restore = await overrideSettings(sql, { orchestrate_requests_per_minute: 3, mcp_requests_per_minute: 2 });
 });
 afterAll(async () => {
-  await sql`update private.settings set orchestrate_requests_per_minute = ${saved.orchestrate_requests_per_minute},
-    mcp_requests_per_minute = ${saved.mcp_requests_per_minute}`;
+  await restore();
   await sql.end();
 });
 
