@@ -12,7 +12,7 @@ import {
 } from '../../../../shared/mcp.ts';
 import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser, sql, type Tx } from '../db.ts';
+import { asUser, service, type Tx } from '../db.ts';
 import { log } from '../http.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
 import { answer, ASK, DEEP, type AnswerSpec, type TakeSlot } from './answer.ts';
@@ -134,9 +134,9 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
 
   // Slots are shared by every instance, so they live in Postgres (service connection: private).
   const takeSlot: TakeSlot = async (seconds) => {
-    const [{ slot }] = await sql<{ slot: number | null }[]>`select private.take_llm_slot(${claims.sub}, ${seconds}) as slot`;
+    const [{ slot }] = await service<{ slot: number | null }[]>`select private.take_llm_slot(${claims.sub}, ${seconds}) as slot`;
     return slot === null ? null : async () => {
-      await sql`select private.release_llm_slot(${claims.sub}, ${slot})`;
+      await service`select private.release_llm_slot(${claims.sub}, ${slot})`;
     };
   };
   const answering = (spec: AnswerSpec, relevant: number, recent: number) =>

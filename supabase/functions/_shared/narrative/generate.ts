@@ -5,7 +5,7 @@
 // function continues in the background while it holds the job's lease.
 import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
 import { acceptClaims, type PromptNoteRow } from './claims.ts';
-import { sql } from '../db.ts';
+import { service, sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
 import { providerEnv } from '../env.ts';
@@ -54,7 +54,7 @@ function step(jobId: number, userId: string | null, name: string, started: numbe
 /** Takes the job's lease, or says (as an HttpError) why the job cannot be run now. */
 export async function claimJob(jobId: number): Promise<ClaimedJob> {
   const t0 = performance.now();
-  const [claim] = await sql<Claim[]>`select * from private.claim_job(${jobId})`;
+  const [claim] = await service<Claim[]>`select * from private.claim_job(${jobId})`;
   step(jobId, claim.user_id, 'claim', t0, claim.outcome, { attempt: claim.attempts, reason: claim.reason });
   if (claim.outcome === 'not_found') throw new HttpError(409, 'job_not_found', `Job ${jobId} does not exist`);
   if (claim.outcome === 'not_claimable') {
@@ -77,10 +77,10 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   let usage: Usage | null = null;
   try {
     const t1 = performance.now();
-    const [eligible] = await sql<{ ok: boolean; min_claims: number }[]>`
+    const [eligible] = await service<{ ok: boolean; min_claims: number }[]>`
       select private.is_eligible(${userId}) as ok, min_claims from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
-    const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
+    const rows = await service<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
     // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
     if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
     const total = rows[0].total;
@@ -89,7 +89,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     }));
     const asOf = rows[0].as_of;
     // Read after the memories: a note changed after asOf is caught at store time either way.
-    const notes = await sql<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
+    const notes = await service<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
     step(jobId, userId, 'load_memories', t1, 'ok', {
       memories_used: memories.length, memories_omitted: total - memories.length, notes: notes.length,
     });
@@ -114,7 +114,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
 
     const t3 = performance.now();
-    const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`
+    const [done] = await service<{ outcome: CompleteOutcome; version: number | null }[]>`
       select * from private.complete_job(${jobId}, ${lease}, ${accepted.content}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
@@ -126,7 +126,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const failure = err instanceof ProviderError
       ? err
       : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
-    const [failed] = await sql<{ outcome: FailOutcome; status: 'queued' | 'failed' | null }[]>`
+    const [failed] = await service<{ outcome: FailOutcome; status: 'queued' | 'failed' | null }[]>`
       select * from private.fail_job(${jobId}, ${lease}, ${failure.code}, ${failure.message}, ${failure.retryable},
         ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)},
         ${usage?.model ?? null}, ${usage?.requestedModel ?? null}, ${usage?.calls ?? 0}, ${usage?.promptTokens ?? null},
