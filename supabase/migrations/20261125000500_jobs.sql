@@ -17,12 +17,13 @@ create table public.narrative_jobs (
   finished_at timestamptz,
   last_error text,
   -- The codes are a contract with generate-narrative (shared/narrative.ts JOB_ERROR_CODES,
-  -- checked by tests/sql-contract.test.ts): SQL writes the first five, the function the rest.
+  -- checked by tests/sql-contract.test.ts): SQL writes the first five, the function the rest
+  -- (worker_shutdown: the platform was stopping the worker mid-generation, see fail_job).
   last_error_code text check (last_error_code in (
     'lease_expired', 'dispatch_rejected', 'dispatch_failed', 'dispatch_not_configured', 'stale_input',
     'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
     'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
-    'unexpected', 'internal_error')),
+    'unexpected', 'internal_error', 'worker_shutdown')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- Dispatch bookkeeping: when pg_net was last asked to deliver this job, how often, which request.
@@ -421,6 +422,9 @@ comment on function private.complete_job(bigint, uuid, text, text, int, int, tim
 -- Finish a claimed attempt that failed. Retryable failures go back to the queue with backoff
 -- until max_attempts; permanent ones fail at once. The error is kept on the row either way, and
 -- so is what the attempt spent when it reached the provider (a blocked prompt, a cut answer).
+-- worker_shutdown (the platform stopping the worker: its wall clock, CPU or memory limit) is due
+-- at once: nothing is wrong with the provider or the input, so no backoff, and the dispatch below
+-- sends it to another worker instead of leaving it to the lease's expiry.
 -- Outcomes: retry_scheduled | failed | lease_lost.
 create function private.fail_job(
   p_job_id bigint, p_lease_token uuid, p_code text, p_message text, p_retryable boolean,
@@ -440,7 +444,8 @@ begin
   update public.narrative_jobs set
     status = case when p_retryable and attempts < max_attempts then 'queued' else 'failed' end,
     run_after = case when p_retryable and attempts < max_attempts
-      then now() + private.backoff(attempts, p_retry_after_seconds) else narrative_jobs.run_after end,
+      then now() + case when p_code = 'worker_shutdown' then interval '0' else private.backoff(attempts, p_retry_after_seconds) end
+      else narrative_jobs.run_after end,
     finished_at = case when p_retryable and attempts < max_attempts then null else now() end,
     locked_until = null,
     lease_token = null,

@@ -8,10 +8,12 @@ import { acceptClaims, type PromptNoteRow } from './claims.ts';
 import { service, sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
+import { stopsWithWorker } from './shutdown.ts';
 import { providerEnv } from '../env.ts';
 import { ProviderError, type NarrativeProvider, type PromptMemory, type Usage } from '../providers/types.ts';
 
-const provider: NarrativeProvider = createProvider();
+// Cancelled when the platform stops this worker (shutdown.ts): the attempt fails as worker_shutdown.
+const provider: NarrativeProvider = stopsWithWorker(createProvider());
 const timeoutMs = providerEnv().timeoutMs;
 
 export interface ClaimedJob {
