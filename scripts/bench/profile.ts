@@ -5,7 +5,9 @@
 export interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 export interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-export async function captureProfile(port: number, seconds: number): Promise<Profile> {
+/** Samples the process behind the inspector on `port` for `seconds`; with its pid, so its CPU
+ *  can be read from /proc over the same window (`around` runs just before and after sampling). */
+export async function captureProfile(port: number, seconds: number, around?: { start(pid: number): void; stop(): void }): Promise<Profile> {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json() as { webSocketDebuggerUrl: string }[];
   if (!targets[0]) throw new Error(`no inspector target on port ${port}`);
   const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
@@ -23,9 +25,12 @@ export async function captureProfile(port: number, seconds: number): Promise<Pro
   });
   await call('Profiler.enable');
   await call('Profiler.setSamplingInterval', { interval: 200 });
+  const { result } = await call('Runtime.evaluate', { expression: 'Deno.pid', returnByValue: true }) as { result: { value: number } };
+  around?.start(result.value);
   await call('Profiler.start');
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const { profile } = await call('Profiler.stop') as { profile: Profile };
+  around?.stop();
   ws.close();
   return profile;
 }
@@ -92,7 +97,7 @@ function partOf(fn: string, url: string): RuntimePart | null {
  * flush, the JSON.parse of a body) counts for whoever called it, and what nothing of ours called
  * (the HTTP server taking a request, writing a response, timers) is "runtime HTTP".
  */
-export function splitProfile(p: Profile): Record<RuntimePart, number> {
+export function splitProfile(p: Profile): { parts: Record<RuntimePart, number>; busySeconds: number } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -115,7 +120,7 @@ export function splitProfile(p: Profile): Record<RuntimePart, number> {
     out[resolve(id)] += us;
   });
   for (const k of RUNTIME_PARTS) out[k] = busy ? out[k] / busy : 0;
-  return out;
+  return { parts: out, busySeconds: busy / 1e6 };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -126,5 +131,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const profile = await captureProfile(arg('port', 9229), arg('seconds', 8));
   console.log(summarizeProfile(profile, arg('top', 25)));
   console.log('\nbusy time by part:');
-  for (const [k, v] of Object.entries(splitProfile(profile))) console.log(`  ${(100 * v).toFixed(1).padStart(5)} %  ${k}`);
+  for (const [k, v] of Object.entries(splitProfile(profile).parts)) console.log(`  ${(100 * v).toFixed(1).padStart(5)} %  ${k}`);
 }
