@@ -178,14 +178,17 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.claims_diff(jsonb, jsonb) is 'Claims added, removed and kept between two versions.';
 
--- "2 added, 1 removed, 5 kept — new in Current work and trajectory: <first added claim>".
+-- "2 added, 1 removed, 5 kept — new in Current work and trajectory: <first added claim>"; with
+-- nothing added, just the counts (format() turns a missing section into '', never null, so the
+-- tail is decided by whether there is a first added claim, not by coalesce).
 create function private.changes_summary(p_changes jsonb) returns text
 language sql immutable set search_path = '' as $$
   select format('%s added, %s removed, %s kept', jsonb_array_length(p_changes -> 'added'),
       jsonb_array_length(p_changes -> 'removed'), jsonb_array_length(p_changes -> 'kept'))
-    || coalesce(format(' — new in %s: %s', p_changes -> 'added' -> 0 ->> 'section',
-      case when char_length(p_changes -> 'added' -> 0 ->> 'text') > 80
-        then left(p_changes -> 'added' -> 0 ->> 'text', 79) || '…' else p_changes -> 'added' -> 0 ->> 'text' end), '')
+    || case when p_changes -> 'added' -> 0 ->> 'text' is null then ''
+       else format(' — new in %s: %s', p_changes -> 'added' -> 0 ->> 'section',
+         case when char_length(p_changes -> 'added' -> 0 ->> 'text') > 80
+           then left(p_changes -> 'added' -> 0 ->> 'text', 79) || '…' else p_changes -> 'added' -> 0 ->> 'text' end) end
 $$;
 comment on function private.changes_summary(jsonb) is 'One deterministic line describing a version''s changes.';
 
