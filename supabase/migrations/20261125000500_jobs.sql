@@ -43,10 +43,13 @@ create table public.narrative_jobs (
   memories_used int,
   memories_omitted int,
   narrative_version int,
-  -- Set (under this row's lock) by any edit/archive/delete of the user's memories while the job
-  -- is active; cleared at claim. A completion that finds it set drops the claims citing changed
-  -- memories, stores the rest as partial and queues another job.
-  memories_changed boolean not null default false,
+  -- Which of the user's memories and notes changed while the job was active: appended (under
+  -- this row's lock, deduplicated) by the change triggers (private.record_changes), cleared at
+  -- claim. A completion drops every claim citing one of them (identity, not clocks: an edit whose
+  -- transaction began before the generation read still lands here), stores the rest as partial
+  -- and queues another job. Empty: nothing changed. More than settings.max_tracked_changes ids:
+  -- the list was cut, so too much changed to tell, and the completion stores nothing.
+  changed_ids uuid[] not null default '{}',
   constraint running_has_lease check (status <> 'running' or (locked_until is not null and lease_token is not null)),
   constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)
 );
@@ -252,7 +255,9 @@ begin
     locked_until = now() + make_interval(secs => s.lease_seconds),
     lease_token = gen_random_uuid(),
     dispatched_at = null,
-    memories_changed = false,
+    -- Changes before this claim are in what this attempt reads: a change trigger that touched
+    -- the row holds its lock until commit, so the select for update above waited for it.
+    changed_ids = '{}',
     updated_at = now()
   where id = p_job_id
   returning * into j;
@@ -306,9 +311,19 @@ comment on function private.memories_for_prompt(uuid) is 'The memories a generat
 
 -- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
 -- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
--- is never replaced by one generated from older input. Memory changes that happened while
--- generating remove the claims citing those memories before anything is stored (the stored
--- row is partial) and queue another job.
+-- is never replaced by one generated from older input. Memory and note changes since the claim
+-- (the job's changed_ids) remove the claims citing them before anything is stored (the stored
+-- row is partial) and queue another job. The orderings of a change against this attempt:
+--  * committed before the claim: in what the attempt read (claim_job clears the ids);
+--  * between the claim and the read: recorded, so its claims are dropped even when the read saw
+--    the new text (conservative: a partial narrative, regenerated);
+--  * after the read, before this completion: recorded under the job row's lock, and the update
+--    below waits for that lock, so it returns every committed change (a rolled-back one is gone
+--    with its ids);
+--  * after this completion: the change trigger strips the stored narrative and its history
+--    itself (it waited for this transaction on the job row, so it sees what was stored).
+-- Lock order: private.lock_user, then the job row (note triggers take them in that order too;
+-- memory triggers take only the job row, then the narrative's rows).
 -- Token counts add to what earlier attempts of the job spent (the row tells what the job cost).
 -- Outcomes: stored | stale_input | lease_lost.
 create function private.complete_job(
@@ -325,6 +340,7 @@ declare
   v_user uuid;
   v_version int;
   v_dirty boolean;
+  v_changed uuid[];
   v_new_since int;
   v_claims jsonb := p_claims;
   v_removed int := 0;
@@ -337,11 +353,12 @@ begin
     updated_at = now(), duration_ms = p_duration_ms,
     memories_used = p_memories_used, memories_omitted = p_memories_omitted
   where id = p_job_id and lease_token = p_lease_token and status = 'running'
-  returning user_id, memories_changed into v_user, v_dirty;
+  returning user_id, changed_ids into v_user, v_changed;
   if v_user is null then
     return query select 'lease_lost'::private.complete_outcome, null::int;
     return;
   end if;
+  v_dirty := cardinality(v_changed) > 0;
   perform private.add_usage(p_job_id, p_model, coalesce(p_requested_model, p_model), p_provider_calls,
     p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
 
@@ -359,15 +376,34 @@ begin
     return;
   end if;
 
-  -- A cited memory deleted, archived or edited since it was read (the job's memories_changed
-  -- flag, set under this row's lock): its claims are never stored.
+  -- More changed while generating than the job could list: what is left of the answer cannot
+  -- be told apart, so nothing is stored (the stripped narrative stays) and another job runs.
+  if cardinality(v_changed) > s.max_tracked_changes then
+    update public.narrative_jobs set last_error = format(
+        'stale_input: more than %s memories or notes changed while generating; nothing stored', s.max_tracked_changes),
+      last_error_code = 'stale_input'
+    where id = p_job_id;
+    perform private.enqueue_if_eligible(v_user, 'memories_changed', s.change_debounce_seconds);
+    perform private.dispatch_pending();
+    return query select 'stale_input'::private.complete_outcome, null::int;
+    return;
+  end if;
+
+  -- A memory or note deleted, archived or edited since the claim (the job's changed_ids): the
+  -- claims citing it are never stored, whatever its updated_at says (that is the editing
+  -- transaction's start, which can be before the read although the edit came after it). Every
+  -- cited memory must also still be an active memory of the user (the claims contract).
   if v_dirty then
     select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb) into v_claims
     from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
     where not exists (
+      select 1 from jsonb_array_elements_text(
+          coalesce(c.claim -> 'memory_ids', '[]'::jsonb) || coalesce(c.claim -> 'note_ids', '[]'::jsonb)) x(id)
+      where x.id::uuid = any (v_changed))
+    and not exists (
       select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
       where not exists (select 1 from public.memories m
-                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active' and m.updated_at <= p_as_of));
+                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active'));
     v_removed := jsonb_array_length(p_claims) - jsonb_array_length(v_claims);
   end if;
 
