@@ -4,6 +4,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { TransactionSql } from 'postgres';
 import type { AuthUser } from '../../local/fakes/users.ts';
+import { mcpToken } from '../mcp-token.ts';
 import { narrativeStateOutput } from '../../shared/mcp.ts';
 import {
   narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, orchestrateResponse,
@@ -37,12 +38,6 @@ export function asUser<T>(ctx: EvalContext, userId: string, work: (tx: Transacti
 const claimsOf = (claims: readonly ServedClaim[], version: number | null) => claims.map((claim) => ({ claim, version }));
 const allText = (parts: (string | null | undefined)[], claims: readonly ServedClaim[]) =>
   [...parts, ...claims.map((c) => c.text)].filter(Boolean).join('\n');
-
-/** The bearer token the eval's MCP reads send. One place, so a change in how MCP clients get
- *  their tokens (an OAuth client's token instead of the user's session token) is one change. */
-export async function mcpToken(user: AuthUser): Promise<string> {
-  return user.accessToken;
-}
 
 /** Everything the user can be served now, on every path that serves the narrative. The reads
  *  that queue nothing (the tables and the history, under RLS) come first, then the ones that
