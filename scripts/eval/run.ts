@@ -229,7 +229,13 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     ctx.progress(`${p.key}: ${error}`);
   }
   const score = scoreUser(facts, reads);
-  if (ctx.judge) score.support.judge = await judged(ctx.judge, facts, reads);
+  if (ctx.judge) {
+    try {
+      score.support.judge = await judged(ctx.judge, facts, reads);
+    } catch (err) {
+      ctx.progress(`${p.key}: the LLM judge failed (${err instanceof Error ? err.message : String(err)}); overlap only`);
+    }
+  }
   return { persona: p.key, userId: user.id, score, firstNarrativeMs, versions, error };
 }
 
