@@ -33,7 +33,8 @@ export interface Usage {
   requestedModel: string;
   /** The model that actually answered (Gemini's modelVersion), or the requested one. */
   model: string;
-  /** Provider responses these counts cover. */
+  /** Paid provider responses these counts cover (0 for the local writer: nothing to record in
+   *  the spend ledger). */
   calls: number;
   promptTokens: number | null;
   /** Answer tokens (Gemini's candidatesTokenCount), thoughts excluded. */
