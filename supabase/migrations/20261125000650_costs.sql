@@ -73,6 +73,9 @@ create table private.spend_ledger (
   -- is the model_prices entry used (null for the highest rates).
   pricing text not null check (pricing in ('model', 'requested_model', 'highest')),
   priced_as text,
+  -- The counts are an estimate, not the provider's: an MCP call that timed out after it was
+  -- sent (Google may have answered and billed it) counts its prompt and its whole output cap.
+  usage_estimated boolean not null default false,
   constraint narrative_has_job check ((kind = 'narrative') = (job_id is not null))
 );
 comment on table private.spend_ledger is 'Every paid model call with its tokens and cost (narrative attempts, MCP answers); feeds daily_spend and the limits.';
@@ -163,7 +166,8 @@ comment on function private.spend_limit_reached(uuid) is 'Why a paid model call 
 -- keeps it, and the functions' connection turns it into their JSON log line.
 create function private.record_spend(
   p_kind text, p_user_id uuid, p_job_id bigint, p_requested_model text, p_model text, p_provider_calls int,
-  p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int
+  p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int,
+  p_usage_estimated boolean default false
 ) returns table (cost_usd numeric, pricing text)
 language plpgsql volatile security definer set search_path = '' as $$
 declare
@@ -176,11 +180,11 @@ begin
   select * into p from private.price_entry((select s.model_prices from private.settings s), p_model, p_requested_model);
   v_cost := private.token_cost(p.price, p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens);
   insert into private.spend_ledger (user_id, kind, job_id, requested_model, model, provider_calls,
-    prompt_tokens, output_tokens, thoughts_tokens, cached_tokens, total_tokens, tokens, cost_usd, pricing, priced_as)
+    prompt_tokens, output_tokens, thoughts_tokens, cached_tokens, total_tokens, tokens, cost_usd, pricing, priced_as, usage_estimated)
   values (p_user_id, p_kind, p_job_id, p_requested_model, p_model, p_provider_calls,
     p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens,
     greatest(coalesce(p_total_tokens, coalesce(p_prompt_tokens, 0) + coalesce(p_output_tokens, 0) + coalesce(p_thoughts_tokens, 0)), 0),
-    v_cost, p.pricing, p.priced_as);
+    v_cost, p.pricing, p.priced_as, coalesce(p_usage_estimated, false));
   insert into private.daily_spend as d (day, cost_usd) values ((now() at time zone 'UTC')::date, v_cost)
   on conflict (day) do update set cost_usd = d.cost_usd + excluded.cost_usd;
   if p.pricing = 'highest' then
@@ -190,7 +194,7 @@ begin
   return query select v_cost, p.pricing;
 end
 $$;
-comment on function private.record_spend(text, uuid, bigint, text, text, int, int, int, int, int, int) is 'Records one paid model call in the spend ledger (priced, failing closed) and adds it to today''s spend.';
+comment on function private.record_spend(text, uuid, bigint, text, text, int, int, int, int, int, int, boolean) is 'Records one paid model call in the spend ledger (priced, failing closed) and adds it to today''s spend.';
 
 -- Why the bulk lane is paused, or null: at whichever of the daily budget and the daily ceiling
 -- today's spend reaches first ('daily_ceiling_reached' once the ceiling is, else 'daily_budget_spent').

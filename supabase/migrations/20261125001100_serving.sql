@@ -220,7 +220,8 @@ language sql stable security definer set search_path = '' as $$
                          group by 1) q on q.lane = l.lane),
     -- The spend ledger per window: paid calls, tokens and cost, split by kind; unpriced_models
     -- were counted at the highest listed price (no entry for the model or the requested one),
-    -- versions_priced_as_requested answered under a version name without its own entry.
+    -- versions_priced_as_requested answered under a version name without its own entry,
+    -- estimated_calls timed out unanswered and count an estimate.
     'usage', (select jsonb_object_agg(w.name, (
                 select jsonb_build_object(
                   'calls', count(*), 'provider_calls', coalesce(sum(provider_calls), 0),
@@ -236,6 +237,7 @@ language sql stable security definer set search_path = '' as $$
                       'total_tokens', coalesce(sum(tokens) filter (where kind = 'mcp_answer'), 0),
                       'estimated_cost_usd', coalesce(sum(cost_usd) filter (where kind = 'mcp_answer'), 0))),
                   'unpriced_calls', count(*) filter (where pricing = 'highest'),
+                  'estimated_calls', count(*) filter (where usage_estimated),
                   'unpriced_models', coalesce(jsonb_agg(distinct coalesce(model, requested_model))
                                        filter (where pricing = 'highest'), '[]'::jsonb),
                   'versions_priced_as_requested', coalesce(jsonb_agg(distinct model)

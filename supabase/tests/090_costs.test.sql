@@ -126,7 +126,7 @@ select is((select (v -> 'budget') - 'resets_at' from h), jsonb_build_object(
 select is((select v -> 'lanes' -> 'bulk' ->> 'paused' from h), 'daily_ceiling_reached', 'the bulk lane says why it is paused');
 select is((select (v -> 'usage' -> 'last_hour') - 'by_kind' from h), jsonb_build_object(
   'calls', 6, 'provider_calls', 7, 'prompt_tokens', 1831000, 'output_tokens', 114100, 'thoughts_tokens', 100000, 'cached_tokens', 0,
-  'total_tokens', 2045100, 'estimated_cost_usd', 1.2158, 'unpriced_calls', 1, 'unpriced_models', '["mystery-7"]'::jsonb,
+  'total_tokens', 2045100, 'estimated_cost_usd', 1.2158, 'unpriced_calls', 1, 'estimated_calls', 0, 'unpriced_models', '["mystery-7"]'::jsonb,
   'versions_priced_as_requested', '["gemini-3.8-flash-001"]'::jsonb),
   'usage of the last hour from the ledger: calls, tokens, cost, the unpriced model and the version priced as requested');
 select is((select v -> 'usage' -> 'last_hour' -> 'by_kind' -> 'narrative' from h),

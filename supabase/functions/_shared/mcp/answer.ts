@@ -5,7 +5,7 @@
 import { CLOSE, fenceRule, OPEN, sanitizeMemoryText } from '../narrative/prompt.ts';
 import type { GeminiProvider } from '../providers/gemini.ts';
 import { createGemini } from '../providers/index.ts';
-import { type GenerationResult, ProviderError, type Usage } from '../providers/types.ts';
+import { type CompletionPrompt, type GenerationResult, ProviderError, type Usage } from '../providers/types.ts';
 import type { Memory } from './memories.ts';
 
 export interface AnswerSpec {
@@ -108,14 +108,26 @@ export interface PaidCalls {
   record(usage: Usage): Promise<void>;
 }
 
+/** What a call that timed out after it was sent counts, failing closed (the provider may have
+ *  answered and billed it past our deadline): its prompt at about four characters a token and
+ *  its whole output cap. */
+function unanswered(p: CompletionPrompt, model: string): Usage {
+  return {
+    requestedModel: model, model, calls: 1, promptTokens: Math.ceil((p.system.length + p.user.length) / 4),
+    outputTokens: p.maxOutputTokens ?? null, thoughtsTokens: null, cachedTokens: null, totalTokens: null, estimated: true,
+  };
+}
+
 /** Gemini's answer within the spec's deadline (or the caller's cancellation), else the extract.
  *  The call must be admitted (private.spend_limit_reached, mcp_llm_calls_per_user); refused, the
- *  extract says why, and no request is sent. Whatever a call reports spending is recorded. */
+ *  extract says why, and no request is sent. Whatever a call reports spending is recorded (a
+ *  timed-out one at an estimate). */
 export async function answer(
   spec: AnswerSpec, question: string, relevant: Memory[], recent: Memory[], signal: AbortSignal, paid: PaidCalls,
 ): Promise<Answer> {
   if (gemini === undefined) gemini = createGemini();
-  if (!gemini) return extractive(spec, relevant, recent, 'offline');
+  const model = gemini;
+  if (!model) return extractive(spec, relevant, recent, 'offline');
   if (relevant.length + recent.length === 0) return extractive(spec, relevant, recent, 'no_memories');
   const { prompt: p, used } = prompt(spec, question, [...relevant, ...recent]);
   // The slot outlives the deadline by a margin, so a call whose release was lost frees it soon.
@@ -124,9 +136,11 @@ export async function answer(
   try {
     let r: GenerationResult;
     try {
-      r = await gemini.complete(p, AbortSignal.any([signal, AbortSignal.timeout(spec.deadlineMs)]));
+      r = await model.complete(p, AbortSignal.any([signal, AbortSignal.timeout(spec.deadlineMs)]));
     } catch (err) {
-      if (err instanceof ProviderError && err.usage) await paid.record(err.usage);
+      // A timeout reports no usage: counted at the estimate (a blocked prompt, a cut retry report theirs).
+      const usage = err instanceof ProviderError ? err.usage ?? (err.code === 'timeout' ? unanswered(p, model.models.interactive) : null) : null;
+      if (usage) await paid.record(usage);
       return extractive(spec, relevant, recent, err instanceof ProviderError ? err.code : 'model_error');
     }
     await paid.record(r);

@@ -149,7 +149,7 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     async record(u) {
       try {
         await sql`select private.record_spend('mcp_answer', ${claims.sub}, null, ${u.requestedModel}, ${u.model}, ${u.calls},
-          ${u.promptTokens}, ${u.outputTokens}, ${u.thoughtsTokens}, ${u.cachedTokens}, ${u.totalTokens})`;
+          ${u.promptTokens}, ${u.outputTokens}, ${u.thoughtsTokens}, ${u.cachedTokens}, ${u.totalTokens}, ${u.estimated ?? false})`;
       } catch (err) {
         log({ level: 'error', msg: 'spend_record_failed', user_id: claims.sub, kind: 'mcp_answer',
           error: err instanceof Error ? err.message : String(err) });

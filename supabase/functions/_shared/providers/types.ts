@@ -43,6 +43,9 @@ export interface Usage {
   /** Prompt tokens served from the provider's context cache (part of promptTokens). */
   cachedTokens: number | null;
   totalTokens: number | null;
+  /** True when these counts are our estimate, not the provider's (a call that timed out after it
+   *  was sent: it may have been answered and billed). */
+  estimated?: boolean;
 }
 
 export interface GenerationResult extends Usage {
