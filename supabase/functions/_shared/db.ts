@@ -23,6 +23,19 @@ const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[])
   return args[0] === null ? true : socketWrite.apply(this, args);
 };
 
+/** Warnings SQL raises for the functions' log: private.record_spend's `unpriced_model` (its
+ *  detail is JSON of ids, models and the cost counted; never text). Other notices are dropped. */
+const FORWARDED_NOTICES = new Set(['unpriced_model']);
+
+function forwardNotice(notice: postgres.Notice): void {
+  if (!FORWARDED_NOTICES.has(notice.message)) return;
+  let detail: Record<string, unknown> = {};
+  try {
+    detail = JSON.parse(notice.detail ?? '{}');
+  } catch { /* not JSON: the message alone */ }
+  log({ level: 'warn', msg: notice.message, ...detail });
+}
+
 /** The statement_timeout of the service connection's transactions: a runaway query must not hold
  *  a pooled connection forever. 30 s covers the slowest legitimate statement, the set-based
  *  backfill (1.94 s for 100,000 users, about 20 µs a user: some 1.5 million users per call; more
@@ -39,7 +52,7 @@ export const sql = postgres(dbPlan.url, {
   max: dbPlan.max,
   idle_timeout: 60,
   connect_timeout: 10,
-  onnotice: () => {},
+  onnotice: forwardNotice,
   connection: { application_name: 'edge-functions' },
 });
 
