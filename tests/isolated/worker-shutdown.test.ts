@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT, RUN_DIR } from '../../local/config.ts';
-import { logFile, stopService } from '../../local/processes.ts';
+import { logSince, logSize, stopService } from '../../local/processes.ts';
 import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
 import { addMemories, enqueue, job, makeUser, marker, waitForJob } from '../helpers/pipeline.ts';
 import { db, FAKE_GEMINI_URL } from '../helpers/stack.ts';
@@ -37,7 +37,7 @@ it('a worker stopped at its wall clock hands its running job back at once (worke
   fs.writeFileSync(envFile, `${fs.readFileSync(path.join(ROOT, 'tests/functions.env'), 'utf8')}\nNARRATIVE_LLM_TIMEOUT_MS=120000\n`);
   await stopService('runtime');
   startRuntime(envFile, WALL_CLOCK_MS);
-  const logStart = fs.statSync(logFile('runtime')).size;
+  const logStart = logSize('runtime');
 
   // First answer cut at MAX_TOKENS (paid for), its retry never answers; the next attempt succeeds.
   const m = marker();
@@ -52,7 +52,7 @@ it('a worker stopped at its wall clock hands its running job back at once (worke
 
   const done = await waitForJob(sql, job_id, (j) => j.status === 'succeeded' || j.status === 'failed',
     'handed back at the wall clock and run again', WALL_CLOCK_MS + 20_000);
-  const log = fs.readFileSync(logFile('runtime'), 'utf8').slice(logStart);
+  const log = logSince('runtime', logStart) ?? '';
   expect(log, 'the stand-in warned its worker as the edge runtime does').toMatch(/"msg":"beforeunload","reason":"wall_clock"/);
   expect(log, 'generate-narrative cancelled the running generation').toMatch(/"msg":"worker_shutdown","reason":"wall_clock","generations_cancelled":1/);
   expect(done.status, 'the job was run again and succeeded').toBe('succeeded');
