@@ -10,6 +10,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NarrativeClaim, NARRATIVE_SECTIONS, narrativeResponse, orchestrateResponse, renderClaims } from '../shared/narrative.ts';
 import { narrativeStateOutput } from '../shared/mcp.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { LocalProvider } from '../supabase/functions/_shared/providers/local.ts';
 import { ProviderError } from '../supabase/functions/_shared/providers/types.ts';
@@ -164,11 +165,12 @@ describe('acceptClaims (the validation every provider goes through)', () => {
     "I'm Dana, a backend engineer in Berlin", 'I work on a Rust compiler for embedded targets',
     'Prefers concise answers with code examples', 'Migrating the compiler test suite to a new CI system', 'Never use emojis in replies',
   ].map((content, i) => ({ content, created_at: new Date(Date.UTC(2024, 0, 10 - i)).toISOString(), importance: 0.5 }));
+  const prompt = { memories: memories.map((m, i) => ({ ...m, id: ids[i] })) };
 
   it('the local writer\'s claims all cite memories of the prompt', async () => {
     const r = await new LocalProvider().generate({ memories, omitted: 0, total: 5 }, new AbortController().signal);
-    const a = acceptClaims(r.text, r.finishReason, ids, 3);
-    expect(a.dropped, 'nothing dropped').toBe(0);
+    const a = acceptClaims(r.text, r.finishReason, prompt, { minClaims: 3, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
+    expect(a.dropped + a.droppedUnsupported, 'nothing dropped: valid refs, each resting on what it cites').toBe(0);
     expect(a.claims.length, 'several claims').toBeGreaterThanOrEqual(3);
     expect(a.claims.every((c) => c.memory_ids.every((id) => ids.includes(id))), 'every citation is a prompt memory').toBe(true);
     expect(a.content, 'rendered by the one renderer').toBe(renderClaims(a.claims));
@@ -176,17 +178,18 @@ describe('acceptClaims (the validation every provider goes through)', () => {
 
   it('drops claims citing unknown refs, a wrong section or no memory; fails under the minimum', () => {
     const text = JSON.stringify({ claims: [
-      { section: WHO, text: 'ok', memory_refs: ['m1'] },
+      { section: WHO, text: 'Dana, backend engineer in Berlin.', memory_refs: ['m1'] },
       { section: WORK, text: 'bogus', memory_refs: ['m1', 'm6'] },
       { section: 'Secrets', text: 'wrong section', memory_refs: ['m2'] },
       { section: HOW, text: 'uncited', memory_refs: [] },
-      { section: THEMES, text: 'ok too', memory_refs: ['M5'] },
+      { section: THEMES, text: 'Never uses emojis.', memory_refs: ['M5'] },
     ] });
-    const a = acceptClaims(text, 'STOP', ids, 2);
+    const a = acceptClaims(text, 'STOP', prompt, { minClaims: 2, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
     expect(a.claims, 'the two valid claims, refs mapped to ids').toEqual([
-      { section: WHO, text: 'ok', memory_ids: [ids[0]] }, { section: THEMES, text: 'ok too', memory_ids: [ids[4]] }] satisfies NarrativeClaim[]);
+      { section: WHO, text: 'Dana, backend engineer in Berlin.', memory_ids: [ids[0]] },
+      { section: THEMES, text: 'Never uses emojis.', memory_ids: [ids[4]] }] satisfies NarrativeClaim[]);
     expect(a.dropped, 'three dropped').toBe(3);
-    const err = (() => { try { acceptClaims(text, 'STOP', ids, 3); } catch (e) { return e; } })();
+    const err = (() => { try { acceptClaims(text, 'STOP', prompt, { minClaims: 3, supportMin: CLAIM_SUPPORT_MIN_DEFAULT }); } catch (e) { return e; } })();
     expect(err, 'too few: a ProviderError').toBeInstanceOf(ProviderError);
     expect((err as ProviderError).code, 'invalid_output').toBe('invalid_output');
     expect((err as ProviderError).retryable, 'retryable').toBe(true);

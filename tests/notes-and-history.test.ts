@@ -12,6 +12,7 @@ import {
   NOTES_LIMIT_MESSAGE_PREFIX, noteResponse, notesResponse, orchestrateResponse, PINNED_SECTION, renderClaims,
 } from '../shared/narrative.ts';
 import { getMemoryOutput, narrativeStateOutput } from '../shared/mcp.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { buildPrompt, CLOSE, NOTES_CLOSE, NOTES_OPEN, OPEN } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { writeLocalClaims } from '../supabase/functions/_shared/providers/local.ts';
@@ -310,16 +311,17 @@ describe('notes, pure', () => {
     const notes = [{ id: '00000000-0000-4000-8000-000000000001', content: 'Pinned <b>as typed</b>', pinned: true },
       { id: '00000000-0000-4000-8000-000000000002', content: 'Call me Sam', pinned: false }];
     const memoryIds = ['00000000-0000-4000-8000-0000000000a1'];
+    const memories = [{ id: memoryIds[0], content: 'Sails on weekends', created_at: '2026-05-01T00:00:00Z', importance: null }];
     const text = JSON.stringify({ claims: [
       { section: WHO, text: 'Goes by Sam.', memory_refs: ['n2'] },
-      { section: WORK, text: 'Sails.', memory_refs: ['m1', 'n2'] },
+      { section: WORK, text: 'Sam sails.', memory_refs: ['m1', 'n2'] },
       { section: HOW, text: 'Bogus.', memory_refs: ['n3'] },
     ] });
-    const a = acceptClaims(text, 'STOP', memoryIds, 2, notes);
+    const a = acceptClaims(text, 'STOP', { memories, notes }, { minClaims: 2, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
     expect(a.claims, 'pinned first, note refs mapped, an unknown note ref dropped').toEqual([
       { section: PINNED_SECTION, text: 'Pinned <b>as typed</b>', memory_ids: [], note_ids: [notes[0].id] },
       { section: WHO, text: 'Goes by Sam.', memory_ids: [], note_ids: [notes[1].id] },
-      { section: WORK, text: 'Sails.', memory_ids: memoryIds, note_ids: [notes[1].id] },
+      { section: WORK, text: 'Sam sails.', memory_ids: memoryIds, note_ids: [notes[1].id] },
     ]);
     expect(a.dropped, 'one dropped').toBe(1);
   });
