@@ -103,6 +103,8 @@ describe('support threshold (claim_support_min default)', () => {
   it('compares content words, not framing or counts', () => {
     expect([...contentWords('They ask to be called Maya (3 memories).')].sort(), 'framing and small counts out').toEqual(['call', 'maya']);
     expect(support('A diabetic engineer.', ['Diabetes; engineering work.'], MIN).supported, 'stems: diabetic ~ diabetes, engineer ~ engineering').toBe(true);
+    expect([...contentWords('Lives, lived, live; uses, use; classes, class; sing, sings.')].sort(), 'inflections meet')
+      .toEqual(['class', 'liv', 'sing', 'use']);
     expect(support('Runs from 2026-01-02 to 2026-03-04.', ['2026-01-02 a', '2026-03-04 b'], MIN).score, 'dates whole').toBe(1);
     expect(support('Several memories share a thread.', ['I live in Porto.'], MIN).supported, 'nothing in common').toBe(false);
     expect(support('Memories.', ['Memories.'], MIN).supported, 'a claim with no content word rests on nothing').toBe(false);

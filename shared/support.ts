@@ -42,11 +42,13 @@ const STOPWORDS = new Set((
   + 'recurring term terms considered run runs instructed'
 ).split(' '));
 
-/** A content word in the form overlap compares: lowercase, possessive gone, long words cut to a stem. */
+/** A content word in the form overlap compares: lowercase, possessive gone, an inflection ending
+ *  (-ing, -ed, -s but not -ss) taken off when three letters stay, then a final -e, long words cut
+ *  to a stem: "lives", "lived" and "live" meet, "uses" and "use", "classes" and "class". */
 function stem(word: string): string {
   const w = word.toLowerCase().replace(/['’]s$/, '');
   if (/^\d/.test(w)) return w;
-  const base = w.length > 4 ? w.replace(/(?:ing|ed|es|s)$/, '') : w;
+  const base = w.replace(/^(.{3,}?)(?:ing|ed|(?<!s)s)$/u, '$1').replace(/^(.{3,})e$/u, '$1');
   return Array.from(base).slice(0, STEM_CHARS).join('');
 }
 
