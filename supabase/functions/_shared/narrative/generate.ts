@@ -85,8 +85,9 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const t1 = performance.now();
     // Asked once per attempt: whether this attempt may make a paid call (the daily ceiling, the
     // user's token budget), with eligibility in the same round trip.
-    const [eligible] = await service<{ ok: boolean; min_claims: number; spend_limit: string | null }[]>`
-      select private.is_eligible(${userId}) as ok, min_claims, private.spend_limit_reached(${userId}) as spend_limit
+    // The validation rules are read here too, so one attempt validates by one set of them.
+    const [eligible] = await service<{ ok: boolean; min_claims: number; claim_support_min: number; spend_limit: string | null }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims, claim_support_min, private.spend_limit_reached(${userId}) as spend_limit
       from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
     const rows = await service<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
@@ -121,8 +122,11 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims, notes);
-    step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
+    const accepted = acceptClaims(result.text, result.finishReason, { memories: rows.map((r, i) => ({ ...memories[i], id: r.id })), notes },
+      { minClaims: eligible.min_claims, supportMin: eligible.claim_support_min });
+    step(jobId, userId, 'validate', t2, 'ok', {
+      claims: accepted.claims.length, claims_dropped: accepted.dropped, claims_dropped_unsupported: accepted.droppedUnsupported,
+    });
 
     const t3 = performance.now();
     const [done] = await service<{ outcome: CompleteOutcome; version: number | null }[]>`
