@@ -39,7 +39,9 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
     runtime: {
       name: 'runtime',
       command: DENO_RUNTIME,
-      args: ['run', '-A', '--no-lock', '--unstable-net', ...(process.env.LOCAL_RUNTIME_INSPECT ? [`--inspect=127.0.0.1:${process.env.LOCAL_RUNTIME_INSPECT}`] : []), '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
+      // LOCAL_RUNTIME_INSPECT and LOCAL_RUNTIME_WALL_CLOCK_MS reach it through the environment
+      // (local/runtime/workers.ts: the serving workers get the inspectors).
+      args: ['run', '-A', '--no-lock', '--unstable-net', '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
       env: {
         LOCAL_KEYS_FILE: KEYS_FILE,
         LOCAL_FUNCTIONS_ENV_FILE: functionsEnvFile,

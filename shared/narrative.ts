@@ -30,6 +30,8 @@ export const JOB_ERROR_CODES = [
   'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
   'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
   'unexpected', 'internal_error',
+  // written by generate-narrative when the platform stops its worker mid-generation (beforeunload)
+  'worker_shutdown',
 ] as const;
 export type ClaimOutcome = (typeof CLAIM_OUTCOMES)[number];
 export type CompleteOutcome = (typeof COMPLETE_OUTCOMES)[number];

@@ -3,6 +3,7 @@
 // bad-input and auth tables of both. Backfill, which touches every user, is in tests/isolated/.
 import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
+import { narrativeResponse, orchestrateResponse } from '../shared/narrative.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
 import { addMemories, marker, narrative, waitForJob } from './helpers/pipeline.ts';
 import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
@@ -163,6 +164,39 @@ describe('POST /orchestrate', () => {
     expect(data.narrative, 'its metadata').toMatchObject({ version: 1, stale: false });
     expect(data.job, 'nothing queued on a hit').toBeNull();
     expect(typeof data.timing_ms, 'timing measured').toBe('number');
+  });
+
+  it('cache hits (orchestrate and GET narrative): the contract\'s shapes, each user their own, two headers', async () => {
+    const a = await createUser();
+    const b = await createUser();
+    const [memory] = await sql<{ id: string }[]>`insert into public.memories (user_id, content) values (${a.id}, 'I say hi') returning id`;
+    const claims = [{ section: 'Who they are', text: 'They say "hi"\n\tand \\ mean it.', memory_ids: [memory.id] }];
+    for (const [u, text] of [[a, 'A\'s "narrative"\n\u0001 with ünïcödé'], [b, 'B narrative']] as const) {
+      await sql`insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, model, claims)
+                values (${u.id}, ${text}, now() - interval '36 hours', now(), 'm-1', ${sql.json(claims)})`;
+    }
+    const stored = await narrative(sql, a.id);
+    const res = await post(bearer(a.accessToken), { user_message: 'hi', is_new_conversation: true });
+    expect(res.status, 'a hit').toBe(200);
+    expect([...res.headers.keys()].filter((h) => h.startsWith('access-control-') || h === 'content-type').sort(),
+      'the smallest header set a browser needs to read it').toEqual(['access-control-allow-origin', 'content-type']);
+    const body = orchestrateResponse.strict().parse(await res.json());
+    expect(body, 'A\'s narrative, as stored').toMatchObject({
+      source: 'narrative', context: stored!.narrative_content, claims, job: null,
+      narrative: { version: 1, generated_at: stored!.generated_at.toISOString(), stale: false, partial: false },
+    });
+    const got = await getNarrative(a);
+    expect(narrativeResponse.strict().parse(got.body), 'GET narrative: the same row in its own shape').toEqual({
+      narrative: stored!.narrative_content, version: 1, generated_at: stored!.generated_at.toISOString(), age_days: 1.5,
+      stale: false, model: 'm-1', claims, partial: false,
+    });
+    const asB = await (await post(bearer(b.accessToken), { user_message: 'hi', is_new_conversation: true })).json();
+    expect(asB.context, 'B\'s token: B\'s narrative').toBe('B narrative');
+    const forB = await (await post({ apikey: keys().secretKey }, { user_id: b.id, user_message: 'hi', is_new_conversation: true })).json();
+    expect(forB.context, 'a service key naming B: B\'s narrative').toBe('B narrative');
+    const refused = await post(bearer(a.accessToken), { user_id: b.id, user_message: 'hi', is_new_conversation: true });
+    expect(refused.status, 'A naming B is refused before any read').toBe(403);
+    expect((await snapshot(a.id)).jobs, 'hits queue nothing').toBe(0);
   });
 
   it('miss: fallback context from memories (recent and relevant), and a job queued', async () => {

@@ -8,9 +8,9 @@ import { PGDATA, RUN_DIR } from '../../local/config.ts';
 type Who = 'runtime' | 'postgres' | 'bench';
 const HZ = 100; // USER_HZ: what /proc/<pid>/stat counts in on Linux
 
-function ticks(pid: number): number {
+function ticks(pid: number, file = `/proc/${pid}/stat`): number {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(file, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]); // utime + stime
   } catch {
@@ -39,6 +39,20 @@ function pidsOf(): Record<Who, number[]> {
 }
 
 export interface CpuSplit { seconds: number; coreShare: Record<Who, number> }
+
+/** µs of CPU per request of each part (rate: requests per second over the same window). */
+export function perRequest(split: CpuSplit, rate: number): Record<Who, number> {
+  return Object.fromEntries(Object.entries(split.coreShare).map(([w, share]) => [w, (share / rate) * 1e6])) as Record<Who, number>;
+}
+
+/** CPU seconds one process used between two calls, all its threads and its main thread alone
+ *  (Deno's JS thread is the process's first: /proc/<pid>/task/<pid>), for a profiled worker. */
+export function processCpu(pid: number): () => { total: number; main: number } {
+  const main = () => ticks(pid, `/proc/${pid}/task/${pid}/stat`);
+  const t0 = ticks(pid);
+  const m0 = main();
+  return () => ({ total: (ticks(pid) - t0) / HZ, main: (main() - m0) / HZ });
+}
 
 /** Starts counting; the returned function stops and gives each part's share of one core. */
 export function sampleCpu(): () => CpuSplit | null {

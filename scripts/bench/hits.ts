@@ -7,7 +7,7 @@ import { API, CONNS, D, HIT_RATIO_TARGET, WARMUP_S, progress } from './options.t
 import { checkErrors, notes, rows, summarize, type Row } from './report.ts';
 import { afterHttpRun, badOf, describeBad, runAutocannon, serverTiming, state, type LoadResult } from './load.ts';
 import type { BenchUser } from './fixtures.ts';
-import { describeCpu, sampleCpu } from './cpu.ts';
+import { describeCpu, perRequest, sampleCpu } from './cpu.ts';
 
 /** One request of each kind before any load, so a broken stack fails fast and clearly. */
 export async function preflight(u: BenchUser) {
@@ -38,6 +38,10 @@ export function hitRequests(users: BenchUser[], kind: 'orchestrate' | 'narrative
   });
 }
 
+/** µs of CPU per request by part (runtime, postgres, bench = the load generator or the raw
+ *  read's client), from each measured run: the CPU table (split.ts) reads them. */
+export const cpuPerRequest: Partial<Record<'orchestrate' | 'narrative' | 'raw', Record<'runtime' | 'postgres' | 'bench', number>>> = {};
+
 export const HIT_EXPECT = { orchestrate: '"source":"narrative"', narrative: '"narrative":"' } as const;
 
 export async function measureHits(users: BenchUser[], kind: 'orchestrate' | 'narrative'): Promise<{ r: LoadResult; row: Row }> {
@@ -56,6 +60,7 @@ export async function measureHits(users: BenchUser[], kind: 'orchestrate' | 'nar
   const rate = r.ok / r.elapsedS;
   serverTiming(label, r);
   notes.push(`${label}: ${describeCpu(split, rate, 'load generator')}.`);
+  if (split) cpuPerRequest[kind] = perRequest(split, rate);
   progress(`${label}: ${r.total} requests, ${rate.toFixed(0)} req/s, p95 ${s.p95?.toFixed(2)} ms, bad: ${describeBad(r)}`);
   const row: Row = {
     key: `hit_${kind}`, measurement: `${label}, ${CONNS} conns, ${D} s`, n: r.total, errors: bad, ...s, rate,
@@ -102,6 +107,7 @@ export async function measureRawReads(userIds: string[]): Promise<Row> {
     checkErrors('raw PK read', total, bad, `${r.errors} errors, ${r.rowsMissing} without a row`);
     const rate = r.lat.length / r.elapsedS;
     notes.push(`raw PK read: ${describeCpu(split, rate, 'client (postgres.js in this process)')}.`);
+    if (split) cpuPerRequest.raw = perRequest(split, rate);
     progress(`raw PK read: ${total} queries, ${rate.toFixed(0)} q/s, p95 ${s.p95?.toFixed(2)} ms`);
     const row: Row = {
       key: 'raw_pk_read', measurement: `ceiling: raw PK read, postgres.js ${CONNS} conns, ${D} s`, n: total, errors: bad, ...s, rate,

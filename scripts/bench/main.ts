@@ -1,6 +1,6 @@
 // `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
 //
-//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill]
+//   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,split,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill]
 //
 // Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
 // (programmatic API, load.ts); the ceiling is a raw primary-key read from Postgres with
@@ -11,7 +11,8 @@
 // --connections N (64), --api-url URL (another functions runtime).
 //
 // One file per step: options, fixtures (users, memories, cleanup), load (autocannon), provider
-// (the fake Gemini), hits (+ the raw-read ceiling), steady, miss, pipeline, lanes (lanes, exact),
+// (the fake Gemini), hits (+ the raw-read ceiling), split (CPU per hit by component, from an
+// inspector profile of the runtime: it restarts the runtime twice), steady, miss, pipeline, lanes (lanes, exact),
 // prompt (selection at 200,000 memories), backfill, report.
 import { defaultNarrative } from '../../tests/helpers/fake-gemini.ts';
 import { useFunctionsEnv } from '../../local/functions-env.ts';
@@ -22,6 +23,7 @@ import { addMemories, cleanup, createApiUser, deleteBenchUsers, liftRequestLimit
 import { ensureProvider, releaseProvider } from './provider.ts';
 import { measureHits, measureRawReads, preflight, ratioRows } from './hits.ts';
 import { measureSteady } from './steady.ts';
+import { measureCpuSplit } from './split.ts';
 import { measureMiss } from './miss.ts';
 import { measureEnqueue, measurePipeline, measureSlowProvider } from './pipeline.ts';
 import { measureBackfill } from './backfill.ts';
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
   const hitN = state.httpBroken || !hits ? null : await measureHits(users, 'narrative').catch(httpStepFailed);
   const raw = hits ? await measureRawReads(ids) : null;
   if (raw) ratioRows([{ name: 'orchestrate', row: hitO?.row }, { name: 'narrative', row: hitN?.row }], raw);
+  if (hitO && raw && !opts.skip.has('split') && !state.httpBroken) await measureCpuSplit(users);
   if (!opts.skip.has('steady') && !state.httpBroken) await measureSteady(users);
   if (!opts.skip.has('miss') && !state.httpBroken) await measureMiss();
 

@@ -18,7 +18,7 @@ export function parseArgs(argv: string[]) {
     else if (a.startsWith('--connections')) o.connections = Number(val());
     else if (a.startsWith('--api-url')) o.apiUrl = val().replace(/\/+$/, '');
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill] [--users N] [--connections N] [--api-url URL]');
+      console.log('usage: npm run bench -- [--duration S] [--json FILE] [--skip hits,split,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill] [--users N] [--connections N] [--api-url URL]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }

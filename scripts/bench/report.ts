@@ -21,6 +21,8 @@ export interface Row {
 
 export const rows: Row[] = [];
 export const notes: string[] = [];
+/** Further tables, printed under the main one (split.ts: CPU per hit by component). */
+export const tables: string[] = [];
 
 export function percentile(sorted: Float64Array, p: number): number | null {
   if (sorted.length === 0) return null;
@@ -71,6 +73,7 @@ export function writeReport(info: RunInfo): void {
   const out = [
     table(),
     '',
+    ...tables.flatMap((t) => [t, '']),
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memory_gb} GB, ${machine.platform}; Node ${machine.node}; Postgres ${machine.postgres}; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
     `The load generator (autocannon, in this Node process), the functions runtime (one Deno worker per core, local/runtime/workers.ts) and Postgres (with pg_net's background worker) all share these ${machine.cores} cores.`,
     `Latencies are per-request response times recorded from autocannon's response events (client side, including the load generator's own queueing).`,
@@ -86,7 +89,7 @@ export function writeReport(info: RunInfo): void {
       connections: info.connections, machine,
       rows: rows.map(({ key, measurement, n, errors, p50, p95, p99, rate, measured, target, verdict, detail }) =>
         ({ key, measurement, n, errors, p50_ms: p50, p95_ms: p95, p99_ms: p99, per_second: rate, measured, target, verdict, detail })),
-      notes, failed: failedRuns,
+      tables, notes, failed: failedRuns,
     }, null, 2) + '\n');
   }
 }

@@ -69,9 +69,15 @@ comment on function private.cited_ids(jsonb) is 'Distinct memory ids cited by a 
 -- Fresh: not partial, younger than ttl_days, and fewer than stale_after_new_memories memories
 -- added since. (Every stored narrative may be served: a memory change removes the claims citing
 -- it from the row itself, in the changing transaction, 20261125000700.) The one freshness rule: narrative_for_me (serve or refresh), backfill (skip
--- fresh) and the weekly refresh (pick not fresh) all call it.
+-- fresh) and the weekly refresh (pick not fresh) all call it, and so does the cache hit
+-- (private.narrative_hit, 20261125001100).
+-- No `set search_path` clause, on purpose: a SQL function with one is never inlined, so Postgres
+-- plans its body again on every call, in every statement that uses it (a prepared read of a
+-- user's narrative filtered by it: 249 µs of Postgres CPU with the clause, 95 µs without, 64
+-- clients, 2026-12-07). Inlined, it is planned once with its caller. It is not security definer
+-- and names nothing outside pg_catalog, which is always searched first.
 create function private.narrative_is_fresh(n public.user_narratives, s private.settings) returns boolean
-language sql stable set search_path = '' as $$
+language sql stable as $$
   select n.id is not null
     and not n.partial
     and n.generated_at > now() - make_interval(days => s.ttl_days)

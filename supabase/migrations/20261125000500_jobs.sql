@@ -18,11 +18,12 @@ create table public.narrative_jobs (
   last_error text,
   -- The codes are a contract with generate-narrative (shared/narrative.ts JOB_ERROR_CODES,
   -- checked by tests/sql-contract.test.ts): SQL writes the first five, the function the rest.
+  -- (worker_shutdown: the platform was stopping the worker mid-generation, see fail_job).
   last_error_code text check (last_error_code in (
     'lease_expired', 'dispatch_rejected', 'dispatch_failed', 'dispatch_not_configured', 'stale_input',
     'not_eligible', 'prompt_blocked', 'output_blocked', 'output_truncated', 'incomplete_output', 'invalid_output',
     'invalid_response', 'network', 'provider_rejected', 'provider_unavailable', 'rate_limited', 'timeout',
-    'unexpected', 'internal_error')),
+    'unexpected', 'internal_error', 'worker_shutdown')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- Dispatch bookkeeping: when pg_net was last asked to deliver this job, how often, which request.
@@ -498,7 +499,10 @@ comment on function private.complete_job(bigint, uuid, text, text, int, int, tim
 -- counted apart from the attempts an outage may take: a note such as "never mention anything"
 -- makes every answer invalid, and twelve paid attempts would not change that. The error is kept
 -- on the row either way, and so is what the attempt spent when it reached the provider (a
--- blocked prompt, a cut answer), also when the lease was lost.
+-- blocked prompt, a cut answer), also when the lease was lost. worker_shutdown (the platform
+-- stopping the worker: its wall clock, CPU or memory limit) is due at once: nothing is wrong with
+-- the provider or the input, so no backoff, and the dispatch below sends it to another worker
+-- instead of leaving it to the lease's expiry.
 -- Outcomes: retry_scheduled | failed | lease_lost.
 create function private.fail_job(
   p_job_id bigint, p_lease_token uuid, p_code text, p_message text, p_retryable boolean,
@@ -531,7 +535,8 @@ begin
   v_retry := p_retryable and j.attempts < j.max_attempts and (not v_content or j.content_failures < v_limit);
   update public.narrative_jobs set
     status = case when v_retry then 'queued' else 'failed' end,
-    run_after = case when v_retry then now() + private.backoff(j.attempts, p_retry_after_seconds) else narrative_jobs.run_after end,
+    run_after = case when not v_retry then narrative_jobs.run_after when p_code = 'worker_shutdown' then now()
+      else now() + private.backoff(j.attempts, p_retry_after_seconds) end,
     finished_at = case when v_retry then null else now() end,
     content_failures = j.content_failures + v_content::int,
     locked_until = null,

@@ -3,7 +3,7 @@
 -- leases, retry and failure, older input never replacing newer, weekly selection, RLS.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(34);
+select plan(36);
 
 -- A cap of one more than what is running elsewhere right now: our first claim fills it.
 update private.settings set min_memories = 3,
@@ -73,6 +73,15 @@ select is((select outcome from private.fail_job((select job_id from jb), (select
 select ok((select run_after >= now() + interval '30 seconds' from narrative_jobs where id = (select job_id from jb)),
           'the provider''s retry delay is a floor for the backoff');
 select is((select last_error from narrative_jobs where id = (select job_id from jb)), 'rate_limited: slow down', 'the error is kept');
+-- A worker the platform stopped mid-generation (beforeunload): due again at once, no backoff.
+update narrative_jobs set run_after = now() where id = (select job_id from jb);
+create temp table cbw as select * from private.claim_job((select job_id from jb));
+select is((select outcome || ':' || status from private.fail_job((select job_id from jb), (select lease_token from cbw), 'worker_shutdown',
+          'the worker was stopped mid-generation (wall_clock)', true, null, 1000, 'm', 'm', 1, 10, 5, 0, 0, 15)),
+          'retry_scheduled:queued', 'worker_shutdown is retried');
+select ok((select run_after <= now() and last_error_code = 'worker_shutdown' and provider_calls = 1 and total_tokens = 15
+           from narrative_jobs where id = (select job_id from jb)),
+          'worker_shutdown: due at once, with what the stopped attempt spent');
 update narrative_jobs set run_after = now(), attempts = max_attempts - 1 where id = (select job_id from jb);
 create temp table cb2 as select * from private.claim_job((select job_id from jb));
 select is((select outcome from private.fail_job((select job_id from jb), (select lease_token from cb2), 'provider_unavailable', '503', true)),

@@ -7,7 +7,7 @@
 -- d1 dispatch, aa/ab expired leases, cc pruning, e2-e4 weekly.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(35);
+select plan(41);
 
 -- Room for every due job to be dispatched (the cap is not what these tests are about).
 update private.settings set min_memories = 3, max_concurrency = 100000, weekly_batch_size = 2;
@@ -77,6 +77,41 @@ select throws_ok($$select * from pg_temp.for_me('f1', 'weekly')$$, '22023', null
 select is((select count(*)::int from public.user_narratives n, private.settings s
            where n.user_id::text like '40000000-%' and private.narrative_is_fresh(n, s)), 1,
   'the freshness rule backfill and weekly use agrees: only f1 is fresh');
+
+-- The cache hit (private.narrative_hit): the answer body of a fresh narrative, the same rule as
+-- narrative_for_me's first step, null for anything else; only its owner may run it.
+create function pg_temp.hit(p_user text, p_shape text) returns jsonb language sql as $$
+  select private.narrative_hit(('40000000-0000-4000-8000-0000000000' || p_user)::uuid, p_shape)::jsonb
+$$;
+select is(pg_temp.hit('f1', 'orchestrate'), jsonb_build_object('source', 'narrative', 'context', 'fresh',
+    'narrative', jsonb_build_object('version', 1, 'stale', false, 'partial', false,
+      'generated_at', (select to_char(generated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') from public.user_narratives
+                       where user_id = '40000000-0000-4000-8000-0000000000f1')),
+    'claims', '[]'::jsonb, 'job', null),
+  'hit, orchestrate: the answer body, generated_at as toISOString writes it');
+select is(pg_temp.hit('f1', 'narrative') - 'generated_at', jsonb_build_object('narrative', 'fresh', 'version', 1, 'age_days', 1,
+    'stale', false, 'model', null, 'claims', '[]'::jsonb, 'partial', false),
+  'hit, GET narrative: the answer body, age_days as narrative_for_me computes it');
+select is(array[pg_temp.hit('51', 'orchestrate'), pg_temp.hit('71', 'orchestrate'), pg_temp.hit('b1', 'narrative'),
+                pg_temp.hit('e1', 'narrative'), pg_temp.hit('00', 'orchestrate')],
+  array[null, null, null, null, null]::jsonb[], 'no hit when stale, past the new-memory threshold, partial, absent or unknown');
+select throws_ok($$select pg_temp.hit('f1', 'weekly')$$, '22023', null, 'hit: an unknown shape is bad input');
+select ok(not has_function_privilege('authenticated', 'private.narrative_hit(uuid, text)', 'execute')
+          and not has_function_privilege('anon', 'private.narrative_hit(uuid, text)', 'execute')
+          and not has_function_privilege('service_role', 'private.narrative_hit(uuid, text)', 'execute'),
+  'hit: it takes a user id, so no API role may run it (the Data API would let anyone name anyone)');
+create function pg_temp.hit_as_user(p_user text) returns text language plpgsql as $$
+begin
+  perform set_config('request.jwt.claims', json_build_object('sub', '40000000-0000-4000-8000-0000000000' || p_user, 'role', 'authenticated')::text, true);
+  perform set_config('role', 'authenticated', true);
+  perform private.narrative_hit('40000000-0000-4000-8000-0000000000f1', 'orchestrate');
+  perform set_config('role', 'postgres', true);
+  return 'ran';
+exception when others then
+  perform set_config('role', 'postgres', true);
+  return sqlstate;
+end $$;
+select is(pg_temp.hit_as_user('f1'), '42501', 'hit: a signed-in user cannot run it, even for their own id');
 
 -- The project's two cron jobs: schedules and commands (they only tick; the work is above).
 select results_eq(

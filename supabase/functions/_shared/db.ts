@@ -1,11 +1,15 @@
-// Postgres, directly (postgres.js; prepare: false so the transaction pooler works). User-scoped
-// work runs as PostgREST runs it: a transaction with role `authenticated` and the JWT claims in
-// request.jwt.claims, so row level security is enforced by Postgres itself.
+// Postgres, directly (postgres.js). Which URL and how (pool size, prepared statements) is
+// db-plan.ts's decision: Supavisor's transaction mode when NARRATIVE_DB_POOLER_URL is set, else
+// SUPABASE_DB_URL (direct on hosted). User-scoped work runs as PostgREST runs it: a transaction
+// with role `authenticated` and the JWT claims in request.jwt.claims, so row level security is
+// enforced by Postgres itself. Every transaction sets its own statement_timeout (set_config(…,
+// true), local to it): a startup parameter would be dropped by Supavisor.
 import { Socket } from 'node:net';
 import postgres from 'postgres';
 import { env } from './env.ts';
-import type { Claims, UserClaims } from './auth.ts';
+import { connectionPlan } from './db-plan.ts';
 import { log } from './log.ts';
+import type { Claims, UserClaims } from './auth.ts';
 
 // postgres.js batches small writes with setImmediate and flushes at once when a pipelined batch
 // passes 1 KiB, cancelling the immediate. Deno 2.1 (the edge runtime's) still runs an immediate
@@ -32,29 +36,24 @@ function forwardNotice(notice: postgres.Notice): void {
   log({ level: 'warn', msg: notice.message, ...detail });
 }
 
-/** The service connection's statement_timeout (see below). */
+/** The statement_timeout of the service connection's transactions: a runaway query must not hold
+ *  a pooled connection forever. 30 s covers the slowest legitimate statement, the set-based
+ *  backfill (1.94 s for 100,000 users, about 20 µs a user: some 1.5 million users per call; more
+ *  take `--limit` batches); user-facing paths set tighter local timeouts of their own
+ *  (fallback_timeout_ms, MCP tools' 5 s) after it, inside the same transaction. */
 export const SERVICE_STATEMENT_TIMEOUT_MS = 30_000;
+const TIMEOUT = String(SERVICE_STATEMENT_TIMEOUT_MS);
 
-export const sql = postgres(env.dbUrl, {
-  // No prepared statements, on purpose: SUPABASE_DB_URL may be the transaction pooler (Supavisor,
-  // port 6543), and "direct connections and Supavisor in session mode support prepared
-  // statements, Supavisor in transaction mode does not" (Supabase, "Disabling prepared
-  // statements", 2025). The cache hit does not need them: readAsUser sends one simple-protocol
-  // query, which a prepared statement could not replace without a second round trip (role and
-  // claims must be set in the same transaction). Measured locally (Postgres CPU per call):
-  // prepared PK read 15 µs, unprepared 28 µs, role + claims + RLS read 83 µs — RLS, not parsing,
-  // is the cost.
-  prepare: false,
-  max: env.dbPoolSize,
+export const dbPlan = connectionPlan({ poolerUrl: env.dbPoolerUrl, dbUrl: env.dbUrl, poolSize: env.dbPoolSize });
+log({ level: 'info', msg: 'db_connection', source: dbPlan.source, kind: dbPlan.kind, prepare: dbPlan.prepare, pool: dbPlan.max });
+
+export const sql = postgres(dbPlan.url, {
+  prepare: dbPlan.prepare,
+  max: dbPlan.max,
   idle_timeout: 60,
   connect_timeout: 10,
   onnotice: forwardNotice,
-  // statement_timeout bounds any one statement of the service connection (a runaway query must
-  // not hold a pooled connection forever). 30 s covers the slowest legitimate one, the set-based
-  // backfill (1.94 s for 100,000 users, about 20 µs a user: some 1.5 million users per call; more
-  // take `--limit` batches); user-facing paths set tighter local timeouts of their own
-  // (fallback_timeout_ms, MCP tools' 5 s), which override it inside their transactions.
-  connection: { application_name: 'edge-functions', statement_timeout: SERVICE_STATEMENT_TIMEOUT_MS },
+  connection: { application_name: 'edge-functions' },
 });
 
 export type Tx = postgres.TransactionSql;
@@ -62,9 +61,26 @@ export type Tx = postgres.TransactionSql;
 export function asUser<T>(claims: Claims, work: (tx: Tx) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                    set_config('statement_timeout', ${TIMEOUT}, true)`;
     return await work(tx);
   }) as Promise<T>;
+}
+
+/**
+ * One statement on the service connection (as postgres: queue operations, backfill, queue health,
+ * slots), bounded by SERVICE_STATEMENT_TIMEOUT_MS set inside its transaction: BEGIN, then the
+ * timeout and the statement pipelined, then COMMIT. Use it like `sql` for a whole statement;
+ * fragments and parameter helpers (sql.json) still come from `sql`.
+ */
+export async function service<T extends readonly postgres.MaybeRow[] = postgres.Row[]>(
+  template: TemplateStringsArray, ...parameters: readonly postgres.ParameterOrFragment<never>[]
+): Promise<postgres.RowList<T>> {
+  const [, rows] = await sql.begin((tx) => [
+    tx`select set_config('statement_timeout', ${TIMEOUT}, true)`,
+    tx<T>(template, ...parameters),
+  ]);
+  return rows as postgres.RowList<T>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -79,9 +95,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function readAsUser<T>(claims: UserClaims, statement: string): Promise<T[]> {
   if (!UUID.test(claims.sub)) throw new Error('readAsUser: sub is not a UUID');
   const literal = JSON.stringify({ sub: claims.sub.toLowerCase(), role: 'authenticated' });
-  // Two statements, as PostgREST sends them: role and claims in one select, then the read.
+  // Two statements, as PostgREST sends them: role, claims and the timeout in one select, then the read.
   const results = await sql.unsafe(
-    `select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${literal}', true); ${statement}`,
+    `select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${literal}', true),
+       set_config('statement_timeout', '${TIMEOUT}', true); ${statement}`,
   ) as unknown as T[][];
   return results[1];
 }
@@ -97,5 +114,5 @@ export function checkedRoute(r: RequestRoute): RequestRoute {
 
 /** Spends one request of the user's budget for `limit`; over it, a 429 (see http.ts, dbHttpError). */
 export async function takeRequest(userId: string, limit: RequestRoute): Promise<void> {
-  await sql`select private.take_request(${userId}::uuid, ${checkedRoute(limit)})`;
+  await service`select private.take_request(${userId}::uuid, ${checkedRoute(limit)})`;
 }

@@ -6,7 +6,7 @@ export function requiredEnv(name: string): string {
   return value;
 }
 
-function intEnv(name: string, fallback: number): number {
+function intEnv<F extends number | null>(name: string, fallback: F): number | F {
   const raw = Deno.env.get(name);
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -17,6 +17,9 @@ function intEnv(name: string, fallback: number): number {
 export const env = {
   supabaseUrl: requiredEnv('SUPABASE_URL'),
   dbUrl: requiredEnv('SUPABASE_DB_URL'),
+  /** Supavisor's transaction-mode URL (a function secret), used instead of SUPABASE_DB_URL when
+   *  set: see _shared/db-plan.ts and the README's "Database connections". */
+  dbPoolerUrl: Deno.env.get('NARRATIVE_DB_POOLER_URL') || null,
   /** Public JWKS as JSON (the platform provides it); when absent the keys are fetched from
    *  Auth's JWKS endpoint. */
   jwks: Deno.env.get('SUPABASE_JWKS') || null,
@@ -24,7 +27,8 @@ export const env = {
    *  function secret (`supabase secrets set JWT_SECRET=…`: names starting with SUPABASE_ are
    *  reserved), the name self-hosted Supabase gives its functions. Unset: HS256 tokens are 401. */
   jwtSecret: Deno.env.get('JWT_SECRET') || null,
-  dbPoolSize: intEnv('DB_POOL_SIZE', 8),
+  /** Connections per isolate; unset: by connection kind (db-plan.ts DEFAULT_POOL_SIZE). */
+  dbPoolSize: intEnv('DB_POOL_SIZE', null),
   /** Largest request body any function accepts. */
   maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
 };

@@ -51,6 +51,15 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   });
 }
 
+// A cache hit's headers: what a browser needs to read a 200 JSON body from another origin. A 200
+// has no header to expose, and preflights (which need the allow-* headers) get corsHeaders.
+const HIT_HEADERS = { 'access-control-allow-origin': '*', 'content-type': 'application/json' };
+
+/** 200 with a body already serialised as JSON (the cache hit, built in SQL), and HIT_HEADERS. */
+export function jsonText(body: string): Response {
+  return new Response(body, { headers: HIT_HEADERS });
+}
+
 export { log };
 
 /** Request context a handler can enrich for the request log line (never tokens or content). */

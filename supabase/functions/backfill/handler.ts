@@ -2,7 +2,7 @@
 // queue health. Admins are service callers or users with app_metadata.role = "admin".
 import { backfillBody } from '../../../shared/narrative.ts';
 import { requireAdmin } from '../_shared/auth.ts';
-import { sql } from '../_shared/db.ts';
+import { service } from '../_shared/db.ts';
 import { allowMethods, json, log, readJson, route } from '../_shared/http.ts';
 
 export const handler = route('backfill', async (req, ctx) => {
@@ -11,7 +11,7 @@ export const handler = route('backfill', async (req, ctx) => {
   if (caller.kind === 'user') ctx.user_id = caller.claims.sub;
 
   if (req.method === 'GET') {
-    const [{ health }] = await sql<{ health: unknown }[]>`select private.queue_health() as health`;
+    const [{ health }] = await service<{ health: unknown }[]>`select private.queue_health() as health`;
     return json(health);
   }
 
@@ -20,7 +20,7 @@ export const handler = route('backfill', async (req, ctx) => {
   const minMemories = body.min_memories ?? null;
   const dryRun = body.dry_run ?? false;
   const started = performance.now();
-  const [counts] = await sql<{ eligible: number; enqueued: number; skipped_fresh: number; skipped_active: number }[]>`
+  const [counts] = await service<{ eligible: number; enqueued: number; skipped_fresh: number; skipped_active: number }[]>`
     select * from private.backfill(${minMemories}, ${dryRun}, ${body.limit ?? null}, ${body.force ?? false})`;
   log({ level: 'info', route: 'backfill', step: 'enqueue', duration_ms: Math.round(performance.now() - started),
     outcome: dryRun ? 'dry_run' : 'ok', ...counts });

@@ -4,7 +4,8 @@
 // adds, edits and deletes the user's notes. Everything runs as the user, under RLS.
 import { createNoteBody, MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, updateNoteBody } from '../../../shared/narrative.ts';
 import { requireUser } from '../_shared/auth.ts';
-import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, readJson, route } from '../_shared/http.ts';
+import { allowMethods, corsHeaders, corsWith, expectNoBody, HttpError, json, jsonText, readJson, route } from '../_shared/http.ts';
+import { hitBody } from '../_shared/narrative/hit.ts';
 import { narrativeForMe, narrativeView } from '../_shared/narrative/serve.ts';
 import { getVersion, listVersions } from '../_shared/narrative/history.ts';
 import { createNote, deleteNote, listNotes, updateNote } from '../_shared/narrative/notes.ts';
@@ -66,6 +67,9 @@ export const handler = route('narrative', async (req, ctx) => {
     return json({ job_id: r.job_id, status: r.job_status, retry_after: wait }, 202, wait ? { 'retry-after': String(wait) } : {});
   }
 
+  // The cache hit: one statement answers with the body; anything else is narrative_for_me's.
+  const hit = await hitBody(claims.sub, 'narrative');
+  if (hit) return jsonText(hit);
   const view = await narrativeView(claims);
   if (view.status === 'ready') {
     const { status: _ready, ...body } = view;

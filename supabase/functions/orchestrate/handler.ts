@@ -7,7 +7,8 @@
 // Retry-After past it).
 import { orchestrateBody, type OrchestrateResponse } from '../../../shared/narrative.ts';
 import { actAs, authenticate } from '../_shared/auth.ts';
-import { allowMethods, HttpError, json, readJson, route } from '../_shared/http.ts';
+import { allowMethods, HttpError, json, jsonText, readJson, route } from '../_shared/http.ts';
+import { hitBody, withTiming } from '../_shared/narrative/hit.ts';
 import { orchestrate } from '../_shared/narrative/orchestrate.ts';
 
 export const handler = route('orchestrate', async (req, ctx) => {
@@ -26,6 +27,11 @@ export const handler = route('orchestrate', async (req, ctx) => {
     claims = actAs(body.user_id);
   }
   ctx.user_id = claims.sub;
+  // The cache hit: one statement answers with the body (no lock, no request spent).
+  if (body.is_new_conversation) {
+    const hit = await hitBody(claims.sub, 'orchestrate');
+    if (hit) return jsonText(withTiming(hit, started));
+  }
   const result: Omit<OrchestrateResponse, 'timing_ms'> = await orchestrate(claims, body.user_message, body.is_new_conversation, 'orchestrate');
   return json({ ...result, timing_ms: Math.round((performance.now() - started) * 10) / 10 });
 });

@@ -12,7 +12,7 @@ import {
 } from '../../../../shared/mcp.ts';
 import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser, sql, type Tx } from '../db.ts';
+import { asUser, service, type Tx } from '../db.ts';
 import { log } from '../http.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
 import { answer, ASK, DEEP, type AnswerSpec, type PaidCalls } from './answer.ts';
@@ -137,18 +137,18 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
   // an admitted call takes a slot.
   const paid: PaidCalls = {
     async admit(seconds) {
-      const [{ refused, slot }] = await sql<{ refused: string | null; slot: number | null }[]>`
+      const [{ refused, slot }] = await service<{ refused: string | null; slot: number | null }[]>`
         with l as materialized (select private.spend_limit_reached(${claims.sub}) as reason)
         select l.reason as refused, case when l.reason is null then private.take_llm_slot(${claims.sub}, ${seconds}) end as slot
         from l`;
       if (refused !== null) return { refused };
       if (slot === null) return { refused: 'concurrency_limited' };
-      return { release: async () => { await sql`select private.release_llm_slot(${claims.sub}, ${slot})`; } };
+      return { release: async () => { await service`select private.release_llm_slot(${claims.sub}, ${slot})`; } };
     },
     // The answer is already paid for: a ledger write that fails is logged, never the user's error.
     async record(u) {
       try {
-        await sql`select private.record_spend('mcp_answer', ${claims.sub}, null, ${u.requestedModel}, ${u.model}, ${u.calls},
+        await service`select private.record_spend('mcp_answer', ${claims.sub}, null, ${u.requestedModel}, ${u.model}, ${u.calls},
           ${u.promptTokens}, ${u.outputTokens}, ${u.thoughtsTokens}, ${u.cachedTokens}, ${u.totalTokens}, ${u.estimated ?? false})`;
       } catch (err) {
         log({ level: 'error', msg: 'spend_record_failed', user_id: claims.sub, kind: 'mcp_answer',

@@ -5,14 +5,16 @@
 // function continues in the background while it holds the job's lease.
 import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
 import { acceptClaims, type PromptNoteRow } from './claims.ts';
-import { sql } from '../db.ts';
+import { service, sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
+import { stopsWithWorker } from './shutdown.ts';
 import { LocalProvider } from '../providers/local.ts';
 import { providerEnv } from '../env.ts';
 import { ProviderError, type NarrativeProvider, type PromptMemory, type Usage } from '../providers/types.ts';
 
-const provider: NarrativeProvider = createProvider();
+// Cancelled when the platform stops this worker (shutdown.ts): the attempt fails as worker_shutdown.
+const provider: NarrativeProvider = stopsWithWorker(createProvider());
 /** The writer of an attempt that may not make a paid call (private.spend_limit_reached): the
  *  user still gets a correct narrative, at no cost. */
 const localWriter: NarrativeProvider = provider.name === 'local' ? provider : new LocalProvider();
@@ -58,7 +60,7 @@ function step(jobId: number, userId: string | null, name: string, started: numbe
 /** Takes the job's lease, or says (as an HttpError) why the job cannot be run now. */
 export async function claimJob(jobId: number): Promise<ClaimedJob> {
   const t0 = performance.now();
-  const [claim] = await sql<Claim[]>`select * from private.claim_job(${jobId})`;
+  const [claim] = await service<Claim[]>`select * from private.claim_job(${jobId})`;
   step(jobId, claim.user_id, 'claim', t0, claim.outcome, { attempt: claim.attempts, reason: claim.reason });
   if (claim.outcome === 'not_found') throw new HttpError(409, 'job_not_found', `Job ${jobId} does not exist`);
   if (claim.outcome === 'not_claimable') {
@@ -84,11 +86,11 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     // Asked once per attempt: whether this attempt may make a paid call (the daily ceiling, the
     // user's token budget), with eligibility in the same round trip.
     // The validation rules are read here too, so one attempt validates by one set of them.
-    const [eligible] = await sql<{ ok: boolean; min_claims: number; claim_support_min: number; spend_limit: string | null }[]>`
+    const [eligible] = await service<{ ok: boolean; min_claims: number; claim_support_min: number; spend_limit: string | null }[]>`
       select private.is_eligible(${userId}) as ok, min_claims, claim_support_min, private.spend_limit_reached(${userId}) as spend_limit
       from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
-    const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
+    const rows = await service<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
     // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
     if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
     const total = rows[0].total;
@@ -97,7 +99,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     }));
     const asOf = rows[0].as_of;
     // Read after the memories: a note changed after asOf is caught at store time either way.
-    const notes = await sql<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
+    const notes = await service<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
     step(jobId, userId, 'load_memories', t1, 'ok', {
       memories_used: memories.length, memories_omitted: total - memories.length, notes: notes.length,
     });
@@ -127,7 +129,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     });
 
     const t3 = performance.now();
-    const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`
+    const [done] = await service<{ outcome: CompleteOutcome; version: number | null }[]>`
       select * from private.complete_job(${jobId}, ${lease}, ${accepted.content}, ${result.model}, ${memories.length},
         ${total - memories.length}, ${asOf}, ${result.promptTokens}, ${result.outputTokens},
         ${Math.round(performance.now() - t0)}, ${result.thoughtsTokens}, ${result.cachedTokens}, ${result.totalTokens},
@@ -139,7 +141,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const failure = err instanceof ProviderError
       ? err
       : new ProviderError('internal_error', err instanceof Error ? err.message : String(err), true);
-    const [failed] = await sql<{ outcome: FailOutcome; status: 'queued' | 'failed' | null }[]>`
+    const [failed] = await service<{ outcome: FailOutcome; status: 'queued' | 'failed' | null }[]>`
       select * from private.fail_job(${jobId}, ${lease}, ${failure.code}, ${failure.message}, ${failure.retryable},
         ${failure.retryAfterMs === null ? null : failure.retryAfterMs / 1000}, ${Math.round(performance.now() - t0)},
         ${usage?.model ?? null}, ${usage?.requestedModel ?? null}, ${usage?.calls ?? 0}, ${usage?.promptTokens ?? null},

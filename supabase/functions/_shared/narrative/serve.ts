@@ -2,7 +2,7 @@
 // (freshness, eligibility, partial narratives, cooldowns and queueing all live there); this module
 // calls it and builds fallback contexts, always as the user.
 import type { UserClaims } from '../auth.ts';
-import { checkedRoute, readAsUser, type RequestRoute, sql, type Tx } from '../db.ts';
+import { checkedRoute, readAsUser, type RequestRoute, service, sql, type Tx } from '../db.ts';
 import {
   NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeClaim, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
 } from '../../../../shared/narrative.ts';
@@ -70,7 +70,7 @@ export function jobOf(r: ForMe): { id: number; status: JobStatus; retry_after: n
 /** The fallback search's time budget (settings.fallback_timeout_ms) for a call that has not asked
  *  narrative_for_me (which returns it): a message within a conversation. */
 export async function fallbackTimeoutMs(): Promise<number> {
-  const [row] = await sql<{ ms: number }[]>`select fallback_timeout_ms as ms from private.settings`;
+  const [row] = await service<{ ms: number }[]>`select fallback_timeout_ms as ms from private.settings`;
   return row.ms;
 }
 
