@@ -277,6 +277,29 @@ describe('failures end in a row that says what happened', () => {
     const [{ prompt_char_budget: budget }] = await sql`select prompt_char_budget from private.settings`;
     expect(call.promptChars, 'prompt within the budget plus instructions').toBeLessThan(budget * 1.5);
   }, 60_000);
+
+  it('prompt_char_budget holds for the memory block as sent: memories of "<" (escaped to "&lt;") do not pass it', async () => {
+    // On main the budget counted raw characters: 60,000 of "<" became a 240,918-character prompt.
+    const m = marker();
+    await fake.scenario(m, [{ kind: 'ok' }]);
+    const userId = await makeUser(sql);
+    const [{ budget, cap }] = await sql<{ budget: number; cap: number }[]>`
+      select prompt_char_budget as budget, memory_char_cap as cap from private.settings`;
+    const n = Math.ceil(budget / cap) + 1;
+    await sql`insert into memories (user_id, content) select ${userId}, repeat('<', ${cap}) from generate_series(1, ${n})`;
+    // The scenario marker rides in a note, so every memory is nothing but "<".
+    await sql`insert into narrative_notes (user_id, content) values (${userId}, ${`Project code name ${m}`})`;
+    const { job_id } = await enqueue(sql, userId);
+    const j = await waitForJob(sql, job_id, finished, 'finish');
+    expect(j.status, `succeeded (${j.last_error})`).toBe('succeeded');
+    const [call] = await fake.calls(m);
+    expect(call.memoryBlockChars, 'the request had a memory block').not.toBeNull();
+    expect(call.memoryBlockChars!, `the memory block the provider received (${call.memoryBlockChars} chars) is within prompt_char_budget`)
+      .toBeLessThanOrEqual(budget);
+    // Each memory is 4 x cap characters once escaped, plus its line head.
+    expect(j.memories_used, 'as many as fit once escaped').toBe(Math.floor(budget / (4 * cap + 20)));
+    expect(j.memories_used! + j.memories_omitted!, 'used + omitted = all').toBe(n);
+  });
 });
 
 describe('models and usage on the job row', () => {

@@ -5,6 +5,7 @@
 // function continues in the background while it holds the job's lease.
 import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
 import { acceptClaims, type PromptNoteRow } from './claims.ts';
+import { fitMemories } from './prompt.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -77,16 +78,23 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   let usage: Usage | null = null;
   try {
     const t1 = performance.now();
-    const [eligible] = await sql<{ ok: boolean; min_claims: number }[]>`
-      select private.is_eligible(${userId}) as ok, min_claims from private.settings`;
+    const [eligible] = await sql<{ ok: boolean; min_claims: number; prompt_char_budget: number }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims, prompt_char_budget from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
+    // Best-ranked first: the candidates whose smallest possible lines fit the budget.
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
-    // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
+    // The memories went away since the eligibility check: nothing to write from.
     if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
     const total = rows[0].total;
-    const memories: PromptMemory[] = rows.map((r) => ({
-      content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
-    }));
+    // The budget holds for the lines as sent (sanitised), not for the raw text: fitMemories
+    // measures them, in rank order, and gives them back in prompt order (refs m1… follow it).
+    const chosen = fitMemories(rows.map((r) => ({
+      id: r.id, content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
+    })), eligible.prompt_char_budget);
+    if (chosen.length === 0) {
+      throw new ProviderError('not_eligible', 'not even the best-ranked memory fits prompt_char_budget once sanitised', false);
+    }
+    const memories: PromptMemory[] = chosen.map(({ content, created_at, importance }) => ({ content, created_at, importance }));
     const asOf = rows[0].as_of;
     // Read after the memories: a note changed after asOf is caught at store time either way.
     const notes = await sql<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
@@ -110,7 +118,7 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const accepted = acceptClaims(result.text, result.finishReason, rows.map((r) => r.id), eligible.min_claims, notes);
+    const accepted = acceptClaims(result.text, result.finishReason, chosen.map((m) => m.id), eligible.min_claims, notes);
     step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
 
     const t3 = performance.now();
