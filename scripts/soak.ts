@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { API_URL, DB_URL, KEYS_FILE, RUN_DIR } from '../local/config.ts';
+import { mcpToken } from '../local/fakes/oauth.ts';
 import { createAuthUser, deleteUsers } from '../local/fakes/users.ts';
 import type { LocalKeys } from '../local/keys.ts';
 
@@ -18,14 +19,16 @@ const keys = JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
 const sql = postgres(DB_URL, { max: 4, onnotice: () => {} });
 const tag = `soak-${Date.now()}`;
 
-async function user(memories: number, narrative: boolean): Promise<{ id: string; token: string }> {
-  const { id, accessToken: token } = await createAuthUser(keys, { prefix: tag });
+/** A user with its session token and its token of the demo MCP client (what the mcp function takes). */
+async function user(memories: number, narrative: boolean): Promise<{ id: string; token: string; mcpToken: string }> {
+  const signedIn = await createAuthUser(keys, { prefix: tag });
+  const { id, accessToken: token } = signedIn;
   await sql`insert into public.memories (user_id, content) select ${id}, 'soak memory ' || g || ' about sailing and databases' from generate_series(1, ${memories}) g`;
   if (narrative) {
     await sql`insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, model)
               values (${id}, ${'## Who they are\nA soak-test user.'}, now(), now(), 'soak')`;
   }
-  return { id, token };
+  return { id, token, mcpToken: await mcpToken(signedIn, keys.anonKey) };
 }
 
 /** Resident memory (kB) of the stack's processes: the runtime and all Postgres processes (pg_net's worker among them). */
@@ -66,7 +69,7 @@ async function main(): Promise<number> {
     load('cache hit (orchestrate)', RATE * 0.5, hits.map((u) => ({ method: 'POST', path: '/functions/v1/orchestrate', headers: { ...json, authorization: `Bearer ${u.token}` }, body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }) })), (s) => s === 200),
     load('cache miss (orchestrate, ineligible)', RATE * 0.2, misses.map((u) => ({ method: 'POST', path: '/functions/v1/orchestrate', headers: { ...json, authorization: `Bearer ${u.token}` }, body: JSON.stringify({ user_message: 'sailing databases', is_new_conversation: true }) })), (s) => s === 200),
     load('regenerate (POST narrative)', RATE * 0.1, regen.map((u) => ({ method: 'POST', path: '/functions/v1/narrative', headers: { authorization: `Bearer ${u.token}` } })), (s) => s === 202 || s === 429),
-    load('MCP tools/call jean_memory', RATE * 0.2, hits.map((u) => ({ method: 'POST', path: '/functions/v1/mcp', headers: { ...json, accept: 'application/json, text/event-stream', authorization: `Bearer ${u.token}` }, body: mcpBody })), (s) => s === 200),
+    load('MCP tools/call jean_memory', RATE * 0.2, hits.map((u) => ({ method: 'POST', path: '/functions/v1/mcp', headers: { ...json, accept: 'application/json, text/event-stream', authorization: `Bearer ${u.mcpToken}` }, body: mcpBody })), (s) => s === 200),
   ]);
   clearInterval(sampler);
   // The heap grows while V8 warms up and then saws up and down with GC; compare the mean of the

@@ -3,6 +3,7 @@
 // narrative://me), the history routes, and the tables as the user under RLS. Part of `npm run eval`.
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { TransactionSql } from 'postgres';
+import { mcpToken } from '../../local/fakes/oauth.ts';
 import type { AuthUser } from '../../local/fakes/users.ts';
 import { narrativeStateOutput } from '../../shared/mcp.ts';
 import {
@@ -62,7 +63,8 @@ export async function readServed(ctx: EvalContext, user: AuthUser, persona: Pers
 
   const client = new Client({ name: 'narrative-eval', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${ctx.apiUrl}/functions/v1/mcp`), {
-    requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
+    // The mcp function takes the MCP OAuth client's token (supabase/seed.sql's demo client).
+    requestInit: { headers: { Authorization: `Bearer ${await mcpToken(user, ctx.keys.anonKey, ctx.apiUrl)}` } },
   }));
   try {
     const gn = narrativeStateOutput.parse((await client.callTool({ name: 'get_narrative', arguments: {} })).structuredContent);
