@@ -167,7 +167,12 @@ export function createOAuthClients(sql: Sql, dynamicRegistration: boolean) {
     let method = secret ? 'client_secret_post' : 'none';
     const header = req.headers.get('authorization') ?? '';
     if (header.startsWith('Basic ')) {
-      const decoded = atob(header.slice(6));
+      let decoded: string;
+      try {
+        decoded = atob(header.slice(6));
+      } catch {
+        throw fail('invalid basic auth encoding');
+      }
       const at = decoded.indexOf(':');
       if (at < 0) throw fail('invalid basic auth format');
       [id, secret, method] = [decoded.slice(0, at), decoded.slice(at + 1), 'client_secret_basic'];
