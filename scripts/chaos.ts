@@ -3,7 +3,13 @@
 // twice, pg_net's background worker is killed (Postgres then resets every backend, as in a
 // crash), and Postgres is restarted once. Then it checks:
 // every job succeeded or failed with a reason, none stuck, never two active jobs for one user,
-// versions only grew, no narrative lost or written twice. Loopback only; stops by itself.
+// versions only grew, no narrative lost or written twice; every failed job is matched to the
+// fault chaos injected or the disruption that caused it (scripts/chaos-faults.ts: each user's
+// Gemini calls are recorded under their own marker), and at least --min-success % (default 95)
+// of the jobs outside injected permanent faults succeeded. Any miss exits 1. Loopback only;
+// stops by itself. --fault-rate R (default 0.3) sets the share of failed calls, --disruptions
+// none leaves the processes alone, --json FILE writes the verdict. With the fake's port taken (a
+// test run), it drives that fake through its control API and puts its default back at the end.
 //
 // `--outage S` runs the other scenario of issue 14: a total provider outage. Every Gemini call
 // answers 503 for S seconds, then the provider is healthy again; nothing else is disturbed and
@@ -11,13 +17,15 @@
 // has). Every job must end succeeded: the retry schedule has to outlast the outage.
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { DB_URL, FAKE_GEMINI_PORT } from '../local/config.ts';
-import { startFakeGemini, type FakeGemini } from '../local/fakes/gemini.ts';
+import fs from 'node:fs';
+import { DB_URL, FAKE_GEMINI_PORT, FAKE_GEMINI_URL } from '../local/config.ts';
+import { type FakeCall, fakeGeminiControl, type FakeGeminiControl, startFakeGemini, type FakeGemini } from '../local/fakes/gemini.ts';
 import { insertUsers } from '../local/fakes/users.ts';
 import { useFunctionsEnv } from '../local/functions-env.ts';
 import { startCluster, stopCluster } from '../local/postgres.ts';
 import { stopService } from '../local/processes.ts';
 import { overrideSettings } from '../local/settings.ts';
+import { chaosVerdict, type Disruption } from './chaos-faults.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -25,11 +33,20 @@ const { values: opts } = parseArgs({
     'time-limit': { type: 'string', default: '420' },
     seed: { type: 'string', default: '7' },
     outage: { type: 'string' },
+    'min-success': { type: 'string', default: '95' },
+    'fault-rate': { type: 'string', default: '0.3' },
+    disruptions: { type: 'string', default: 'all' },
+    json: { type: 'string' },
   },
 });
 const JOBS = Number(opts.jobs);
 const OUTAGE_S = opts.outage === undefined ? 0 : Number(opts.outage);
 if (!(OUTAGE_S >= 0)) throw new Error('--outage takes a number of seconds');
+const FLOOR = Number(opts['min-success']) / 100;
+if (!(FLOOR >= 0 && FLOOR <= 1)) throw new Error('--min-success takes a percentage (0..100)');
+const FAULT_RATE = Number(opts['fault-rate']);
+if (!(FAULT_RATE >= 0 && FAULT_RATE <= 1)) throw new Error('--fault-rate takes a share of calls (0..1)');
+if (opts.disruptions !== 'all' && opts.disruptions !== 'none') throw new Error('--disruptions is all or none');
 // An outage run waits out real backoffs (up to about half the outage again after it ends).
 const LIMIT_MS = (OUTAGE_S ? Math.max(Number(opts['time-limit']), OUTAGE_S * 2 + 600) : Number(opts['time-limit'])) * 1000;
 const say = (msg: string) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -51,14 +68,29 @@ async function killPgNetWorker(): Promise<void> {
   }
 }
 
-async function main(): Promise<number> {
-  let fake: FakeGemini | null = null;
+/** The scenario marker of a user's job: in one of their memories, so their calls are recorded under it. */
+const markerOf = (userId: string) => `chaos-${userId}`;
+
+/** Our own fake on the port tests/functions.env points at, or the one already there (a test run's). */
+async function fakeGemini(): Promise<{ fake: FakeGeminiControl; own: FakeGemini | null } | null> {
   try {
-    fake = await startFakeGemini({ port: FAKE_GEMINI_PORT });
+    const own = await startFakeGemini({ port: FAKE_GEMINI_PORT });
+    return { fake: fakeGeminiControl(own.url), own };
   } catch {
-    say(`port ${FAKE_GEMINI_PORT} is busy (a test run?); stop it and try again`);
+    const shared = fakeGeminiControl(FAKE_GEMINI_URL);
+    if (!(await shared.calls('chaos-probe').then(() => true, () => false))) return null;
+    say(`port ${FAKE_GEMINI_PORT} has a fake Gemini already (a test run?): driving it, its default put back at the end`);
+    return { fake: shared, own: null };
+  }
+}
+
+async function main(): Promise<number> {
+  const got = await fakeGemini();
+  if (!got) {
+    say(`port ${FAKE_GEMINI_PORT} is busy with something that is not a fake Gemini; stop it and try again`);
     return 2;
   }
+  const { fake, own } = got;
   startStack();
   const sql = postgres(DB_URL, { max: 4, onnotice: () => {}, connect_timeout: 5 });
   const violations: string[] = [];
@@ -73,11 +105,11 @@ async function main(): Promise<number> {
     if (OUTAGE_S) {
       const [p] = await sql`select backoff_base_seconds, backoff_max_seconds, max_attempts from private.settings`;
       say(`outage of ${OUTAGE_S} s on the real retry policy: backoff ${p.backoff_base_seconds} s doubling to ${p.backoff_max_seconds} s, ${p.max_attempts} attempts`);
-      fake.setDefault({ kind: 'error', status: 503 });
+      await fake.setDefault({ kind: 'error', status: 503 });
     } else {
-      fake.setDefault({ kind: 'ok', latencyMs: 40 });
-      fake.setChaos({
-        failureRate: 0.3, seed: Number(opts.seed), scope: 'all',
+      await fake.setDefault({ kind: 'ok', latencyMs: 40 });
+      await fake.setChaos({
+        failureRate: FAULT_RATE, seed: Number(opts.seed), scope: 'all',
         failures: [
           { kind: 'error', status: 429, retryDelaySeconds: 1 }, { kind: 'error', status: 503 },
           { kind: 'hang' }, { kind: 'truncated' }, { kind: 'garbage' },
@@ -88,7 +120,11 @@ async function main(): Promise<number> {
     say(`creating ${JOBS} users with 6 memories each`);
     const ids = await insertUsers(sql, JOBS, 'chaos');
     await sql`insert into public.memories (user_id, content)
-      select u, 'chaos memory ' || g || ' about gardening and compilers' from unnest(${ids}::uuid[]) u, generate_series(1, 6) g`;
+      select u, 'chaos memory ' || g || ' about gardening and compilers' || case when g = 1 then ' ' || ${markerOf('')} || u else '' end
+      from unnest(${ids}::uuid[]) u, generate_series(1, 6) g`;
+    // The outage plays the default answer to everyone; the fault run records each user's calls
+    // under their marker (same answer as the default), to match each failure to its fault.
+    if (!OUTAGE_S) for (const id of ids) await fake.scenario(markerOf(id), [{ kind: 'ok', latencyMs: 40 }]);
 
     say('enqueueing in one statement');
     await sql`insert into public.narrative_jobs (user_id, reason, max_attempts)
@@ -97,8 +133,8 @@ async function main(): Promise<number> {
     const versions = new Map<string, number>();
     let maxActivePerUser = 0;
     const disruptions: [number, string, () => Promise<void>][] = OUTAGE_S ? [
-      [OUTAGE_S * 1000, `provider back after ${OUTAGE_S} s of 503s`, async () => { fake!.setDefault({ kind: 'ok', latencyMs: 40 }); }],
-    ] : [
+      [OUTAGE_S * 1000, `provider back after ${OUTAGE_S} s of 503s`, async () => { await fake.setDefault({ kind: 'ok', latencyMs: 40 }); }],
+    ] : opts.disruptions === 'none' ? [] : [
       [8_000, 'kill -9 the functions runtime', async () => { await stopService('runtime', 'SIGKILL'); await sleep(2000); startStack(); }],
       // A backend killed by a signal makes Postgres restart every backend (crash recovery
       // empties pg_net's unlogged request queue: those dispatches are lost and re-sent).
@@ -106,11 +142,13 @@ async function main(): Promise<number> {
       [32_000, 'restart Postgres', async () => { stopCluster('fast'); await sleep(1000); startCluster(); }],
       [45_000, 'kill -9 the functions runtime again', async () => { await stopService('runtime', 'SIGKILL'); await sleep(1000); startStack(); }],
     ];
+    const happened: Disruption[] = [];
     let next = 0;
     for (;;) {
       const elapsed = Date.now() - started;
       if (next < disruptions.length && elapsed >= disruptions[next][0]) {
         say(disruptions[next][1]);
+        happened.push({ at: Date.now(), what: disruptions[next][1] });
         await disruptions[next][2]();
         next++;
       }
@@ -127,9 +165,9 @@ async function main(): Promise<number> {
           where user_id = any(${ids}::uuid[]) and status in ('queued', 'running') group by user_id) x`;
         maxActivePerUser = Math.max(maxActivePerUser, m);
         const [c] = await sql`select count(*) filter (where status in ('succeeded', 'failed'))::int as done,
-          count(*) filter (where status = 'running')::int as running, count(*)::int as total
+          count(*) filter (where status = 'running')::int as running, count(*)::int as total, coalesce(sum(attempts), 0)::int as attempts
           from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
-        say(`done ${c.done}/${c.total}, running ${c.running}, gemini calls ${fake.calls().length}`);
+        say(`done ${c.done}/${c.total}, running ${c.running}, attempts ${c.attempts}`);
         if (c.done === c.total && next >= disruptions.length) break;
       } catch (err) {
         say(`database not answering (${(err as Error).message}); retrying`);
@@ -141,8 +179,8 @@ async function main(): Promise<number> {
       await sleep(1000);
     }
 
-    const jobs = await sql<{ user_id: string; status: string; attempts: number; last_error: string | null; last_error_code: string | null }[]>`
-      select user_id, status, attempts, last_error, last_error_code from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
+    const jobs = await sql<{ user_id: string; status: string; attempts: number; last_error: string | null; last_error_code: string | null; finished_at: Date | null }[]>`
+      select user_id::text, status, attempts, last_error, last_error_code, finished_at from public.narrative_jobs where user_id = any(${ids}::uuid[])`;
     const narratives = await sql<{ user_id: string; version: number }[]>`
       select user_id, version from public.user_narratives where user_id = any(${ids}::uuid[])`;
     const byUser = new Map(narratives.map((n) => [n.user_id, n.version]));
@@ -164,32 +202,60 @@ async function main(): Promise<number> {
     }
     if (maxActivePerUser > 1) violations.push(`saw ${maxActivePerUser} active jobs for one user`);
 
+    // Every failure matched to its fault, and the success floor over the jobs no permanent
+    // injected fault decided (an outage run already requires every job to succeed).
+    const allCalls = await fake.calls();
+    const mine = new Set(ids.map(markerOf));
+    const calls = allCalls.filter((c) => c.marker !== null && mine.has(c.marker));
+    const callsByUser = new Map<string, FakeCall[]>();
+    for (const c of calls) {
+      const u = c.marker!.slice(markerOf('').length);
+      callsByUser.set(u, [...(callsByUser.get(u) ?? []), c]);
+    }
+    const v = chaosVerdict(jobs, callsByUser, happened, OUTAGE_S ? 1 : FLOOR);
+    if (!OUTAGE_S) {
+      for (const u of v.unmatched) {
+        const j = jobs.find((x) => x.user_id === u)!;
+        violations.push(`failed job of ${u} matched to no injected fault or disruption (${j.last_error_code}, ${(callsByUser.get(u) ?? []).length} calls)`);
+      }
+      if (v.belowFloor) {
+        violations.push(`${(v.successRate * 100).toFixed(1)} % of ${v.outside} jobs outside injected permanent faults succeeded: below the ${FLOOR * 100} % floor`);
+      }
+    }
+
     const attempts = jobs.reduce((s, j) => s + j.attempts, 0);
     const reasons = new Map<string, number>();
     for (const j of jobs) if (j.status === 'failed') reasons.set(j.last_error_code ?? '?', (reasons.get(j.last_error_code ?? '?') ?? 0) + 1);
     for (const j of jobs) if (j.status === 'failed') say(`failed after ${j.attempts} attempts: ${j.last_error}`);
-    const chaosCalls = fake.calls().filter((c) => c.chaos).length;
+    const chaosCalls = calls.filter((c) => c.chaos).length;
     console.log([
       '', 'chaos run', '---------',
       `jobs               ${jobs.length}`,
       `succeeded          ${count('succeeded')}`,
-      `failed             ${count('failed')} (each with last_error: ${[...reasons].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
+      `failed             ${count('failed')} (each with last_error: ${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`,
+      ...(OUTAGE_S ? [] : [
+        `failures matched   ${count('failed') - v.unmatched.length} of ${count('failed')}${Object.keys(v.causes).length ? `: ${Object.entries(v.causes).map(([k, n]) => `${k} × ${n}`).join('; ')}` : ''}`,
+        `success floor      ${(v.successRate * 100).toFixed(1)} % of ${v.outside} jobs outside injected permanent faults (${v.injectedPermanent} left out), floor ${FLOOR * 100} %: ${v.belowFloor ? 'BELOW' : 'met'}`,
+      ]),
       `queued/running     ${count('queued') + count('running')}`,
       `attempts           ${attempts} (${(attempts / Math.max(jobs.length, 1)).toFixed(2)} per job, at most ${Math.max(0, ...jobs.map((j) => j.attempts))})`,
-      `gemini calls       ${fake.calls().length}, of which failed on purpose ${chaosCalls}`,
-      `disruptions        ${disruptions.map((d) => d[1]).join('; ')}`,
+      `gemini calls       ${OUTAGE_S ? allCalls.length : calls.length}${OUTAGE_S ? '' : `, of which failed on purpose ${chaosCalls} (fault rate ${FAULT_RATE})`}`,
+      `disruptions        ${disruptions.map((d) => d[1]).join('; ') || 'none'}`,
       `max active / user  ${maxActivePerUser}`,
       `elapsed            ${((Date.now() - started) / 1000).toFixed(0)} s`,
       `violations         ${violations.length}`,
       ...violations.slice(0, 20).map((v) => `  - ${v}`),
     ].join('\n'));
 
+    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ ...v, violations }, null, 2) + '\n');
+
     await sql`delete from auth.users where id = any(${ids}::uuid[])`;
     return violations.length ? 1 : 0;
   } finally {
     await restore().catch(() => {});
     await sql.end({ timeout: 2 });
-    await fake.close();
+    if (own) await own.close();
+    else await Promise.all([fake.setChaos(null), fake.setDefault({ kind: 'ok' })]).catch(() => {});
   }
 }
 

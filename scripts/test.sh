@@ -56,7 +56,9 @@ else
 fi
 env -u LOCAL_AUTH_JWT_MODE npx tsx local/cli.ts start --functions-env tests/functions.env >/dev/null || status=1
 # Faults on purpose (kills the runtime and the worker, restarts Postgres): alone, after vitest.
-npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 2>/dev/null | tee "$results/chaos.txt"
+# It exits 1 below 95 % of jobs succeeded (outside injected permanent faults) or on a failure
+# matched to no fault it injected, as well as on a violated invariant.
+npx tsx scripts/chaos.ts --jobs 300 --time-limit 240 --min-success 95 2>/dev/null | tee "$results/chaos.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 # Chaos ran on the fake Gemini and has put the default env back: prove it.
 npx vitest run --project after-chaos --reporter=default --reporter=json --outputFile.json="$results/after-chaos.json" || status=1

@@ -5,6 +5,7 @@
 // runtime's.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { LIMIT_CLI_BYTES, measureBundles } from '../scripts/bundle-size.ts';
 import { API_URL } from './helpers/stack.ts';
 
 const EDGE_RUNTIME_DENO = '2.1.4'; // supabase/edge-runtime: .env DENO_VERSION, deno/Cargo.toml
@@ -54,5 +55,16 @@ describe('every function loads in the local runtime', () => {
     });
     await res.body?.cancel();
     expect(res.status, `${name}: not 503 (failed to start) or 404 (not found)`).toBeLessThan(300);
+  });
+});
+
+// What deploy uploads stays under Supabase's 20 MB function limit (scripts/bundle-size.ts: the
+// bundler's eszip content, brotli-compressed as the CLI sends it; README "Bundle size").
+describe('every function fits the deploy size limit', () => {
+  const sizes = measureBundles();
+  it.each(sizes)('$name: the uploaded bundle is at most 20 MB', (s) => {
+    expect(s.localBytes, `${s.name}: its own modules were measured`).toBeGreaterThan(1000);
+    expect(s.npmPackages, `${s.name}: its npm snapshot was resolved (postgres, jose, zod at least)`).toBeGreaterThanOrEqual(3);
+    expect(s.compressedBytes, `${s.name}: ${(s.compressedBytes / 1048576).toFixed(2)} MB uploaded`).toBeLessThanOrEqual(LIMIT_CLI_BYTES);
   });
 });

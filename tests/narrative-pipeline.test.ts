@@ -331,7 +331,7 @@ describe('models and usage on the job row', () => {
     expect((await narrative(sql, userId))?.model, 'stored with the answering model').toBe('gemini-fake-model-002');
   });
 
-  it('prices the job from the fake\'s usage metadata and settings.model_prices; an unpriced model costs null', async () => {
+  it('prices the job from the fake\'s usage metadata and settings.model_prices; an unpriced model fails closed at the highest price', async () => {
     // The answering model is a priced default (gemini-3.8-flash: 0.50 in, 3.00 out, 0.05 cached per MTok, estimates).
     const { userId } = await scenarioUser([{ kind: 'ok', modelVersion: 'gemini-3.8-flash', usage: { promptTokenCount: 10_000, candidatesTokenCount: 2_000, cachedContentTokenCount: 4_000 } }]);
     const { job_id } = await enqueue(sql, userId, 'manual');
@@ -342,11 +342,24 @@ describe('models and usage on the job row', () => {
     expect(Number((j as unknown as { estimated_cost_usd: string }).estimated_cost_usd), 'cost: uncached + cached input, output and thinking as output')
       .toBeCloseTo(expected, 8);
 
-    const unpriced = await scenarioUser([{ kind: 'ok' }]);
+    // Neither the answering model nor the requested one (gemini-fake-model) has a price: counted
+    // at the highest listed rates (the defaults': 0.50 in, 3.00 out), in the ledger and the log.
+    const logFrom = logSize('runtime') ?? 0;
+    const unpriced = await scenarioUser([{ kind: 'ok', modelVersion: 'mystery-model-7', usage: { promptTokenCount: 20_000, candidatesTokenCount: 1_000 } }]);
     const u = await enqueue(sql, unpriced.userId, 'manual');
     const uj = await waitForJob(sql, u.job_id, finished, 'finish');
-    expect(uj.total_tokens, 'the unpriced job has tokens').toBeGreaterThan(0);
-    expect((uj as unknown as { estimated_cost_usd: string | null }).estimated_cost_usd, `no price for ${uj.model}: cost null`).toBeNull();
+    const highest = (20_000 * 0.5 + (1_000 + (uj.thoughts_tokens ?? 0)) * 3) / 1e6;
+    expect(Number((uj as unknown as { estimated_cost_usd: string }).estimated_cost_usd), `no price for ${uj.model}: the highest listed price, never null`)
+      .toBeCloseTo(highest, 8);
+    const [row] = await sql`select pricing, priced_as, cost_usd::float8 as cost from private.spend_ledger where job_id = ${u.job_id}`;
+    expect([row?.pricing, row?.priced_as], 'its ledger row says how it was priced').toEqual(['highest', null]);
+    expect(row?.cost, 'at the cost on the job').toBeCloseTo(highest, 8);
+    const line = await eventually('the unpriced_model log line', async () =>
+      jobLog(u.job_id, logFrom).find((l) => l.msg === 'unpriced_model'));
+    expect(line, 'logged with the job, the models and the cost counted').toMatchObject({
+      level: 'warn', kind: 'narrative', job_id: u.job_id, user_id: unpriced.userId, model: 'mystery-model-7',
+      requested_model: 'gemini-fake-model', priced_at: 'highest_listed_price',
+    });
   });
 
   it('a user reads the usage of their own jobs only', async () => {
@@ -465,7 +478,7 @@ describe('memory changes', () => {
 
 /** The runtime's JSON log lines for `jobId` (ids, steps, outcomes; never memory text), written
  *  after byte offset `from` (job ids repeat across database resets, and the log only grows). */
-function jobLog(jobId: number, from = 0): { step?: string; outcome?: string }[] {
+function jobLog(jobId: number, from = 0): { step?: string; outcome?: string; msg?: string }[] {
   return (logSince('runtime', from) ?? '').split('\n')
     .filter((l) => l.includes(`"job_id":${jobId},`))
     .flatMap((l) => { try { return [JSON.parse(l.slice(l.indexOf('{')))]; } catch { return []; } });

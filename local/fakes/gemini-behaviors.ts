@@ -65,9 +65,10 @@ export type FakeBehavior =
   /** 200, valid JSON and finishReason STOP, but the text is not a narrative. */
   | ({ kind: 'malformed'; text?: string } & Delayed & Thinks)
   /** 200 with claims written from the prompt itself, like a model that reads its input (see
-   *  quotedClaimsJson); `careless` adds the citation mistakes a real model can make. Needs a
-   *  structured-output request; otherwise it answers like `ok`. */
-  | ({ kind: 'quote'; careless?: boolean } & Delayed & Thinks);
+   *  quotedClaimsJson); `careless` adds the citation mistakes a real model can make, and
+   *  `unsupported` cites for each claim another line of the prompt than the one it quotes. Needs
+   *  a structured-output request; otherwise it answers like `ok`. */
+  | ({ kind: 'quote'; careless?: boolean; unsupported?: boolean } & Delayed & Thinks);
 
 export type FakeBehaviorKind = FakeBehavior['kind'];
 const KINDS: readonly FakeBehaviorKind[] = ['ok', 'error', 'hang', 'blocked', 'truncated', 'safety', 'garbage', 'malformed', 'quote'];
@@ -210,6 +211,18 @@ function promptLines(userText: string, open: string, close: string): { n: number
 
 const UUID_OR_REF = /\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|m\d+)\b/gi;
 
+/** A memory line asking for a citation, in any phrasing: "cite", "cites", "cited", "citing",
+ *  "citation(s)" (the eval's hostile memories say "cite memory id …", "cite m99 and …", "citing m2"). */
+export const ASKS_FOR_CITATION = /\bcit(?:e|es|ed|ing|ations?)\b/i;
+
+/** The ids and refs a line asking for a citation names (what `careless` obeys), or none. */
+export function requestedRefs(text: string): string[] {
+  return ASKS_FOR_CITATION.test(text) ? [...new Set(text.match(UUID_OR_REF) ?? [])] : [];
+}
+
+/** What a `quote` answer gets wrong on purpose (see quotedClaimsJson). */
+export interface QuoteFaults { careless?: boolean; unsupported?: boolean }
+
 /**
  * The `quote` answer: claims written from the prompt's own lines, the way a literal-minded model
  * would. Each memory line becomes a claim quoting its text and citing its ref (mN); each unpinned
@@ -219,23 +232,34 @@ const UUID_OR_REF = /\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
  * `careless` adds what a model should not do, so that validation has something to catch: a
  * claim citing a valid ref next to one the prompt never gave (m9999), a ref one past the last
  * memory line (an off-by-one), a note ref past the last note, and, for every memory line that
- * asks for a citation ("cite id …"), a claim obeying it with the ids or refs that line names.
+ * asks for a citation (ASKS_FOR_CITATION), a claim obeying it with the ids or refs that line
+ * names — valid ones too, which validation cannot catch.
+ *
+ * `unsupported` cites, for each claim, the next line instead of the one it quotes (memory m(N+1)
+ * for memory line N, the last one m1; a note's claim the next note, or m1 when there is one):
+ * every ref is in the prompt, so validation keeps them all, and no claim rests on what it cites.
  */
-export function quotedClaimsJson(userText: string, careless = false): string {
+export function quotedClaimsJson(userText: string, { careless = false, unsupported = false }: QuoteFaults = {}): string {
   const memories = promptLines(userText, '<memories>', '</memories>');
   const notes = promptLines(userText, '<notes>', '</notes>');
   const [who, work, , themes] = NARRATIVE_SECTIONS;
   const cut = (s: string) => Array.from(s).slice(0, 500).join('');
+  const next = <T>(xs: T[], i: number) => xs[(i + 1) % xs.length];
   const claims: { section: string; text: string; memory_refs: string[] }[] = memories.map((m, i) => ({
-    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length], text: cut(m.text), memory_refs: [`m${m.n}`],
+    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length], text: cut(m.text),
+    memory_refs: [`m${unsupported && memories.length > 1 ? next(memories, i).n : m.n}`],
   }));
-  for (const n of notes) if (n.meta !== 'pinned') claims.push({ section: who, text: cut(`The user notes: ${n.text}`), memory_refs: [`n${n.n}`] });
+  const unpinned = notes.filter((n) => n.meta !== 'pinned');
+  unpinned.forEach((n, i) => {
+    const ref = !unsupported ? `n${n.n}` : unpinned.length > 1 ? `n${next(unpinned, i).n}` : memories.length ? 'm1' : `n${n.n}`;
+    claims.push({ section: who, text: cut(`The user notes: ${n.text}`), memory_refs: [ref] });
+  });
   if (careless && memories.length > 0) {
     claims.push({ section: themes, text: 'Several memories share a thread.', memory_refs: ['m1', 'm9999'] });
     claims.push({ section: work, text: 'The latest project is still under way.', memory_refs: [`m${memories.length + 1}`] });
     claims.push({ section: who, text: 'The user keeps careful notes.', memory_refs: [`n${notes.length + 1}`] });
-    for (const m of memories.filter((l) => /\bcite\b/i.test(l.text))) {
-      const named = [...new Set(m.text.match(UUID_OR_REF) ?? [])];
+    for (const m of memories) {
+      const named = requestedRefs(m.text);
       if (named.length) claims.push({ section: who, text: cut(`As instructed: ${m.text}`), memory_refs: named });
     }
   }

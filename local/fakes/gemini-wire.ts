@@ -146,7 +146,7 @@ export function answerFor(b: FakeBehavior, a: Answering, answered: (thoughtsToke
     case 'malformed':
       return ok(b.text ?? 'Sure! Here you go.', { thoughtsTokens: b.thoughtsTokens });
     case 'quote':
-      return ok(structured ? quotedClaimsJson(userText, b.careless) : narrative(), { thoughtsTokens: b.thoughtsTokens });
+      return ok(structured ? quotedClaimsJson(userText, { careless: b.careless, unsupported: b.unsupported }) : narrative(), { thoughtsTokens: b.thoughtsTokens });
   }
 }
 

@@ -1,19 +1,24 @@
 // `npm run eval`: faithfulness you can measure. The fixed synthetic users of fixtures.ts go
 // through the running local stack once per provider, and the table says what was served:
 //
-//   npm run eval [-- --providers local,fake,gemini] [--json FILE]
+//   npm run eval [-- --providers local,fake,unsupported,gemini] [--json FILE]
 //
-// Providers (default: local and fake, plus gemini when GEMINI_API_KEY is set):
-//   local   the functions on their default env (supabase/functions/.env): the offline writer
-//           when that file sets no GEMINI_API_KEY (the table shows the model that really wrote);
-//   fake    the functions on tests/functions.env: the real @google/genai client against the
-//           fake Gemini, playing a careless model (`quote`, careless: local/fakes/gemini-behaviors.ts);
-//   gemini  the real Gemini API with GEMINI_API_KEY (and GEMINI_MODEL_*, GEMINI_THINKING_LEVEL,
-//           GEMINI_BASE_URL, NARRATIVE_* if set) from this command's environment.
-// The same code path runs all three; only the functions' env differs. The default env is put back
+// Providers (default: local, fake and unsupported, plus gemini when GEMINI_API_KEY is set):
+//   local        the functions on their default env (supabase/functions/.env): the offline writer
+//                when that file sets no GEMINI_API_KEY (the table shows the model that really wrote);
+//   fake         the functions on tests/functions.env: the real @google/genai client against the
+//                fake Gemini, playing a careless model (`quote`, careless: local/fakes/gemini-behaviors.ts);
+//   unsupported  the same, the fake citing for every claim a line of the prompt other than the
+//                one it quotes (`quote`, unsupported);
+//   gemini       the real Gemini API with GEMINI_API_KEY (and GEMINI_MODEL_*, GEMINI_THINKING_LEVEL,
+//                GEMINI_BASE_URL, NARRATIVE_* if set) from this command's environment.
+// The same code path runs them all; only the functions' env differs. The default env is put back
 // when the command ends, however it ends. Every user it makes is deleted at the end.
+// With GEMINI_API_KEY, every provider's claims are also judged for support by Gemini
+// (./judge.ts; GEMINI_JUDGE_MODEL, else GEMINI_MODEL_INTERACTIVE): not run here (no network).
 // Exit 1 when a required figure misses its target (citation validity 100 %, no deleted-fact
-// leakage, pinned notes verbatim and kept: DESIGN §8 and issue 13) or a run did not finish.
+// leakage, pinned notes verbatim and kept), a run did not finish, or a fake control was not
+// caught on the row it is built to fail (report.ts, CONTROLS).
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -28,30 +33,33 @@ import { DEMO_MCP_CLIENT } from '../../local/fakes/oauth.ts';
 import { runningFunctionsEnv, useFunctionsEnv } from '../../local/functions-env.ts';
 import { keys } from '../../tests/helpers/stack.ts';
 import { checkFixtures, PERSONAS } from './fixtures.ts';
-import { passed, problems, PROVIDER_LABELS, rows, table, writeJson } from './report.ts';
-import { evaluateProvider, type EvalContext, poll, PROVIDERS, type ProviderKey, type ProviderRun, runPrefix } from './run.ts';
+import { judgeModel } from './judge.ts';
+import { failures, problems, PROVIDER_LABELS, rows, table, writeJson } from './report.ts';
+import {
+  evaluateProvider, type EvalContext, FAKE_MODES, poll, PROVIDERS, type ProviderKey, type ProviderRun, runPrefix,
+} from './run.ts';
 
 const { values: opts } = parseArgs({
   options: { providers: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
 });
 if (opts.help) {
-  console.log('usage: npm run eval [-- --providers local,fake,gemini] [--json FILE]');
+  console.log('usage: npm run eval [-- --providers local,fake,unsupported,gemini] [--json FILE]');
   process.exit(0);
 }
 
 // What the gemini run gives the functions. Taken out of this process's environment at once: the
 // runtime inherits the environment of whoever restarts it, so a GEMINI_API_KEY left here would
 // turn the "local" run into a Gemini run whatever its env file says.
-const GEMINI_VARS = ['GEMINI_API_KEY', 'GEMINI_MODEL_INTERACTIVE', 'GEMINI_MODEL_BULK', 'NARRATIVE_MODEL', 'GEMINI_THINKING_LEVEL',
+const GEMINI_VARS = ['GEMINI_API_KEY', 'GEMINI_JUDGE_MODEL', 'GEMINI_MODEL_INTERACTIVE', 'GEMINI_MODEL_BULK', 'NARRATIVE_MODEL', 'GEMINI_THINKING_LEVEL',
   'GEMINI_BASE_URL', 'GEMINI_API_VERSION', 'NARRATIVE_LLM_TIMEOUT_MS', 'NARRATIVE_MAX_OUTPUT_TOKENS', 'NARRATIVE_RETRY_MAX_OUTPUT_TOKENS'];
 const geminiEnv = Object.fromEntries(GEMINI_VARS.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 for (const k of GEMINI_VARS) delete process.env[k];
 
-const requested = (opts.providers ?? (geminiEnv.GEMINI_API_KEY ? 'local,fake,gemini' : 'local,fake')).split(',').map((s) => s.trim()).filter(Boolean);
-for (const p of requested) if (!(PROVIDERS as readonly string[]).includes(p)) throw new Error(`unknown provider ${p} (local, fake, gemini)`);
+const requested = (opts.providers ?? (geminiEnv.GEMINI_API_KEY ? 'local,fake,unsupported,gemini' : 'local,fake,unsupported')).split(',').map((s) => s.trim()).filter(Boolean);
+for (const p of requested) if (!(PROVIDERS as readonly string[]).includes(p)) throw new Error(`unknown provider ${p} (${PROVIDERS.join(', ')})`);
 if (requested.includes('gemini') && !geminiEnv.GEMINI_API_KEY) throw new Error('--providers gemini needs GEMINI_API_KEY in the environment');
 // Run order: the default env last, so the stack ends where `npm start` leaves it.
-const order: ProviderKey[] = (['fake', 'gemini', 'local'] as const).filter((p) => requested.includes(p));
+const order: ProviderKey[] = (['fake', 'unsupported', 'gemini', 'local'] as const).filter((p) => requested.includes(p));
 
 const run = crypto.randomBytes(4).toString('hex');
 const started = new Date();
@@ -98,8 +106,8 @@ async function fakeControl(): Promise<FakeGeminiControl> {
 
 /** Points the functions at the provider; the default env comes back at exit (useFunctionsEnv). */
 async function point(provider: ProviderKey, ctx: EvalContext): Promise<string> {
-  if (provider === 'fake') {
-    ctx.fake = await fakeControl();
+  if (FAKE_MODES[provider]) {
+    ctx.fake ??= await fakeControl();
     useFunctionsEnv('tests/functions.env');
     return 'tests/functions.env';
   }
@@ -133,9 +141,12 @@ async function main(): Promise<number> {
 
   const runs: ProviderRun[] = [];
   const envs: string[] = [];
+  const judge = geminiEnv.GEMINI_API_KEY ? judgeModel(geminiEnv) : undefined;
+  if (judge) progress(`support is also judged by ${judge.models.interactive}`);
+  let fakeCtl: FakeGeminiControl | undefined;
   for (const provider of order) {
     const ctx: EvalContext = {
-      sql, keys: keys(), apiUrl: API_URL, run, progress,
+      sql, keys: keys(), apiUrl: API_URL, run, progress, judge, fake: fakeCtl,
       generationTimeoutMs: provider === 'gemini' ? 300_000 : 60_000,
     };
     const env = await point(provider, ctx);
@@ -145,19 +156,24 @@ async function main(): Promise<number> {
       (await fetch(`${API_URL}/auth/v1/health`).then((r) => r.ok, () => false)) || null, 30_000);
     envs.push(`${PROVIDER_LABELS[provider]}: functions env ${env}`);
     progress(`${provider}: functions env ${env}`);
+    fakeCtl = ctx.fake;
     runs.push(await evaluateProvider(provider, ctx));
   }
   runs.sort((a, b) => PROVIDERS.indexOf(a.provider) - PROVIDERS.indexOf(b.provider));
 
   const rs = rows(runs);
-  const ok = passed(rs);
+  const failed = failures(rs);
+  const ok = failed.length === 0;
   process.stdout.write([
     '', `faithfulness eval, run ${run} (${started.toISOString()}): ${PERSONAS.length} synthetic users per provider`, '',
     table(runs, rs), '',
     ...envs,
-    'by: validation = acceptClaims drops it whatever the model says; pipeline = the database and the functions guarantee it; model = what the writer chose to say (reported, not required).',
-    ok ? 'Every required figure met its target.' : 'FAILED: a required figure missed its target.',
-    ...problems(runs).map((p) => `  ${p}`),
+    'by: validation = acceptClaims drops it whatever the model says; pipeline = the database and the functions guarantee it (both required: PASS/FAIL);',
+    'model = what the writer chose to say (ok/MISS, reported, not required; the fake columns are controls that must MISS their rows: "caught").',
+    ok ? 'Every required figure met its target and every control was caught.' : `FAILED: ${failed.join('; ')}.`,
+    // A control's problems are what it is built to have: listed only when something failed.
+    ...problems(ok ? runs.filter((r) => !FAKE_MODES[r.provider]) : runs).map((p) => `  ${p}`),
+    ...(ok && runs.some((r) => FAKE_MODES[r.provider]) ? ['  (the controls\' own problems: --json FILE)'] : []),
     '',
   ].join('\n'));
   if (opts.json) {

@@ -3,8 +3,8 @@
 // narrative://me), the history routes, and the tables as the user under RLS. Part of `npm run eval`.
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { TransactionSql } from 'postgres';
-import { mcpToken } from '../../local/fakes/oauth.ts';
 import type { AuthUser } from '../../local/fakes/users.ts';
+import { mcpToken } from '../mcp-token.ts';
 import { narrativeStateOutput } from '../../shared/mcp.ts';
 import {
   narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, orchestrateResponse,
@@ -39,9 +39,35 @@ const claimsOf = (claims: readonly ServedClaim[], version: number | null) => cla
 const allText = (parts: (string | null | undefined)[], claims: readonly ServedClaim[]) =>
   [...parts, ...claims.map((c) => c.text)].filter(Boolean).join('\n');
 
-/** Everything the user can be served now, on every path that serves the narrative. */
+/** Everything the user can be served now, on every path that serves the narrative. The reads
+ *  that queue nothing (the tables and the history, under RLS) come first, then the ones that
+ *  ask narrative_for_me, which may queue or pull forward a regeneration. */
 export async function readServed(ctx: EvalContext, user: AuthUser, persona: Persona, phase: Phase): Promise<Read[]> {
   const reads: Read[] = [];
+  const rows = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[]; partial: boolean }[]>`
+    select version, narrative_content, claims, partial from public.user_narratives`);
+  for (const r of rows.length ? rows : [null]) {
+    reads.push(r
+      ? { path: 'table user_narratives', phase, version: r.version, whole: true, partial: r.partial, text: allText([r.narrative_content], r.claims), claims: claimsOf(r.claims, r.version) }
+      : { path: 'table user_narratives', phase, version: null, whole: true, text: '', claims: [] });
+  }
+  const versions = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[]; summary: string }[]>`
+    select version, narrative_content, claims, summary from public.user_narrative_versions`);
+  for (const v of versions) {
+    reads.push({ path: 'table user_narrative_versions', phase, version: v.version, whole: true, text: allText([v.narrative_content, v.summary], v.claims), claims: claimsOf(v.claims, v.version) });
+  }
+  const list = narrativeHistoryResponse.parse((await api(ctx, user, 'GET', 'narrative/history')).body);
+  reads.push({ path: 'GET narrative/history', phase, version: null, whole: false, text: list.versions.map((v) => v.summary).join('\n'), claims: [] });
+  for (const { version } of list.versions) {
+    const v = narrativeVersionResponse.parse((await api(ctx, user, 'GET', `narrative/history/${version}`)).body);
+    const changed = [...v.changes.added, ...v.changes.kept];
+    reads.push({
+      path: 'GET narrative/history/<v>', phase, version, whole: true,
+      text: allText([v.narrative, v.summary], [...v.claims, ...changed, ...v.changes.removed]),
+      claims: [...claimsOf(v.claims, version), ...claimsOf(changed, version), ...claimsOf(v.changes.removed, version - 1)],
+    });
+  }
+
   const g = await api(ctx, user, 'GET', 'narrative');
   if (g.status === 200) {
     const n = narrativeResponse.parse(g.body);
@@ -63,8 +89,7 @@ export async function readServed(ctx: EvalContext, user: AuthUser, persona: Pers
 
   const client = new Client({ name: 'narrative-eval', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${ctx.apiUrl}/functions/v1/mcp`), {
-    // The mcp function takes the MCP OAuth client's token (supabase/seed.sql's demo client).
-    requestInit: { headers: { Authorization: `Bearer ${await mcpToken(user, ctx.keys.anonKey, ctx.apiUrl)}` } },
+    requestInit: { headers: { Authorization: `Bearer ${await mcpToken(user)}` } },
   }));
   try {
     const gn = narrativeStateOutput.parse((await client.callTool({ name: 'get_narrative', arguments: {} })).structuredContent);
@@ -73,35 +98,11 @@ export async function readServed(ctx: EvalContext, user: AuthUser, persona: Pers
     reads.push({ path: 'MCP jean_memory', phase, version: jm.narrative?.version ?? null, whole: true, text: jm.context, claims: claimsOf(jm.claims, jm.narrative?.version ?? null) });
     const res = await client.readResource({ uri: 'narrative://me' });
     const text = res.contents.map((c) => ('text' in c && typeof c.text === 'string' ? c.text : '')).join('\n');
-    // Markdown only (no claims, no version): scored on its text.
-    reads.push({ path: 'MCP narrative://me', phase, version: null, whole: true, markdownOnly: true, text, claims: [] });
+    // Markdown only (no claims, no version): scored on its text, counted with the version
+    // get_narrative served just before.
+    reads.push({ path: 'MCP narrative://me', phase, version: gn.version, whole: true, markdownOnly: true, text, claims: [] });
   } finally {
     await client.close();
-  }
-
-  const rows = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[] }[]>`
-    select version, narrative_content, claims from public.user_narratives`);
-  for (const r of rows.length ? rows : [null]) {
-    reads.push(r
-      ? { path: 'table user_narratives', phase, version: r.version, whole: true, text: allText([r.narrative_content], r.claims), claims: claimsOf(r.claims, r.version) }
-      : { path: 'table user_narratives', phase, version: null, whole: true, text: '', claims: [] });
-  }
-
-  const list = narrativeHistoryResponse.parse((await api(ctx, user, 'GET', 'narrative/history')).body);
-  reads.push({ path: 'GET narrative/history', phase, version: null, whole: false, text: list.versions.map((v) => v.summary).join('\n'), claims: [] });
-  for (const { version } of list.versions) {
-    const v = narrativeVersionResponse.parse((await api(ctx, user, 'GET', `narrative/history/${version}`)).body);
-    const changed = [...v.changes.added, ...v.changes.kept];
-    reads.push({
-      path: 'GET narrative/history/<v>', phase, version, whole: true,
-      text: allText([v.narrative, v.summary], [...v.claims, ...changed, ...v.changes.removed]),
-      claims: [...claimsOf(v.claims, version), ...claimsOf(changed, version), ...claimsOf(v.changes.removed, version - 1)],
-    });
-  }
-  const versions = await asUser(ctx, user.id, (tx) => tx<{ version: number; narrative_content: string; claims: ServedClaim[]; summary: string }[]>`
-    select version, narrative_content, claims, summary from public.user_narrative_versions`);
-  for (const v of versions) {
-    reads.push({ path: 'table user_narrative_versions', phase, version: v.version, whole: true, text: allText([v.narrative_content, v.summary], v.claims), claims: claimsOf(v.claims, v.version) });
   }
   return reads;
 }

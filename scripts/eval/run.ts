@@ -6,17 +6,27 @@
 // The caller points the functions at the provider first (main.ts, the isolated test).
 import crypto from 'node:crypto';
 import type { Sql } from 'postgres';
-import type { FakeGeminiControl } from '../../local/fakes/gemini.ts';
+import type { FakeBehavior, FakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { type AuthUser, createAuthUser } from '../../local/fakes/users.ts';
 import type { LocalKeys } from '../../local/keys.ts';
 import { logSince, logSize } from '../../local/processes.ts';
-import { narrativeResponse, notesResponse } from '../../shared/narrative.ts';
+import { narrativeResponse, notesResponse, PINNED_SECTION } from '../../shared/narrative.ts';
 import { type FixtureMemory, type InjectionTargets, markerMemory, type Persona, PERSONAS } from './fixtures.ts';
+import { type JudgeModel, judgeSupport } from './judge.ts';
 import { api, asUser, readServed } from './read.ts';
-import { type Read, scoreUser, sumScores, type UserFacts, type UserScore } from './score.ts';
+import { distinctClaims, evidenceOf, type Read, scoreUser, sumScores, type UserFacts, type UserScore } from './score.ts';
 
-export const PROVIDERS = ['local', 'fake', 'gemini'] as const;
+export const PROVIDERS = ['local', 'fake', 'unsupported', 'gemini'] as const;
 export type ProviderKey = (typeof PROVIDERS)[number];
+
+/** The fake Gemini's modes, each a model that misbehaves on purpose (the eval's controls):
+ *  `fake` a careless literal model (bad refs, obeys every citation a memory asks for), and
+ *  `unsupported` one whose every claim cites a memory or note of the prompt other than the one
+ *  it quotes (all refs valid). local/fakes/gemini-behaviors.ts, quotedClaimsJson. */
+export const FAKE_MODES: Partial<Record<ProviderKey, FakeBehavior>> = {
+  fake: { kind: 'quote', careless: true },
+  unsupported: { kind: 'quote', unsupported: true },
+};
 
 export interface EvalContext {
   sql: Sql;
@@ -28,6 +38,8 @@ export interface EvalContext {
   fake?: FakeGeminiControl;
   /** The longest wait for one generation. */
   generationTimeoutMs: number;
+  /** An LLM judge of support (GEMINI_API_KEY): when set, every distinct claim is also judged. */
+  judge?: JudgeModel;
   progress: (msg: string) => void;
 }
 
@@ -57,8 +69,8 @@ export interface ProviderRun {
   error: string | null;
 }
 
-/** The scenario marker of a run: in every eval user's prompt (the marker memory). */
-export const runMarker = (run: string) => `evalrun${run}`;
+/** The scenario marker of a run's provider: in every eval user's prompt (the marker memory). */
+export const runMarker = (run: string, provider: ProviderKey) => `evalrun${run}${provider}`;
 /** The email prefix of a run's users; deleteUsers(sql, it) removes them all. */
 export const runPrefix = (run: string) => `eval-${run}`;
 
@@ -91,7 +103,7 @@ const memoryRow = (sql: Sql, userId: string, id: string, m: Omit<FixtureMemory, 
 /** The user, their notes, the memory deleted before any generation, then every other memory in
  *  one transaction (so no job can start from half of them). */
 async function seed(ctx: EvalContext, provider: ProviderKey): Promise<Seeded[]> {
-  const marker = runMarker(ctx.run);
+  const marker = runMarker(ctx.run, provider);
   const users = await Promise.all(PERSONAS.map((p) => createAuthUser(ctx.keys, { prefix: `${runPrefix(ctx.run)}-${provider}-${p.key}` })));
   const uuid = () => crypto.randomUUID();
   const seeded: Seeded[] = PERSONAS.map((persona, i) => ({
@@ -132,9 +144,13 @@ async function seed(ctx: EvalContext, provider: ProviderKey): Promise<Seeded[]> 
   return seeded;
 }
 
-const ids = async (ctx: EvalContext, query: 'memories' | 'notes', userId: string) => new Set((query === 'memories'
-  ? await ctx.sql<{ id: string }[]>`select id::text from private.memories_for_prompt(${userId})`
-  : await ctx.sql<{ id: string }[]>`select id::text from private.notes_for_prompt(${userId})`).map((r) => r.id));
+/** What a generation would read now, in prompt order (m1.. and n1..), as generate-narrative reads it. */
+const promptNow = async (ctx: EvalContext, userId: string) => ({
+  memories: await ctx.sql<{ id: string; content: string; created_at: Date }[]>`
+    select id::text, content, created_at from private.memories_for_prompt(${userId}) with ordinality as m order by ordinality`,
+  notes: await ctx.sql<{ id: string; content: string }[]>`
+    select id::text, content from private.notes_for_prompt(${userId}) with ordinality as n order by ordinality`,
+});
 
 const activeJobs = async (ctx: EvalContext, userId: string) => (await ctx.sql<{ n: number }[]>`
   select count(*)::int as n from public.narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`)[0].n;
@@ -145,6 +161,7 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
   const { persona: p, user } = s;
   const reads: Read[] = [];
   const versions: number[] = [];
+  const before = await promptNow(ctx, user.id);
   const facts: UserFacts = {
     persona: p,
     ids: {
@@ -152,10 +169,15 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
       new: s.ids.new[0], hostile: s.ids.hostile[0], pinnedNote: s.notes.pinned, avoidNote: s.notes.avoid,
       contradictionNote: s.notes.contradiction,
     },
-    injectionTargets: [s.targets.deletedBeforeId, s.targets.otherUsersMemoryId],
-    promptBefore: await ids(ctx, 'memories', user.id),
-    promptAfter: new Set(),
-    promptNotes: await ids(ctx, 'notes', user.id),
+    hostileRequests: p.hostile.requests(s.targets),
+    promptBefore: before.memories.map((m) => m.id),
+    promptAfter: [],
+    promptNotes: before.notes.map((n) => n.id),
+    // A memory as its prompt line shows it (date, then text), a note as its text.
+    evidence: new Map([
+      ...before.memories.map((m): [string, string] => [m.id, `${m.created_at.toISOString().slice(0, 10)} ${m.content}`]),
+      ...before.notes.map((n): [string, string] => [n.id, n.content]),
+    ]),
     lastVersionBeforeDelete: 0,
     notesAfter: [],
   };
@@ -167,7 +189,7 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
   };
   try {
     const expected = [...Object.values(s.ids).flat()].filter((id) => id !== s.ids.deletedBefore);
-    if (facts.promptBefore.size !== expected.length || !expected.every((id) => facts.promptBefore.has(id))) {
+    if (facts.promptBefore.length !== expected.length || !expected.every((id) => facts.promptBefore.includes(id))) {
       throw new Error('the prompt would not hold exactly the fixture memories (budget or a leftover row)');
     }
 
@@ -186,10 +208,10 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
       select version from public.user_narratives where user_id = ${user.id}`)[0]?.version ?? 0;
     const gone = await asUser(ctx, user.id, (tx) => tx`delete from public.memories where id = ${s.ids.deletedAfter[0]}`);
     if (gone.count !== 1) throw new Error('the user could not delete their memory');
-    facts.promptAfter = await ids(ctx, 'memories', user.id);
-    // Right after the delete commits. The first read (GET narrative) gets the stripped version;
-    // it also pulls the debounced memories_changed job forward, so later reads of this round may
-    // already see the regenerated one.
+    facts.promptAfter = (await promptNow(ctx, user.id)).memories.map((m) => m.id);
+    // Right after the delete commits. The reads that queue nothing come first (the tables, the
+    // history), then GET narrative, which serves the stripped version and pulls the debounced
+    // memories_changed job forward: the reads after it may already see the regenerated one.
     seen(await readServed(ctx, user, p, 'after_delete'));
 
     const regen = await api(ctx, user, 'POST', 'narrative');
@@ -206,7 +228,23 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     error = err instanceof Error ? err.message : String(err);
     ctx.progress(`${p.key}: ${error}`);
   }
-  return { persona: p.key, userId: user.id, score: scoreUser(facts, reads), firstNarrativeMs, versions, error };
+  const score = scoreUser(facts, reads);
+  if (ctx.judge) {
+    try {
+      score.support.judge = await judged(ctx.judge, facts, reads);
+    } catch (err) {
+      ctx.progress(`${p.key}: the LLM judge failed (${err instanceof Error ? err.message : String(err)}); overlap only`);
+    }
+  }
+  return { persona: p.key, userId: user.id, score, firstNarrativeMs, versions, error };
+}
+
+/** The LLM judge's count over the distinct claims the overlap check counted (pinned ones aside). */
+async function judged(judge: JudgeModel, facts: UserFacts, reads: readonly Read[]): Promise<{ ok: number; total: number }> {
+  const items = distinctClaims(reads).filter((d) => d.claim.section !== PINNED_SECTION)
+    .map((d) => ({ key: d.key, text: d.claim.text, evidence: evidenceOf(facts, d.claim) }));
+  const verdicts = [...(await judgeSupport(judge, items)).values()].filter((v) => v !== null);
+  return { ok: verdicts.filter(Boolean).length, total: verdicts.length };
 }
 
 /** generate-narrative's `validate` log lines of these users since `from` (they carry ids and
@@ -232,10 +270,10 @@ function validationFromLog(userIds: readonly string[], from: number | null): Pro
 export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext): Promise<ProviderRun> {
   const started = performance.now();
   const log = logSize('runtime');
-  if (provider === 'fake') {
-    if (!ctx.fake) throw new Error('the fake provider needs a fake Gemini to script');
-    // A careless literal model: quotes every memory line and makes citation mistakes.
-    await ctx.fake.scenario(runMarker(ctx.run), [{ kind: 'quote', careless: true }]);
+  const mode = FAKE_MODES[provider];
+  if (mode) {
+    if (!ctx.fake) throw new Error(`the ${provider} provider needs a fake Gemini to script`);
+    await ctx.fake.scenario(runMarker(ctx.run, provider), [mode]);
   }
   ctx.progress(`${provider}: making ${PERSONAS.length} users (notes, a memory deleted before generation, ${PERSONAS[0].facts.length + 7} memories each)`);
   let seeded: Seeded[] = [];

@@ -30,6 +30,9 @@ create table private.settings (
   -- waits before the 12th attempt add up to at least 8,715 s (2 h 25 min) at the smallest jitter
   -- (5 + 10 + 20 + ... + 2,560 + 3,600 s), 3 h 38 min on average. supabase/tests/100 checks it.
   max_attempts int not null default 12 check (max_attempts >= 1),
+  -- Retries of a job whose answers were unusable (invalid_output, incomplete_output): a content
+  -- failure, not an outage, so a few tries, not max_attempts (fail_job counts them apart).
+  content_retry_limit int not null default 2 check (content_retry_limit >= 0),
   lease_seconds int not null default 180 check (lease_seconds >= 10),
   dispatch_timeout_ms int not null default 150000 check (dispatch_timeout_ms >= 1000),
   redispatch_after_seconds int not null default 120 check (redispatch_after_seconds >= 10),

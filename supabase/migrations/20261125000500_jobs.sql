@@ -43,10 +43,16 @@ create table public.narrative_jobs (
   memories_used int,
   memories_omitted int,
   narrative_version int,
-  -- Set (under this row's lock) by any edit/archive/delete of the user's memories while the job
-  -- is active; cleared at claim. A completion that finds it set drops the claims citing changed
-  -- memories, stores the rest as partial and queues another job.
-  memories_changed boolean not null default false,
+  -- Which of the user's memories and notes changed while the job was active: appended (under
+  -- this row's lock, deduplicated) by the change triggers (private.record_changes), cleared at
+  -- claim. A completion drops every claim citing one of them (identity, not clocks: an edit whose
+  -- transaction began before the generation read still lands here), stores the rest as partial
+  -- and queues another job. Empty: nothing changed. More than settings.max_tracked_changes ids:
+  -- the list was cut, so too much changed to tell, and the completion stores nothing.
+  changed_ids uuid[] not null default '{}',
+  -- Attempts whose answer was unusable (invalid_output, incomplete_output): bounded by
+  -- settings.content_retry_limit, apart from max_attempts (see fail_job).
+  content_failures int not null default 0 check (content_failures >= 0),
   constraint running_has_lease check (status <> 'running' or (locked_until is not null and lease_token is not null)),
   constraint finished_has_time check (status not in ('succeeded', 'failed') or finished_at is not null)
 );
@@ -125,13 +131,26 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.add_count(int, int) is 'Running token total over a job''s attempts; null adds nothing.';
 
--- Adds what one attempt spent at the provider to its job row (complete_job and fail_job, under
--- the lease they just checked): the models, responses and token counts add up over attempts.
+-- Adds what one attempt spent at the provider to its job row (complete_job and fail_job, whether
+-- or not the attempt still holds its lease: the call was paid either way): the models, responses
+-- and token counts add up over attempts, and the attempt's paid call goes into the spend ledger
+-- (private.record_spend, 20261125000650_costs), whose cost adds to estimated_cost_usd. A job
+-- already gone (pruned, its user deleted) has nothing to add to and nobody to charge.
 create function private.add_usage(
   p_job_id bigint, p_model text, p_requested_model text, p_provider_calls int,
   p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int
 ) returns void
-language sql volatile security definer set search_path = '' as $$
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_user uuid;
+  v_cost numeric;
+begin
+  select j.user_id into v_user from public.narrative_jobs j where j.id = p_job_id;
+  if v_user is null then
+    return;
+  end if;
+  select r.cost_usd into v_cost from private.record_spend('narrative', v_user, p_job_id, p_requested_model, p_model,
+    p_provider_calls, p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens) r;
   update public.narrative_jobs j set
     model = coalesce(p_model, j.model),
     requested_model = coalesce(p_requested_model, j.requested_model),
@@ -140,10 +159,26 @@ language sql volatile security definer set search_path = '' as $$
     output_tokens = private.add_count(j.output_tokens, p_output_tokens),
     thoughts_tokens = private.add_count(j.thoughts_tokens, p_thoughts_tokens),
     cached_tokens = private.add_count(j.cached_tokens, p_cached_tokens),
-    total_tokens = private.add_count(j.total_tokens, p_total_tokens)
-  where j.id = p_job_id
+    total_tokens = private.add_count(j.total_tokens, p_total_tokens),
+    estimated_cost_usd = j.estimated_cost_usd + coalesce(v_cost, 0)
+  where j.id = p_job_id;
+end
 $$;
-comment on function private.add_usage(bigint, text, text, int, int, int, int, int, int) is 'Adds one attempt''s models, provider calls and token counts to its job.';
+comment on function private.add_usage(bigint, text, text, int, int, int, int, int, int) is 'Adds one attempt''s models, provider calls and tokens to its job, and its paid call to the spend ledger.';
+
+-- When a change-triggered job may start after the user's last finished job failed: its finish
+-- plus failure_cooldown_seconds, or null when it did not fail (or the cooldown is over). The last
+-- *finished* job: a queued job waiting out the cooldown must not lift it for the next edit.
+create function private.failure_cooldown_until(p_user_id uuid) returns timestamptz
+language sql stable security definer set search_path = '' as $$
+  select l.finished_at + make_interval(secs => s.failure_cooldown_seconds)
+  from private.settings s, lateral (
+    select j.status, j.finished_at from public.narrative_jobs j
+    where j.user_id = p_user_id and j.status in ('succeeded', 'failed') order by j.finished_at desc limit 1
+  ) l
+  where l.status = 'failed' and l.finished_at + make_interval(secs => s.failure_cooldown_seconds) > now()
+$$;
+comment on function private.failure_cooldown_until(uuid) is 'End of the failure cooldown after the user''s last job failed, or null (change-triggered enqueues wait for it).';
 
 -- Enqueue a job for a user, idempotently and safely under concurrent callers: the partial
 -- unique index decides, and a caller that loses the race gets the active job. An earlier
@@ -151,6 +186,9 @@ comment on function private.add_usage(bigint, text, text, int, int, int, int, in
 -- way run_after is never before the user's daily generation budget allows
 -- (private.budget_run_after, 20261125001300_limits), so
 -- neither a new job nor a pull-forward can start more than generations_per_day in 24 hours.
+-- A change-triggered job (memories_changed, notes_changed, stale) after a failed one also waits
+-- out failure_cooldown_seconds from that failure: edits to a note that makes every answer
+-- invalid must not buy a paid generation every few seconds.
 create function private.enqueue_job(p_user_id uuid, p_reason text, p_delay_seconds int default 0)
 returns table (job_id bigint, status text, created boolean)
 language plpgsql security definer set search_path = '' as $$
@@ -159,7 +197,8 @@ declare
   v_id bigint;
   v_status text;
   v_run_after timestamptz := greatest(now() + make_interval(secs => greatest(p_delay_seconds, 0)),
-    private.budget_run_after(p_user_id));
+    private.budget_run_after(p_user_id),
+    case when p_reason in ('memories_changed', 'notes_changed', 'stale') then private.failure_cooldown_until(p_user_id) end);
 begin
   loop
     insert into public.narrative_jobs (user_id, reason, run_after, max_attempts)
@@ -252,7 +291,9 @@ begin
     locked_until = now() + make_interval(secs => s.lease_seconds),
     lease_token = gen_random_uuid(),
     dispatched_at = null,
-    memories_changed = false,
+    -- Changes before this claim are in what this attempt reads: a change trigger that touched
+    -- the row holds its lock until commit, so the select for update above waited for it.
+    changed_ids = '{}',
     updated_at = now()
   where id = p_job_id
   returning * into j;
@@ -324,10 +365,21 @@ comment on function private.memories_for_prompt(uuid) is 'The candidates a gener
 
 -- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
 -- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
--- is never replaced by one generated from older input. Memory changes that happened while
--- generating remove the claims citing those memories before anything is stored (the stored
--- row is partial) and queue another job.
--- Token counts add to what earlier attempts of the job spent (the row tells what the job cost).
+-- is never replaced by one generated from older input. Memory and note changes since the claim
+-- (the job's changed_ids) remove the claims citing them before anything is stored (the stored
+-- row is partial) and queue another job. The orderings of a change against this attempt:
+--  * committed before the claim: in what the attempt read (claim_job clears the ids);
+--  * between the claim and the read: recorded, so its claims are dropped even when the read saw
+--    the new text (conservative: a partial narrative, regenerated);
+--  * after the read, before this completion: recorded under the job row's lock, and the update
+--    below waits for that lock, so it returns every committed change (a rolled-back one is gone
+--    with its ids);
+--  * after this completion: the change trigger strips the stored narrative and its history
+--    itself (it waited for this transaction on the job row, so it sees what was stored).
+-- Lock order: private.lock_user, then the job row (note triggers take them in that order too;
+-- memory triggers take only the job row, then the narrative's rows).
+-- Token counts add to what earlier attempts of the job spent (the row tells what the job cost);
+-- the attempt's call is in the spend ledger even when its lease was lost.
 -- Outcomes: stored | stale_input | lease_lost.
 create function private.complete_job(
   p_job_id bigint, p_lease_token uuid, p_content text, p_model text,
@@ -343,6 +395,7 @@ declare
   v_user uuid;
   v_version int;
   v_dirty boolean;
+  v_changed uuid[];
   v_new_since int;
   v_claims jsonb := p_claims;
   v_removed int := 0;
@@ -355,13 +408,15 @@ begin
     updated_at = now(), duration_ms = p_duration_ms,
     memories_used = p_memories_used, memories_omitted = p_memories_omitted
   where id = p_job_id and lease_token = p_lease_token and status = 'running'
-  returning user_id, memories_changed into v_user, v_dirty;
+  returning user_id, changed_ids into v_user, v_changed;
+  -- Paid for whether or not the lease still holds.
+  perform private.add_usage(p_job_id, p_model, coalesce(p_requested_model, p_model), p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
   if v_user is null then
     return query select 'lease_lost'::private.complete_outcome, null::int;
     return;
   end if;
-  perform private.add_usage(p_job_id, p_model, coalesce(p_requested_model, p_model), p_provider_calls,
-    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
+  v_dirty := cardinality(v_changed) > 0;
 
   select count(*) into v_new_since from public.memories
     where user_id = v_user and state = 'active' and created_at > p_as_of;
@@ -377,15 +432,34 @@ begin
     return;
   end if;
 
-  -- A cited memory deleted, archived or edited since it was read (the job's memories_changed
-  -- flag, set under this row's lock): its claims are never stored.
+  -- More changed while generating than the job could list: what is left of the answer cannot
+  -- be told apart, so nothing is stored (the stripped narrative stays) and another job runs.
+  if cardinality(v_changed) > s.max_tracked_changes then
+    update public.narrative_jobs set last_error = format(
+        'stale_input: more than %s memories or notes changed while generating; nothing stored', s.max_tracked_changes),
+      last_error_code = 'stale_input'
+    where id = p_job_id;
+    perform private.enqueue_if_eligible(v_user, 'memories_changed', s.change_debounce_seconds);
+    perform private.dispatch_pending();
+    return query select 'stale_input'::private.complete_outcome, null::int;
+    return;
+  end if;
+
+  -- A memory or note deleted, archived or edited since the claim (the job's changed_ids): the
+  -- claims citing it are never stored, whatever its updated_at says (that is the editing
+  -- transaction's start, which can be before the read although the edit came after it). Every
+  -- cited memory must also still be an active memory of the user (the claims contract).
   if v_dirty then
     select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb) into v_claims
     from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
     where not exists (
+      select 1 from jsonb_array_elements_text(
+          coalesce(c.claim -> 'memory_ids', '[]'::jsonb) || coalesce(c.claim -> 'note_ids', '[]'::jsonb)) x(id)
+      where x.id::uuid = any (v_changed))
+    and not exists (
       select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid)
       where not exists (select 1 from public.memories m
-                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active' and m.updated_at <= p_as_of));
+                        where m.id = x.mid::uuid and m.user_id = v_user and m.state = 'active'));
     v_removed := jsonb_array_length(p_claims) - jsonb_array_length(v_claims);
   end if;
 
@@ -437,8 +511,12 @@ $$;
 comment on function private.complete_job(bigint, uuid, text, text, int, int, timestamptz, int, int, int, int, int, int, text, int, jsonb) is 'Lease holder stores the narrative (version + 1) and succeeds the job in one transaction.';
 
 -- Finish a claimed attempt that failed. Retryable failures go back to the queue with backoff
--- until max_attempts; permanent ones fail at once. The error is kept on the row either way, and
--- so is what the attempt spent when it reached the provider (a blocked prompt, a cut answer).
+-- until max_attempts; permanent ones fail at once. A content failure (the answer arrived but
+-- was unusable: invalid_output, incomplete_output) is retried at most content_retry_limit times,
+-- counted apart from the attempts an outage may take: a note such as "never mention anything"
+-- makes every answer invalid, and twelve paid attempts would not change that. The error is kept
+-- on the row either way, and so is what the attempt spent when it reached the provider (a
+-- blocked prompt, a cut answer), also when the lease was lost.
 -- Outcomes: retry_scheduled | failed | lease_lost.
 create function private.fail_job(
   p_job_id bigint, p_lease_token uuid, p_code text, p_message text, p_retryable boolean,
@@ -451,35 +529,45 @@ language plpgsql security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
   j public.narrative_jobs;
+  v_content boolean := p_code in ('invalid_output', 'incomplete_output');
+  v_limit int := (select s.content_retry_limit from private.settings s);
+  v_retry boolean;
 begin
   -- Serialised with readers' narrative_for_me like complete_job, so a failure is seen (and its
   -- cooldown honoured) by a request that races it.
   perform private.lock_user(user_id) from public.narrative_jobs where id = p_job_id;
-  update public.narrative_jobs set
-    status = case when p_retryable and attempts < max_attempts then 'queued' else 'failed' end,
-    run_after = case when p_retryable and attempts < max_attempts
-      then now() + private.backoff(attempts, p_retry_after_seconds) else narrative_jobs.run_after end,
-    finished_at = case when p_retryable and attempts < max_attempts then null else now() end,
-    locked_until = null,
-    lease_token = null,
-    last_error_code = p_code,
-    last_error = left(p_code || ': ' || p_message
-      || case when p_retryable and attempts >= max_attempts then format(' (gave up after %s attempts)', attempts) else '' end, 2000),
-    duration_ms = p_duration_ms,
-    updated_at = now()
+  -- Paid for whether or not the lease still holds.
+  perform private.add_usage(p_job_id, p_model, p_requested_model, p_provider_calls,
+    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
+  select * into j from public.narrative_jobs
   where id = p_job_id and lease_token = p_lease_token and narrative_jobs.status = 'running'
-  returning * into j;
+  for update;
   if j.id is null then
     return query select 'lease_lost'::private.fail_outcome, null::text, null::timestamptz;
     return;
   end if;
-  perform private.add_usage(p_job_id, p_model, p_requested_model, p_provider_calls,
-    p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens);
+  v_retry := p_retryable and j.attempts < j.max_attempts and (not v_content or j.content_failures < v_limit);
+  update public.narrative_jobs set
+    status = case when v_retry then 'queued' else 'failed' end,
+    run_after = case when v_retry then now() + private.backoff(j.attempts, p_retry_after_seconds) else narrative_jobs.run_after end,
+    finished_at = case when v_retry then null else now() end,
+    content_failures = j.content_failures + v_content::int,
+    locked_until = null,
+    lease_token = null,
+    last_error_code = p_code,
+    last_error = left(p_code || ': ' || p_message
+      || case when v_retry or not p_retryable then ''
+              when j.attempts >= j.max_attempts then format(' (gave up after %s attempts)', j.attempts)
+              else format(' (gave up after %s unusable answers: content_retry_limit is %s)', j.content_failures + 1, v_limit) end, 2000),
+    duration_ms = p_duration_ms,
+    updated_at = now()
+  where id = p_job_id
+  returning * into j;
   perform private.dispatch_pending();
   return query select (case when j.status = 'queued' then 'retry_scheduled' else 'failed' end)::private.fail_outcome, j.status, j.run_after;
 end
 $$;
-comment on function private.fail_job(bigint, uuid, text, text, boolean, numeric, int, text, text, int, int, int, int, int, int) is 'Lease holder records a failed attempt: retry with backoff, or failed; keeps the error and what it spent.';
+comment on function private.fail_job(bigint, uuid, text, text, boolean, numeric, int, text, text, int, int, int, int, int, int) is 'Lease holder records a failed attempt: retry with backoff (content failures at most content_retry_limit times), or failed; keeps the error and what it spent.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -7,6 +7,36 @@
 --  * New active memories are counted; past stale_after_new_memories a stale refresh is queued,
 --    debounced by stale_debounce_seconds so a burst of inserts makes one job.
 -- Statement-level triggers with transition tables: a bulk insert/update is one pass per user.
+--  * The changed ids are recorded on the user's active job (private.record_changes), so a
+--    generation running meanwhile never stores claims resting on what it read of them.
+
+-- Ids a job lists as changed while it generates (narrative_jobs.changed_ids): past this the
+-- list is cut and the completion stores nothing (a regeneration follows). Bounds the job row
+-- whatever a user changes during one generation.
+alter table private.settings add column max_tracked_changes int not null default 1000 check (max_tracked_changes >= 1);
+
+-- Records on the user's active job, under its row lock, that these memories or notes changed
+-- (deduplicated; cut at max_tracked_changes + 1 ids, which complete_job reads as "too many to
+-- tell"). A claim or completion of the job waits for the changing transaction and sees them.
+-- Called before the change strips the stored narrative: a completion in flight then either
+-- waits for this transaction (and drops the claims) or has committed before the strip reads
+-- (and is stripped). When the job row waited for turns out finished, its completion may have
+-- queued the next job: a second statement, with a fresh snapshot, records on that one, which
+-- might otherwise be claimed and read before this transaction commits.
+create function private.record_changes(p_user_id uuid, p_ids uuid[]) returns void
+language plpgsql volatile security definer set search_path = '' as $$
+begin
+  for i in 1 .. 2 loop
+    update public.narrative_jobs j set
+      changed_ids = array(select distinct x from unnest(j.changed_ids || p_ids) x where x is not null order by x
+                          limit (select s.max_tracked_changes + 1 from private.settings s)),
+      updated_at = now()
+    where j.user_id = p_user_id and j.status in ('queued', 'running');
+    exit when found;
+  end loop;
+end
+$$;
+comment on function private.record_changes(uuid, uuid[]) is 'Lists changed memory/note ids on the user''s active job (under its row lock) for complete_job to drop their claims.';
 
 -- Removes the claims citing changed memories (or the whole narrative of a user no longer
 -- eligible) and queues regeneration. p_changes: [{user_id, memory_id}].
@@ -24,9 +54,8 @@ begin
     -- The user may be going away (cascade from auth.users): nothing to record then.
     continue when not exists (select 1 from auth.users where id = r.user_id);
     -- Under the job row's lock: a claim or completion of this user's job waits for this
-    -- transaction, so it sees the flag and drops these claims too (see complete_job).
-    update public.narrative_jobs set memories_changed = true, updated_at = now()
-    where user_id = r.user_id and status in ('queued', 'running');
+    -- transaction, so it sees these ids and drops their claims too (see complete_job).
+    perform private.record_changes(r.user_id, r.ids);
     if not private.is_eligible(r.user_id) then
       delete from public.user_narratives where user_id = r.user_id;
       continue;

@@ -6,8 +6,9 @@
 --     net._http_response) are marked not-in-flight at once, with the error on the row; one
 --     that generate-narrative rejected (4xx other than 409/429) counts as a failed attempt.
 --  3. Prune finished jobs past retention, old pg_net responses, old cron.job_run_details rows
---     of the narrative-* cron jobs (other jobs' history is left to their owners) and idle rows
---     of the limits; bounded per sweep.
+--     of the narrative-* cron jobs (other jobs' history is left to their owners), memory
+--     tombstones past tombstone_retention_days, old spend ledger rows and idle rows of the
+--     limits; bounded per sweep.
 --  4. Dispatch due jobs into free slots (this also re-sends requests presumed lost), last.
 create function private.sweep() returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -21,6 +22,8 @@ declare
   v_pruned_jobs int;
   v_pruned_responses int;
   v_pruned_cron_runs int;
+  v_purged_tombstones int;
+  v_pruned_spend int;
 begin
   select * into s from private.settings;
 
@@ -112,6 +115,40 @@ begin
   )
   select count(*) into v_pruned_cron_runs from pruned;
 
+  -- Tombstones (soft-deleted memories: empty rows) past tombstone_retention_days. A hard delete
+  -- of a tombstone strips no claim (none cites it) and gives its count back (the delete trigger
+  -- updates the user's private.memory_counts row). Those rows are locked here first, skipping
+  -- users whose row another transaction holds (a user deleting memories right now): the sweep
+  -- never waits on a user while holding the job rows it requeued above. Skipped users' turn
+  -- comes in a later sweep.
+  with batch as (
+    select m.id, m.user_id from public.memories m
+    where m.state = 'deleted' and m.deleted_at < now() - make_interval(days => s.tombstone_retention_days)
+    order by m.deleted_at limit 10000
+    for update skip locked
+  ), counted as (
+    select c.user_id from private.memory_counts c
+    where c.user_id in (select b.user_id from batch b)
+    for update skip locked
+  ), purged as (
+    delete from public.memories m
+    where m.id in (select b.id from batch b
+                   where b.user_id in (select c.user_id from counted c)
+                      or not exists (select 1 from private.memory_counts c where c.user_id = b.user_id))
+    returning 1
+  )
+  select count(*) into v_purged_tombstones from purged;
+
+  -- Spend ledger rows past spend_ledger_retention_days (the day totals in daily_spend stay).
+  with pruned as (
+    delete from private.spend_ledger
+    where id in (select id from private.spend_ledger
+                 where at < now() - make_interval(days => s.spend_ledger_retention_days)
+                 order by at limit 10000)
+    returning 1
+  )
+  select count(*) into v_pruned_spend from pruned;
+
   -- Idle per-user rows of the limits (20261125001300): an expired MCP call slot, a request
   -- bucket refilled long ago (a missing bucket starts full, so deleting it changes nothing).
   delete from private.llm_slots
@@ -126,7 +163,7 @@ begin
     'requeued_expired', v_requeued, 'failed_expired', v_failed,
     'dispatch_failed', v_dispatch_failed, 'dispatched', v_dispatched,
     'pruned_jobs', v_pruned_jobs, 'pruned_responses', v_pruned_responses,
-    'pruned_cron_runs', v_pruned_cron_runs);
+    'pruned_cron_runs', v_pruned_cron_runs, 'purged_tombstones', v_purged_tombstones, 'pruned_spend_rows', v_pruned_spend);
 end
 $$;
 comment on function private.sweep() is 'Every minute (pg_cron): expire leases, settle failed dispatches, prune, dispatch.';

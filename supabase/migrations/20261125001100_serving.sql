@@ -201,7 +201,7 @@ language sql stable security definer set search_path = '' as $$
                           from public.narrative_jobs where status = 'failed'
                           order by finished_at desc limit 20) f),
     -- Per lane: what waits and runs, the oldest wait, the reserved share; bulk says why it is
-    -- paused and when it resumes (the next UTC midnight) while the daily budget is spent.
+    -- paused and when it resumes (the next UTC midnight) while the daily budget or ceiling is spent.
     'lanes', (select jsonb_object_agg(l.lane, jsonb_build_object(
                 'queued', coalesce(q.queued, 0), 'running', coalesce(q.running, 0),
                 'oldest_queued_age_seconds', q.oldest,
@@ -218,32 +218,59 @@ language sql stable security definer set search_path = '' as $$
                                 round(extract(epoch from now() - min(created_at) filter (where status = 'queued'))) as oldest
                          from public.narrative_jobs where status in ('queued', 'running')
                          group by 1) q on q.lane = l.lane),
-    -- Tokens and estimated cost of the jobs started in each window; unpriced_jobs counts jobs
-    -- with tokens whose model has no entry in settings.model_prices (their cost is null).
+    -- The spend ledger per window: paid calls, tokens and cost, split by kind; unpriced_models
+    -- were counted at the highest listed price (no entry for the model or the requested one),
+    -- versions_priced_as_requested answered under a version name without its own entry,
+    -- estimated_calls timed out unanswered and count an estimate.
     'usage', (select jsonb_object_agg(w.name, (
                 select jsonb_build_object(
-                  'jobs', count(*),
+                  'calls', count(*), 'provider_calls', coalesce(sum(provider_calls), 0),
                   'prompt_tokens', coalesce(sum(prompt_tokens), 0), 'output_tokens', coalesce(sum(output_tokens), 0),
                   'thoughts_tokens', coalesce(sum(thoughts_tokens), 0), 'cached_tokens', coalesce(sum(cached_tokens), 0),
-                  'total_tokens', coalesce(sum(total_tokens), 0),
-                  'estimated_cost_usd', coalesce(sum(estimated_cost_usd), 0),
-                  'unpriced_jobs', count(*) filter (where estimated_cost_usd is null),
+                  'total_tokens', coalesce(sum(tokens), 0),
+                  'estimated_cost_usd', coalesce(sum(cost_usd), 0),
+                  'by_kind', jsonb_build_object(
+                    'narrative', jsonb_build_object('calls', count(*) filter (where kind = 'narrative'),
+                      'total_tokens', coalesce(sum(tokens) filter (where kind = 'narrative'), 0),
+                      'estimated_cost_usd', coalesce(sum(cost_usd) filter (where kind = 'narrative'), 0)),
+                    'mcp_answer', jsonb_build_object('calls', count(*) filter (where kind = 'mcp_answer'),
+                      'total_tokens', coalesce(sum(tokens) filter (where kind = 'mcp_answer'), 0),
+                      'estimated_cost_usd', coalesce(sum(cost_usd) filter (where kind = 'mcp_answer'), 0))),
+                  'unpriced_calls', count(*) filter (where pricing = 'highest'),
+                  'estimated_calls', count(*) filter (where usage_estimated),
                   'unpriced_models', coalesce(jsonb_agg(distinct coalesce(model, requested_model))
-                                       filter (where estimated_cost_usd is null), '[]'::jsonb))
-                from public.narrative_jobs
-                where started_at > now() - w.span and total_tokens is not null))
+                                       filter (where pricing = 'highest'), '[]'::jsonb),
+                  'versions_priced_as_requested', coalesce(jsonb_agg(distinct model)
+                                       filter (where pricing = 'requested_model'), '[]'::jsonb))
+                from private.spend_ledger
+                where at > now() - w.span))
               from (values ('last_hour', interval '1 hour'), ('last_day', interval '1 day'), ('last_week', interval '7 days')) w(name, span)),
+    -- Today's spend against the budget (bulk pause) and the ceiling (every paid call), what
+    -- degrades while the ceiling is reached, and how many users are past their token budget.
     'budget', (select jsonb_build_object('daily_budget_usd', s.daily_budget_usd,
-                 'spent_today_usd', coalesce((select d.cost_usd from private.daily_spend d
-                                              where d.day = (now() at time zone 'UTC')::date), 0))
+                 'daily_ceiling_usd', s.daily_ceiling_usd,
+                 'spent_today_usd', private.spent_today(),
+                 'ceiling_reached', coalesce(private.spent_today() >= s.daily_ceiling_usd, false),
+                 'resets_at', (date_trunc('day', now() at time zone 'UTC') + interval '1 day') at time zone 'UTC',
+                 'degraded', case when private.spent_today() >= s.daily_ceiling_usd then jsonb_build_object(
+                   'reason', 'daily_ceiling_reached',
+                   'narratives', 'written by the local writer (local-narrative-v1)',
+                   'mcp_answers', 'extractive (quoted memories, no model call)',
+                   'bulk', 'paused') end,
+                 'tokens_per_user_per_day', s.tokens_per_user_per_day,
+                 'users_over_token_budget', (select count(*) from (
+                     select 1 from private.spend_ledger l where l.at > now() - interval '24 hours'
+                     group by l.user_id having sum(l.tokens) >= s.tokens_per_user_per_day) o))
                from private.settings s),
     'settings', (select jsonb_build_object('max_concurrency', max_concurrency, 'max_attempts', max_attempts,
                    'ttl_days', ttl_days, 'min_memories', min_memories,
                    'bulk_min_share', bulk_min_share, 'interactive_min_share', interactive_min_share,
-                   'daily_budget_usd', daily_budget_usd, 'model_prices', model_prices) from private.settings)
+                   'daily_budget_usd', daily_budget_usd, 'daily_ceiling_usd', daily_ceiling_usd,
+                   'tokens_per_user_per_day', tokens_per_user_per_day, 'content_retry_limit', content_retry_limit,
+                   'model_prices', model_prices) from private.settings)
   )
 $$;
-comment on function private.queue_health() is 'Queue health for operators and GET backfill: counts, lanes, usage and cost, budget, oldest queued, recent failures.';
+comment on function private.queue_health() is 'Queue health for operators and GET backfill: counts, lanes, spend ledger usage and cost, budget and ceiling, oldest queued, recent failures.';
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;

@@ -83,10 +83,11 @@ comment on function private.on_note_updating() is 'Before update on narrative_no
 create trigger narrative_notes_updated_at before update on public.narrative_notes
   for each row execute function private.on_note_updating();
 
--- Keeps only the claims whose cited notes still say what the claim was written from: a
--- "Pinned by you" claim needs its note pinned with exactly that text, any other claim its notes
--- unchanged since p_as_of (memory claims cite no notes and pass).
-create function private.claims_with_current_notes(p_user_id uuid, p_claims jsonb, p_as_of timestamptz) returns jsonb
+-- Keeps only the claims whose cited notes are still there: a "Pinned by you" claim needs its
+-- note pinned with exactly that text, any other claim its notes to exist (memory claims cite no
+-- notes and pass). A note edited while a job generated is caught by identity, not here by
+-- clock: the note trigger lists it on the job (changed_ids) and complete_job drops its claims.
+create function private.claims_with_current_notes(p_user_id uuid, p_claims jsonb) returns jsonb
 language sql stable security definer set search_path = '' as $$
   select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
   from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
@@ -94,14 +95,13 @@ language sql stable security definer set search_path = '' as $$
     select 1 from jsonb_array_elements_text(coalesce(c.claim -> 'note_ids', '[]'::jsonb)) x(nid)
     where not exists (select 1 from public.narrative_notes n
                       where n.id = x.nid::uuid and n.user_id = p_user_id
-                        and case when c.claim ->> 'section' = 'Pinned by you' then n.pinned and n.content = c.claim ->> 'text'
-                                 else n.updated_at <= p_as_of end))
+                        and (c.claim ->> 'section' <> 'Pinned by you' or (n.pinned and n.content = c.claim ->> 'text'))))
 $$;
-comment on function private.claims_with_current_notes(uuid, jsonb, timestamptz) is 'Claims minus those resting on a note deleted or changed since they were written.';
+comment on function private.claims_with_current_notes(uuid, jsonb) is 'Claims minus those citing a deleted note, or quoting a pinned note that no longer says that.';
 
--- Every write of a narrative's claims (complete_job, a strip) keeps only claims on current
--- notes: a note deleted or edited while a job generated is never stored (complete_job and note changes both
--- hold the user's lock).
+-- Every write of a narrative's claims (complete_job, a strip, a direct write) keeps only claims
+-- on notes that exist and pinned claims that still quote their note (complete_job and note
+-- changes both hold the user's lock).
 create function private.on_narrative_writing() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -110,7 +110,7 @@ begin
   if not jsonb_path_exists(new.claims, '$[*].note_ids') then
     return new;
   end if;
-  v_claims := private.claims_with_current_notes(new.user_id, new.claims, new.memories_as_of);
+  v_claims := private.claims_with_current_notes(new.user_id, new.claims);
   if jsonb_array_length(v_claims) < jsonb_array_length(new.claims) then
     new.removed_claims := new.removed_claims + jsonb_array_length(new.claims) - jsonb_array_length(v_claims);
     new.claims := v_claims;
@@ -178,14 +178,17 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.claims_diff(jsonb, jsonb) is 'Claims added, removed and kept between two versions.';
 
--- "2 added, 1 removed, 5 kept — new in Current work and trajectory: <first added claim>".
+-- "2 added, 1 removed, 5 kept — new in Current work and trajectory: <first added claim>"; with
+-- nothing added, just the counts (format() turns a missing section into '', never null, so the
+-- tail is decided by whether there is a first added claim, not by coalesce).
 create function private.changes_summary(p_changes jsonb) returns text
 language sql immutable set search_path = '' as $$
   select format('%s added, %s removed, %s kept', jsonb_array_length(p_changes -> 'added'),
       jsonb_array_length(p_changes -> 'removed'), jsonb_array_length(p_changes -> 'kept'))
-    || coalesce(format(' — new in %s: %s', p_changes -> 'added' -> 0 ->> 'section',
-      case when char_length(p_changes -> 'added' -> 0 ->> 'text') > 80
-        then left(p_changes -> 'added' -> 0 ->> 'text', 79) || '…' else p_changes -> 'added' -> 0 ->> 'text' end), '')
+    || case when p_changes -> 'added' -> 0 ->> 'text' is null then ''
+       else format(' — new in %s: %s', p_changes -> 'added' -> 0 ->> 'section',
+         case when char_length(p_changes -> 'added' -> 0 ->> 'text') > 80
+           then left(p_changes -> 'added' -> 0 ->> 'text', 79) || '…' else p_changes -> 'added' -> 0 ->> 'text' end) end
 $$;
 comment on function private.changes_summary(jsonb) is 'One deterministic line describing a version''s changes.';
 
@@ -308,8 +311,10 @@ create trigger memories_deleted_history after delete on public.memories
   for each statement execute function private.on_memories_changed_history();
 
 -- A note deleted, edited or unpinned: the claims citing it leave the narrative and every version in this
--- transaction (under the user's lock, serialised with complete_job); any note change queues a
--- debounced notes_changed regeneration so the narrative follows the notes.
+-- transaction (under the user's lock, serialised with complete_job); any note change is listed
+-- on the active job (a running generation drops the claims citing the note, and is followed by
+-- another) and queues a debounced notes_changed regeneration so the narrative follows the notes.
+-- Lock order as complete_job's: the user's lock, the job row, then the narrative's rows.
 create function private.on_notes_changed() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -320,6 +325,8 @@ begin
     return null;
   end if;
   perform private.lock_user(v_user);
+  -- Under the job row's lock, like memory changes: the completion drops claims citing the note.
+  perform private.record_changes(v_user, array[old.id, new.id]);
   if tg_op = 'DELETE' or (tg_op = 'UPDATE' and (new.content is distinct from old.content or (old.pinned and not new.pinned))) then
     update public.user_narratives u set
       claims = private.claims_without(u.claims, array[old.id]),
@@ -330,9 +337,6 @@ begin
     where u.user_id = v_user and u.claims @> jsonb_build_array(jsonb_build_object('note_ids', jsonb_build_array(old.id)));
     perform private.strip_versions(v_user, array[old.id]);
   end if;
-  -- Under the job row's lock, like memory changes: a running job's completion re-checks notes.
-  update public.narrative_jobs set memories_changed = true, updated_at = now()
-  where user_id = v_user and status in ('queued', 'running');
   perform private.enqueue_if_eligible(v_user, 'notes_changed', (select change_debounce_seconds from private.settings));
   return null;
 end

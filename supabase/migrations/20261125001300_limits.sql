@@ -6,8 +6,11 @@
 -- Generations a user may start in any 24 hours, every reason counted. Past it, changes still
 -- strip claims at once (memory-change triggers) and the next job waits for the budget.
 alter table private.settings add column generations_per_day int not null default 24 check (generations_per_day >= 1);
--- Memory rows a user may hold (any state: soft-deleted rows take space too).
+-- Memories a user may hold (active or archived); also the most tombstones (soft-deleted rows)
+-- a user keeps: soft-deleting past it purges that user's oldest.
 alter table private.settings add column max_memories_per_user int not null default 20000 check (max_memories_per_user >= 1);
+-- Days a tombstone is kept before the sweeper purges it (a hard delete of an empty row).
+alter table private.settings add column tombstone_retention_days int not null default 30 check (tombstone_retention_days >= 0);
 -- Largest memories.metadata, in bytes of its jsonb text.
 alter table private.settings add column memory_metadata_max_bytes int not null default 8192 check (memory_metadata_max_bytes >= 2);
 
@@ -31,17 +34,25 @@ comment on function private.budget_run_after(uuid) is 'Earliest start of the use
 -- user's row it adds to (a tuple lock, not a slot of the shared lock table: a bulk insert for
 -- 100,000 users in one statement needs none; a per-user advisory lock ran out of shared memory
 -- there), in user order, so concurrent inserts for one user queue and the total stays exact.
+-- Tombstones are counted beside them, under the same row lock, for the per-user tombstone bound.
 create table private.memory_counts (
   user_id uuid primary key references auth.users (id) on delete cascade,
-  n int not null check (n >= 0)
+  n int not null check (n >= 0),
+  tombstones int not null default 0 check (tombstones >= 0)
 );
-comment on table private.memory_counts is 'Memories per user that are not deleted, for max_memories_per_user.';
-insert into private.memory_counts (user_id, n)
-select user_id, count(*) from public.memories where state <> 'deleted' group by user_id;
+comment on table private.memory_counts is 'Memories per user that are not deleted (max_memories_per_user), and their tombstones.';
+insert into private.memory_counts (user_id, n, tombstones)
+select user_id, count(*) filter (where state <> 'deleted'), count(*) filter (where state = 'deleted')
+from public.memories group by user_id;
 
--- Memory bounds, statement-level (a bulk insert is one pass): metadata size on inserts and
--- updates, the per-user count on inserts (the new rows added to memory_counts first); an update
--- that deletes memories gives their room back.
+-- Memory bounds, statement-level (a bulk insert is one pass): no memory inserted as deleted (a
+-- tombstone only comes from deleting a memory, so their number follows the memories a user
+-- really had), metadata size on inserts and updates, the per-user count on inserts (the new
+-- rows added to memory_counts first); an update that deletes memories gives their room back and
+-- counts their tombstones, and past max_memories_per_user tombstones the user's oldest are
+-- purged (hard-deleted: an empty row, no claim cites it, so no claim work runs). The purge skips
+-- tombstones another transaction holds (the sweeper deleting them) rather than wait for them
+-- while holding the count row the sweeper's delete needs.
 create function private.check_memory_limits() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -49,6 +60,11 @@ declare
   r record;
 begin
   select * into s from private.settings;
+  if tg_op = 'INSERT' and exists (select 1 from new_rows n where n.state = 'deleted') then
+    raise exception 'a memory cannot be inserted as deleted'
+      using errcode = '23514', constraint = 'memories_inserted_deleted',
+        hint = 'Insert it active or archived; deleting a memory (state = ''deleted'') makes its tombstone.';
+  end if;
   select octet_length(n.metadata::text) as bytes into r from new_rows n
   where octet_length(n.metadata::text) > s.memory_metadata_max_bytes limit 1;
   if found then
@@ -57,10 +73,20 @@ begin
         hint = 'Store less in metadata (limit: private.settings.memory_metadata_max_bytes).';
   end if;
   if tg_op = 'UPDATE' then
-    update private.memory_counts c set n = greatest(c.n - d.k, 0)
-    from (select n.user_id, count(*) as k from new_rows n join old_rows o on o.id = n.id
-          where n.state = 'deleted' and o.state <> 'deleted' group by n.user_id) d
-    where c.user_id = d.user_id;
+    for r in
+      update private.memory_counts c set n = greatest(c.n - d.k, 0), tombstones = c.tombstones + d.k
+      from (select n.user_id, count(*) as k from new_rows n join old_rows o on o.id = n.id
+            where n.state = 'deleted' and o.state <> 'deleted' group by n.user_id) d
+      where c.user_id = d.user_id
+      returning c.user_id, c.tombstones - s.max_memories_per_user as excess
+    loop
+      continue when r.excess <= 0;
+      delete from public.memories m
+      where m.id in (select t.id from public.memories t
+                     where t.user_id = r.user_id and t.state = 'deleted'
+                     order by t.deleted_at, t.id limit r.excess
+                     for update skip locked);
+    end loop;
   end if;
   if tg_op = 'INSERT' then
     with added as (
@@ -79,20 +105,22 @@ begin
   return null;
 end
 $$;
-comment on function private.check_memory_limits() is 'Refuses memories past max_memories_per_user or with metadata over memory_metadata_max_bytes (23514).';
+comment on function private.check_memory_limits() is 'Refuses memories inserted as deleted, past max_memories_per_user or with metadata over memory_metadata_max_bytes (23514); bounds tombstones.';
 
--- A hard delete (the Data API, an account going away) gives the rows back. A user's own row may
--- already be gone with the account: then there is nothing to update.
+-- A hard delete (the Data API, an account going away, a tombstone purge) gives the rows back:
+-- memories to n, tombstones to tombstones. A user's own row may already be gone with the
+-- account: then there is nothing to update.
 create function private.uncount_memories() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  update private.memory_counts c set n = greatest(c.n - d.k, 0)
-  from (select o.user_id, count(*) as k from old_rows o where o.state <> 'deleted' group by o.user_id) d
+  update private.memory_counts c set n = greatest(c.n - d.live, 0), tombstones = greatest(c.tombstones - d.dead, 0)
+  from (select o.user_id, count(*) filter (where o.state <> 'deleted') as live, count(*) filter (where o.state = 'deleted') as dead
+        from old_rows o group by o.user_id) d
   where c.user_id = d.user_id;
   return null;
 end
 $$;
-comment on function private.uncount_memories() is 'Takes hard-deleted memories (not already deleted) off private.memory_counts.';
+comment on function private.uncount_memories() is 'Takes hard-deleted memories and tombstones off private.memory_counts.';
 
 -- Named to fire before the memory-change triggers (after-triggers run in name order): a refused
 -- insert is refused before anything queues or dispatches.

@@ -5,7 +5,7 @@
 -- transaction; a user left below eligibility keeps no history.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(20);
+select plan(23);
 
 update private.settings set min_memories = 3, max_notes = 3, history_versions_kept = 2;
 insert into auth.users (id, email) values
@@ -102,6 +102,16 @@ select is((select count(*)::int from public.user_narratives where user_id = :a::
 -- Pruning: a third version leaves the two newest.
 update public.user_narratives set version = 3 where user_id = :a::uuid;
 select is((select array_agg(version order by version) from public.user_narrative_versions where user_id = :a::uuid), array[2, 3], 'pruned past history_versions_kept');
+select is((select summary from public.user_narrative_versions where user_id = :a::uuid and version = 3), '0 added, 0 removed, 1 kept',
+  'a version that adds nothing: just the counts');
+
+-- The summary line itself, with and without additions (a long first claim is cut at 80 characters).
+select is(private.changes_summary(jsonb_build_object('added', '[]'::jsonb,
+    'removed', jsonb_build_array(pg_temp.claim('Who they are', 'Two.', '2')), 'kept', jsonb_build_array(pg_temp.claim('Who they are', 'One.', '1')))),
+  '0 added, 1 removed, 1 kept', 'nothing added: no "new in" tail');
+select is(private.changes_summary(jsonb_build_object('added', jsonb_build_array(pg_temp.claim('Recurring themes and patterns', repeat('y', 81), '3'),
+    pg_temp.claim('Who they are', 'Later.', '4')), 'removed', '[]'::jsonb, 'kept', '[]'::jsonb)),
+  '2 added, 0 removed, 0 kept — new in Recurring themes and patterns: ' || repeat('y', 79) || '…', 'with additions: the first one, cut at 80 characters');
 
 -- Below eligibility: no narrative, no history.
 delete from public.memories where user_id = :a::uuid;

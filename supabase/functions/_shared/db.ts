@@ -5,6 +5,7 @@ import { Socket } from 'node:net';
 import postgres from 'postgres';
 import { env } from './env.ts';
 import type { Claims, UserClaims } from './auth.ts';
+import { log } from './log.ts';
 
 // postgres.js batches small writes with setImmediate and flushes at once when a pipelined batch
 // passes 1 KiB, cancelling the immediate. Deno 2.1 (the edge runtime's) still runs an immediate
@@ -17,6 +18,19 @@ const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[])
 (Socket.prototype as { write: (...args: unknown[]) => boolean }).write = function (this: Socket, ...args: unknown[]) {
   return args[0] === null ? true : socketWrite.apply(this, args);
 };
+
+/** Warnings SQL raises for the functions' log: private.record_spend's `unpriced_model` (its
+ *  detail is JSON of ids, models and the cost counted; never text). Other notices are dropped. */
+const FORWARDED_NOTICES = new Set(['unpriced_model']);
+
+function forwardNotice(notice: postgres.Notice): void {
+  if (!FORWARDED_NOTICES.has(notice.message)) return;
+  let detail: Record<string, unknown> = {};
+  try {
+    detail = JSON.parse(notice.detail ?? '{}');
+  } catch { /* not JSON: the message alone */ }
+  log({ level: 'warn', msg: notice.message, ...detail });
+}
 
 /** The service connection's statement_timeout (see below). */
 export const SERVICE_STATEMENT_TIMEOUT_MS = 30_000;
@@ -34,7 +48,7 @@ export const sql = postgres(env.dbUrl, {
   max: env.dbPoolSize,
   idle_timeout: 60,
   connect_timeout: 10,
-  onnotice: () => {},
+  onnotice: forwardNotice,
   // statement_timeout bounds any one statement of the service connection (a runaway query must
   // not hold a pooled connection forever). 30 s covers the slowest legitimate one, the set-based
   // backfill (1.94 s for 100,000 users, about 20 µs a user: some 1.5 million users per call; more

@@ -5,7 +5,7 @@
 import { CLOSE, fenceRule, OPEN, sanitizeMemoryText } from '../narrative/prompt.ts';
 import type { GeminiProvider } from '../providers/gemini.ts';
 import { createGemini } from '../providers/index.ts';
-import { ProviderError } from '../providers/types.ts';
+import { type CompletionPrompt, type GenerationResult, ProviderError, type Usage } from '../providers/types.ts';
 import type { Memory } from './memories.ts';
 
 export interface AnswerSpec {
@@ -36,7 +36,8 @@ export interface Answer {
   source: 'model' | 'extractive';
   model: string | null;
   memories_used: number;
-  /** Why the extractive answer was given: `offline` (no model configured), or the model's failure. */
+  /** Why the extractive answer was given: `offline` (no model configured), a spend limit
+   *  (`daily_ceiling_reached`, `token_budget_reached`), `concurrency_limited`, or the model's failure. */
   fallback_reason: string | null;
 }
 
@@ -94,30 +95,60 @@ export function extractive(spec: AnswerSpec, relevant: Memory[], recent: Memory[
 
 let gemini: GeminiProvider | null | undefined;
 
-/** Takes one of the user's provider-call slots for `seconds`: its release, or null when all are taken. */
-export type TakeSlot = (seconds: number) => Promise<(() => Promise<void>) | null>;
+/** Why a paid call may not be made for the user now (the daily ceiling, their token budget, all
+ *  their provider-call slots taken), or the release of the slot it may use. */
+export type Admission = { refused: string } | { release: () => Promise<void> };
+
+/** What an answer asks of the database before and after its model call (server.ts: Postgres). */
+export interface PaidCalls {
+  /** Decides once per answer whether a call may be made, taking one of the user's slots for
+   *  `seconds` if so. */
+  admit(seconds: number): Promise<Admission>;
+  /** Records what a call spent (the spend ledger), success or failure alike. */
+  record(usage: Usage): Promise<void>;
+}
+
+/** What a call that timed out after it was sent counts, failing closed (the provider may have
+ *  answered and billed it past our deadline): its prompt at about four characters a token and
+ *  its whole output cap. */
+function unanswered(p: CompletionPrompt, model: string): Usage {
+  return {
+    requestedModel: model, model, calls: 1, promptTokens: Math.ceil((p.system.length + p.user.length) / 4),
+    outputTokens: p.maxOutputTokens ?? null, thoughtsTokens: null, cachedTokens: null, totalTokens: null, estimated: true,
+  };
+}
 
 /** Gemini's answer within the spec's deadline (or the caller's cancellation), else the extract.
- *  The call needs one of the user's slots (mcp_llm_calls_per_user); without one, the extract. */
+ *  The call must be admitted (private.spend_limit_reached, mcp_llm_calls_per_user); refused, the
+ *  extract says why, and no request is sent. Whatever a call reports spending is recorded (a
+ *  timed-out one at an estimate). */
 export async function answer(
-  spec: AnswerSpec, question: string, relevant: Memory[], recent: Memory[], signal: AbortSignal, takeSlot: TakeSlot,
+  spec: AnswerSpec, question: string, relevant: Memory[], recent: Memory[], signal: AbortSignal, paid: PaidCalls,
 ): Promise<Answer> {
   if (gemini === undefined) gemini = createGemini();
-  if (!gemini) return extractive(spec, relevant, recent, 'offline');
+  const model = gemini;
+  if (!model) return extractive(spec, relevant, recent, 'offline');
   if (relevant.length + recent.length === 0) return extractive(spec, relevant, recent, 'no_memories');
   const { prompt: p, used } = prompt(spec, question, [...relevant, ...recent]);
   // The slot outlives the deadline by a margin, so a call whose release was lost frees it soon.
-  const release = await takeSlot(Math.ceil(spec.deadlineMs / 1000) + 5);
-  if (!release) return extractive(spec, relevant, recent, 'concurrency_limited');
+  const admission = await paid.admit(Math.ceil(spec.deadlineMs / 1000) + 5);
+  if ('refused' in admission) return extractive(spec, relevant, recent, admission.refused);
   try {
-    const r = await gemini.complete(p, AbortSignal.any([signal, AbortSignal.timeout(spec.deadlineMs)]));
+    let r: GenerationResult;
+    try {
+      r = await model.complete(p, AbortSignal.any([signal, AbortSignal.timeout(spec.deadlineMs)]));
+    } catch (err) {
+      // A timeout reports no usage: counted at the estimate (a blocked prompt, a cut retry report theirs).
+      const usage = err instanceof ProviderError ? err.usage ?? (err.code === 'timeout' ? unanswered(p, model.models.interactive) : null) : null;
+      if (usage) await paid.record(usage);
+      return extractive(spec, relevant, recent, err instanceof ProviderError ? err.code : 'model_error');
+    }
+    await paid.record(r);
     const text = r.text.trim();
     if (r.finishReason !== 'STOP') return extractive(spec, relevant, recent, 'incomplete');
     if (!text) return extractive(spec, relevant, recent, 'empty_answer');
     return { answer: text, source: 'model', model: r.model, memories_used: used, fallback_reason: null };
-  } catch (err) {
-    return extractive(spec, relevant, recent, err instanceof ProviderError ? err.code : 'model_error');
   } finally {
-    await release();
+    await admission.release();
   }
 }

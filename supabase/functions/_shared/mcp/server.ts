@@ -15,7 +15,7 @@ import type { UserClaims } from '../auth.ts';
 import { asUser, sql, type Tx } from '../db.ts';
 import { log } from '../http.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
-import { answer, ASK, DEEP, type AnswerSpec, type TakeSlot } from './answer.ts';
+import { answer, ASK, DEEP, type AnswerSpec, type PaidCalls } from './answer.ts';
 import type { CallLog } from './log.ts';
 import { addMemory, getMemory, listMemories, memoriesFor, searchMemories } from './memories.ts';
 import { NARRATIVE_URI, narrativeMarkdown, narrativeState } from './narrative.ts';
@@ -132,17 +132,34 @@ export function createMcpServer(claims: UserClaims, calls: CallLog): McpServer {
     return { text: JSON.stringify({ results, count: results.length }), data: { results, count: results.length } };
   }));
 
-  // Slots are shared by every instance, so they live in Postgres (service connection: private).
-  const takeSlot: TakeSlot = async (seconds) => {
-    const [{ slot }] = await sql<{ slot: number | null }[]>`select private.take_llm_slot(${claims.sub}, ${seconds}) as slot`;
-    return slot === null ? null : async () => {
-      await sql`select private.release_llm_slot(${claims.sub}, ${slot})`;
-    };
+  // Spend limits, slots and the ledger are shared by every instance, so they live in Postgres
+  // (service connection: private). One round trip decides: a spend limit refuses first, and only
+  // an admitted call takes a slot.
+  const paid: PaidCalls = {
+    async admit(seconds) {
+      const [{ refused, slot }] = await sql<{ refused: string | null; slot: number | null }[]>`
+        with l as materialized (select private.spend_limit_reached(${claims.sub}) as reason)
+        select l.reason as refused, case when l.reason is null then private.take_llm_slot(${claims.sub}, ${seconds}) end as slot
+        from l`;
+      if (refused !== null) return { refused };
+      if (slot === null) return { refused: 'concurrency_limited' };
+      return { release: async () => { await sql`select private.release_llm_slot(${claims.sub}, ${slot})`; } };
+    },
+    // The answer is already paid for: a ledger write that fails is logged, never the user's error.
+    async record(u) {
+      try {
+        await sql`select private.record_spend('mcp_answer', ${claims.sub}, null, ${u.requestedModel}, ${u.model}, ${u.calls},
+          ${u.promptTokens}, ${u.outputTokens}, ${u.thoughtsTokens}, ${u.cachedTokens}, ${u.totalTokens}, ${u.estimated ?? false})`;
+      } catch (err) {
+        log({ level: 'error', msg: 'spend_record_failed', user_id: claims.sub, kind: 'mcp_answer',
+          error: err instanceof Error ? err.message : String(err) });
+      }
+    },
   };
   const answering = (spec: AnswerSpec, relevant: number, recent: number) =>
     async (question: string, id: RequestId, signal: AbortSignal) => {
       const found = await asMe((tx) => memoriesFor(tx, question, relevant, recent));
-      const a = await answer(spec, question, found.relevant, found.recent, signal, takeSlot);
+      const a = await answer(spec, question, found.relevant, found.recent, signal, paid);
       calls.note(id, { answer_source: a.source, fallback_reason: a.fallback_reason });
       return { text: a.answer, data: { ...a } };
     };

@@ -9,10 +9,14 @@ import { fitMemories } from './prompt.ts';
 import { sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
+import { LocalProvider } from '../providers/local.ts';
 import { providerEnv } from '../env.ts';
 import { ProviderError, type NarrativeProvider, type PromptMemory, type Usage } from '../providers/types.ts';
 
 const provider: NarrativeProvider = createProvider();
+/** The writer of an attempt that may not make a paid call (private.spend_limit_reached): the
+ *  user still gets a correct narrative, at no cost. */
+const localWriter: NarrativeProvider = provider.name === 'local' ? provider : new LocalProvider();
 const timeoutMs = providerEnv().timeoutMs;
 
 export interface ClaimedJob {
@@ -78,8 +82,11 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   let usage: Usage | null = null;
   try {
     const t1 = performance.now();
-    const [eligible] = await sql<{ ok: boolean; min_claims: number; prompt_char_budget: number }[]>`
-      select private.is_eligible(${userId}) as ok, min_claims, prompt_char_budget from private.settings`;
+    // Asked once per attempt: whether this attempt may make a paid call (the daily ceiling, the
+    // user's token budget), with eligibility and the prompt budget in the same round trip.
+    const [eligible] = await sql<{ ok: boolean; min_claims: number; prompt_char_budget: number; spend_limit: string | null }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims, prompt_char_budget, private.spend_limit_reached(${userId}) as spend_limit
+      from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
     // Best-ranked first: the candidates whose smallest possible lines fit the budget.
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
@@ -104,17 +111,19 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
 
     const t2 = performance.now();
     const lane = laneOf(job.reason);
+    const writer = eligible.spend_limit === null ? provider : localWriter;
+    const degraded = writer === provider ? {} : { degraded: eligible.spend_limit };
     let result;
     try {
-      result = await provider.generate({ memories, notes: notes.map((n) => ({ content: n.content, pinned: n.pinned })), omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs), lane);
+      result = await writer.generate({ memories, notes: notes.map((n) => ({ content: n.content, pinned: n.pinned })), omitted: total - memories.length, total }, AbortSignal.timeout(timeoutMs), lane);
     } catch (err) {
       if (err instanceof ProviderError) usage = err.usage;
-      step(jobId, userId, 'provider_call', t2, 'error', { provider: provider.name, lane, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
+      step(jobId, userId, 'provider_call', t2, 'error', { provider: writer.name, lane, ...degraded, error_code: err instanceof ProviderError ? err.code : 'unexpected' });
       throw err;
     }
     usage = result;
     step(jobId, userId, 'provider_call', t2, 'ok', {
-      provider: provider.name, lane, model: result.model, requested_model: result.requestedModel, finish_reason: result.finishReason,
+      provider: writer.name, lane, ...degraded, model: result.model, requested_model: result.requestedModel, finish_reason: result.finishReason,
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });

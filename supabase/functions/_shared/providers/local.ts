@@ -208,7 +208,7 @@ export class LocalProvider implements NarrativeProvider {
       finishReason: 'STOP',
       requestedModel: this.model,
       model: this.model,
-      calls: 1,
+      calls: 0, // no provider was called: nothing for the spend ledger
       promptTokens,
       outputTokens,
       thoughtsTokens: null,

@@ -33,7 +33,8 @@ export interface Usage {
   requestedModel: string;
   /** The model that actually answered (Gemini's modelVersion), or the requested one. */
   model: string;
-  /** Provider responses these counts cover. */
+  /** Paid provider responses these counts cover (0 for the local writer: nothing to record in
+   *  the spend ledger). */
   calls: number;
   promptTokens: number | null;
   /** Answer tokens (Gemini's candidatesTokenCount), thoughts excluded. */
@@ -42,6 +43,9 @@ export interface Usage {
   /** Prompt tokens served from the provider's context cache (part of promptTokens). */
   cachedTokens: number | null;
   totalTokens: number | null;
+  /** True when these counts are our estimate, not the provider's (a call that timed out after it
+   *  was sent: it may have been answered and billed). */
+  estimated?: boolean;
 }
 
 export interface GenerationResult extends Usage {
