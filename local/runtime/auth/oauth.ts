@@ -236,13 +236,18 @@ export function createOAuthServer(opts: AuthOptions, sessions: Sessions) {
           throw new OAuthError('invalid_grant', 'PKCE verification failed: code_verifier is required when PKCE challenge is present');
         }
         if (a.code_challenge && !pkceMatches(a, p.code_verifier)) throw new OAuthError('invalid_grant', 'PKCE verification failed: code challenge does not match previously saved code verifier');
-        const user = a.user_id ? await loadUser(sql, a.user_id) : undefined;
-        if (!user) throw new OAuthError('invalid_grant', 'User not found for authorization code');
-        if (user.banned_until && user.banned_until > new Date()) throw new OAuthError('access_denied', 'User is banned');
+        if (!a.user_id) throw new OAuthError('invalid_grant', 'Authorization code has no associated user');
         // Codes are single use.
         await tx`delete from auth.oauth_authorizations where id = ${a.id}`;
-        return { user, scope: a.scope };
-      }).then(({ user, scope }) => sessions.startSession(user, { clientId: client.id, scope }));
+        return { userId: a.user_id, scope: a.scope };
+      }).then(async ({ userId, scope }) => {
+        // Read after the transaction: inside it a second connection per exchange would exhaust
+        // the pool under concurrent sign-ins.
+        const user = await loadUser(sql, userId);
+        if (!user) throw new OAuthError('invalid_grant', 'User not found for authorization code');
+        if (user.banned_until && user.banned_until > new Date()) throw new OAuthError('access_denied', 'User is banned');
+        return await sessions.startSession(user, { clientId: client.id, scope });
+      });
     } else if (p.grant_type === 'refresh_token') {
       if (!p.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required for refresh_token grant');
       session = await sessions.refresh(p.refresh_token, client.id);
