@@ -165,4 +165,13 @@ describe('the OAuth 2.1 server (as Supabase Auth)', () => {
     const anonymous = await token({ grant_type: 'authorization_code', code, code_verifier: verifier });
     expect(await anonymous.json(), 'no client at all').toEqual({ error: 'invalid_client', error_description: 'Client authentication required' });
   });
+
+  it('twelve users sign in through the flow at once (the stand-in holds no pooled connection across statements)', async () => {
+    // Its pool has four connections; a code exchange that asked for a second one inside its
+    // transaction deadlocked as soon as four ran at once (the soak's twenty MCP users hung).
+    const users = await Promise.all(Array.from({ length: 12 }, () => createUser()));
+    const tokens = await Promise.all(users.map((u) => oauthSignIn(u.accessToken, keys().anonKey)));
+    expect(tokens.map((t) => JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString()).sub), 'each user got their own token')
+      .toEqual(users.map((u) => u.id));
+  });
 });
