@@ -6,8 +6,6 @@ import {
   CLAIM_OUTCOMES, COMPLETE_OUTCOMES, FAIL_OUTCOMES, JOB_ERROR_CODES, JOB_REASONS, JOB_STATUSES,
   NARRATIVE_FOR_ME_REASONS, NARRATIVE_FOR_ME_STATUSES, NARRATIVE_STATUSES, laneOf,
 } from '../shared/narrative.ts';
-import fc from 'fast-check';
-import { memoryBlock } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { db } from './helpers/stack.ts';
 import { createUser } from './helpers/users.ts';
 
@@ -84,20 +82,5 @@ describe('SQL outcome values match shared/narrative.ts', () => {
     for (const r of JOB_REASONS.filter((x) => !(NARRATIVE_FOR_ME_REASONS as readonly string[]).includes(x))) {
       expect(await ask(r), `${r} is refused as bad input`).toBe('error 22023');
     }
-  });
-
-  it('private.prompt_line_floor never exceeds the line the prompt really carries (or memories_for_prompt would drop some that fit)', async () => {
-    // Whitespace of every kind JavaScript folds, controls, heading marks, angle brackets, astral characters.
-    const unit = fc.constantFrom('a', 'Z', ' ', '\t', '\n', '\r', '\u00a0', '\u2028', '\u3000', '\ufeff', '\u0085', '\u0007', '\u001f',
-      '\u007f', '#', '<', '>', '\uff1c', 'é', '🦀', '&');
-    const contents = fc.sample(fc.array(unit, { maxLength: 60 }).map((cs) => cs.join('')), { numRuns: 400, seed: 20261207 });
-    const rows = await sql<{ content: string; floor: number }[]>`
-      select c as content, private.prompt_line_floor(c) as floor from unnest(${contents}::text[]) c`;
-    for (const { content, floor } of rows) {
-      const line = memoryBlock([{ content, created_at: '2026-12-07T00:00:00Z', importance: null }]);
-      expect(floor, `${JSON.stringify(content)}: floor ${floor} <= the sent line's ${line.length}`).toBeLessThanOrEqual(line.length);
-    }
-    const [{ tight }] = await sql<{ tight: number }[]>`select private.prompt_line_floor('plain words') as tight`;
-    expect(tight, 'and tight for plain text: 16 + the characters').toBe(16 + 'plainwords'.length);
   });
 });

@@ -104,4 +104,13 @@ describe('fitMemories: the budget holds for the memory block as sent', () => {
     expect(fit.map((m) => m.id), 'a best-ranked prefix: what omitted counts assume').toEqual(['a']);
     expect(fitMemories(ranked(3, () => '<'.repeat(400)), 200), 'nothing fits: nothing taken').toEqual([]);
   });
+
+  it('no memory line is shorter than 16 characters, which memories_for_prompt relies on to bound what it reads', () => {
+    for (const content of ['', ' ', '\n\t', '###', '\u0007', 'x']) {
+      for (const created_at of ['2026-01-01T00:00:00Z', 'not a date']) {
+        const line = memoryBlock([{ content, created_at, importance: null }]);
+        expect(line.length, `${JSON.stringify(content)} (${created_at}): "${line}"`).toBeGreaterThanOrEqual(16);
+      }
+    }
+  });
 });
