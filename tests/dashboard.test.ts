@@ -107,16 +107,18 @@ describe('dashboard in Chromium', () => {
   it('sign in shows an existing narrative: sections as headings, age, version, model; model text never becomes markup', async () => {
     const m = marker();
     // The provider answers claims (structured output); the narrative is their rendering.
-    const claim = (section: number, text: string) => ({ section: NARRATIVE_SECTIONS[section], text, memory_refs: ['m1'] });
-    const text = JSON.stringify({ claims: [
-      claim(0, 'A **careful** engineer with a _dry_ sense of humour. <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'),
-      claim(1, 'Building a narrative cache'),
-      claim(1, 'Moving a prototype to durable jobs'),
-      claim(2, 'Be direct and concrete; lead with the answer, then the reasoning, and say what was not checked.'),
-      claim(3, 'Reliability, honest error reporting and small interfaces come up again and again in their notes.'),
-    ] });
+    // Claim k states memory k (m1 the newest), so it rests on what it cites.
+    const said: [number, string][] = [
+      [0, 'A **careful** engineer with a _dry_ sense of humour. <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'],
+      [1, 'Building a narrative cache'],
+      [1, 'Moving a prototype to durable jobs'],
+      [2, 'Be direct and concrete; lead with the answer, then the reasoning, and say what was not checked.'],
+      [3, 'Reliability, honest error reporting and small interfaces come up again and again in their notes.'],
+    ];
+    const text = JSON.stringify({ claims: said.map(([section, t], k) => ({ section: NARRATIVE_SECTIONS[section], text: t, memory_refs: [`m${k + 1}`] })) });
     await fake.scenario(m, [{ kind: 'ok', text }]);
-    const user = await userWith(6, m);
+    const user = await createUser();
+    await memoriesOf(sql, user.id, [...said.map(([, t]) => t), `I keep notes about ${m}`]);
     await withNarrative(user);
 
     const page = await openDashboard();
@@ -553,12 +555,14 @@ describe('the grounded narrative in Chromium', () => {
   it('history: every version with date, reason, model, claim count and summary; any version opens its diff against the one before', async () => {
     const m = marker();
     await fake.scenario(m, [
-      answer([[WHO, 'Alpha rests on m1.', ['m1']], [WORK, 'Bravo rests on m2.', ['m2']], [HOW, 'Charlie rests on m3.', ['m3']]]),
-      answer([[WHO, 'Alpha rests on m1.', ['m1']], [WORK, 'Bravo rests on m2.', ['m2']], [THEMES, 'Delta rests on m4.', ['m4']]]),
-      answer([[WHO, 'Alpha rests on m1.', ['m1']], [HOW, 'Echo rests on m5.', ['m5']], [WORK, 'Foxtrot rests on m6.', ['m6']],
-        [THEMES, 'Delta rests on m4.', ['m4']]]),
+      answer([[WHO, 'Alpha (m1).', ['m1']], [WORK, 'Bravo (m2).', ['m2']], [HOW, 'Charlie (m3).', ['m3']]]),
+      answer([[WHO, 'Alpha (m1).', ['m1']], [WORK, 'Bravo (m2).', ['m2']], [THEMES, 'Delta (m4).', ['m4']]]),
+      answer([[WHO, 'Alpha (m1).', ['m1']], [HOW, 'Echo (m5).', ['m5']], [WORK, 'Foxtrot (m6).', ['m6']],
+        [THEMES, 'Delta (m4).', ['m4']]]),
     ]);
-    const user = await userWith(6, m);
+    // m1 is "Alpha memory", m2 "Bravo memory", ...: each claim rests on what it cites.
+    const user = await createUser();
+    await memoriesOf(sql, user.id, ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot'].map((w) => `${w} memory ${m}`));
     await withNarrative(user);
     await regenerateNow(user);
     await regenerateNow(user);
@@ -586,11 +590,11 @@ describe('the grounded narrative in Chromium', () => {
     await expect.poll(() => diff.locator('.diff-heading').allInnerTexts(), { message: 'the diff of version 2', timeout: 10_000 })
       .toEqual(['Added (1)', 'Removed (1)']);
     expect(await diff.locator('.diff-caption').innerText(), 'against the version before').toBe('Compared with version 1:');
-    expect(await diff.locator('.diff-list.diff-added .diff-text').allInnerTexts(), 'added').toEqual(['Delta rests on m4.']);
-    expect(await diff.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'removed').toEqual(['Charlie rests on m3.']);
+    expect(await diff.locator('.diff-list.diff-added .diff-text').allInnerTexts(), 'added').toEqual(['Delta (m4).']);
+    expect(await diff.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'removed').toEqual(['Charlie (m3).']);
     expect(await diff.locator('.diff-kept summary').innerText(), 'kept, folded').toBe('Kept (2)');
     await diff.locator('.diff-kept summary').click();
-    expect((await diff.locator('.diff-list.diff-kept .diff-text').allInnerTexts()).sort(), 'kept').toEqual(['Alpha rests on m1.', 'Bravo rests on m2.']);
+    expect((await diff.locator('.diff-list.diff-kept .diff-text').allInnerTexts()).sort(), 'kept').toEqual(['Alpha (m1).', 'Bravo (m2).']);
 
     // Version 3 from the keyboard; version 1 has nothing before it.
     const v3 = items.nth(0).locator('.version-toggle');
@@ -598,8 +602,8 @@ describe('the grounded narrative in Chromium', () => {
     await page.keyboard.press('Enter');
     const diff3 = page.locator(`#${await v3.getAttribute('aria-controls')}`);
     await expect.poll(async () => (await diff3.locator('.diff-list.diff-added .diff-text').allInnerTexts()).sort(),
-      { message: 'version 3 added', timeout: 10_000 }).toEqual(['Echo rests on m5.', 'Foxtrot rests on m6.']);
-    expect(await diff3.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'version 3 removed').toEqual(['Bravo rests on m2.']);
+      { message: 'version 3 added', timeout: 10_000 }).toEqual(['Echo (m5).', 'Foxtrot (m6).']);
+    expect(await diff3.locator('.diff-list.diff-removed .diff-text').allInnerTexts(), 'version 3 removed').toEqual(['Bravo (m2).']);
     const v1 = items.nth(2).locator('.version-toggle');
     await v1.click();
     const diff1 = page.locator(`#${await v1.getAttribute('aria-controls')} .diff-caption`);

@@ -12,7 +12,7 @@ import {
   NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, orchestrateResponse, renderClaims,
 } from '../shared/narrative.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { addMemories, enqueue, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
+import { enqueue, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
 import { API_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
@@ -100,7 +100,9 @@ describe('an edit that commits after the generation read its input', () => {
       [[WORK, 'Builds boats (memory 2).', ['m2']], [HOW, 'Likes short answers (memory 3).', ['m3']], [THEMES, 'Sails (memory 4).', ['m4']]],
     ]);
     const user = await createUser();
-    const [m1Id] = await memoriesOf(sql, user.id, [`I live at 12 Elm St ${s.marker}`, ...[2, 3, 4, 5, 6].map((i) => `I sail ${s.marker} #${i}`)]);
+    // Each claim rests on what it cites (validation drops any that does not).
+    const [m1Id] = await memoriesOf(sql, user.id, [`I live at 12 Elm St ${s.marker}`, `I build boats ${s.marker}`, `I like short answers ${s.marker}`,
+      ...[4, 5, 6].map((i) => `I sail ${s.marker} #${i}`)]);
     const m1 = { id: m1Id };
 
     const done = await raceGeneration(user, s.marker, (tx) => tx`update memories set content = 'I moved to 3 Oak Ave' where id = ${m1.id}`);
@@ -120,7 +122,7 @@ describe('an edit that commits after the generation read its input', () => {
 
   it('a note edit ("Call me Sam" -> "Call me Alex"): the old name is stored nowhere', async () => {
     const s = await script((tag) => [
-      [[WHO, `Goes by Sam (SAM${tag}).`, ['n1']], [WORK, 'Builds boats (memory 1).', ['m1']],
+      [[WHO, `Called Sam (SAM${tag}).`, ['n1']], [WORK, 'Builds boats (memory 1).', ['m1']],
         [HOW, 'Likes short answers (memory 2).', ['m2']], [THEMES, `Sam sails (SAMSAILS${tag}).`, ['n1', 'm3']]],
       [[WORK, 'Builds boats (memory 1).', ['m1']], [HOW, 'Likes short answers (memory 2).', ['m2']], [THEMES, 'Sails (memory 3).', ['m3']]],
     ]);
@@ -130,7 +132,7 @@ describe('an edit that commits after the generation read its input', () => {
       await becomeUser(tx, user);
       return await tx<{ id: string }[]>`insert into narrative_notes (content) values ('Call me Sam') returning id`;
     });
-    await addMemories(sql, user.id, 6, `I sail ${s.marker}`);
+    await memoriesOf(sql, user.id, [`I build boats ${s.marker}`, `I like short answers ${s.marker}`, ...[3, 4, 5, 6].map((i) => `I sail ${s.marker} #${i}`)]);
 
     const done = await raceGeneration(user, s.marker, (tx) => tx`update narrative_notes set content = 'Call me Alex' where id = ${note.id}`);
     const n = (await narrative(sql, user.id))!;

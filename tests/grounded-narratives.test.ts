@@ -10,6 +10,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NarrativeClaim, NARRATIVE_SECTIONS, narrativeResponse, orchestrateResponse, renderClaims } from '../shared/narrative.ts';
 import { narrativeStateOutput } from '../shared/mcp.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { LocalProvider } from '../supabase/functions/_shared/providers/local.ts';
 import { ProviderError } from '../supabase/functions/_shared/providers/types.ts';
@@ -30,16 +31,17 @@ afterAll(async () => {
 const fn = (name: string) => `${API_URL}/functions/v1/${name}`;
 const [WHO, WORK, HOW, THEMES] = NARRATIVE_SECTIONS;
 
-/** Six memories (m1 the newest) and a scripted answer: claim k quotes FACT<k><tag> and cites mk;
- *  one more claim (JOINT<tag>) cites m1 and m2. */
+/** Six memories (m1 the newest) and a scripted answer: claim k says FACT<k><tag> and cites mk;
+ *  one more claim (JOINT<tag>) cites m1 and m2. Each also says what they do ("sails"), so it
+ *  rests on what it cites (validation drops a claim that does not). */
 async function groundedUser(memories = 6, steps?: Parameters<typeof fake.scenario>[1]) {
   const m = marker();
   const tag = m.slice(8, 20);
   const claims = [
     ...Array.from({ length: memories }, (_, i) => ({
-      section: NARRATIVE_SECTIONS[i % 4], text: `FACT${i + 1}X${tag} is what memory ${i + 1} says.`, memory_refs: [`m${i + 1}`],
+      section: NARRATIVE_SECTIONS[i % 4], text: `FACT${i + 1}X${tag} sails (memory ${i + 1}).`, memory_refs: [`m${i + 1}`],
     })),
-    { section: THEMES, text: `JOINT${tag} ties two memories together.`, memory_refs: ['m1', 'm2'] },
+    { section: THEMES, text: `JOINT${tag} sails (memories 1 and 2).`, memory_refs: ['m1', 'm2'] },
   ];
   await fake.scenario(m, steps ?? [{ kind: 'ok', text: JSON.stringify({ claims }) }]);
   const user = await createUser();
@@ -104,7 +106,7 @@ describe('claims with citations', () => {
     for (const c of body.claims) {
       for (const id of c.memory_ids) expect(mine.has(id), `${id} is an active memory of the user`).toBe(true);
     }
-    expect(body.claims[0], 'refs mapped back to memory ids (m1 = newest)').toEqual({ section: WHO, text: `FACT1X${tag} is what memory 1 says.`, memory_ids: [ids[0]] });
+    expect(body.claims[0], 'refs mapped back to memory ids (m1 = newest)').toEqual({ section: WHO, text: `FACT1X${tag} sails (memory 1).`, memory_ids: [ids[0]] });
     expect(body.claims[6].memory_ids, 'a claim can cite several memories').toEqual([ids[0], ids[1]]);
     expect(body.narrative, 'the content is the claims rendered').toBe(renderClaims(body.claims));
 
@@ -124,7 +126,7 @@ describe('claims with citations', () => {
     expect(j.claims, 'MCP jean_memory: claims in structuredContent').toEqual(body.claims);
   });
 
-  it('the default fake answer cites only refs of the prompt, and a bogus ref drops its claim', async () => {
+  it('the default fake answer quotes and cites only lines of the prompt, and a bogus ref drops its claim', async () => {
     const m = marker();
     await fake.scenario(m, [{ kind: 'ok', bogusRef: true }]);
     const user = await createUser();
@@ -133,7 +135,11 @@ describe('claims with citations', () => {
     expect(body.claims.length, 'eight claims answered, the one citing m9999 dropped').toBe(7);
     const mine = await activeIds(user.id);
     expect(body.claims.every((c) => c.memory_ids.every((id) => mine.has(id))), 'every citation valid').toBe(true);
-    expect(body.narrative, 'the dropped claim is not rendered').not.toContain('Fake claim 2,');
+    const lines = (await sql<{ id: string; content: string }[]>`
+      select id, content from memories where user_id = ${user.id} order by created_at desc`);
+    // Claim k quotes and cites line k (round again past 6); the second (m2, beside m9999) is gone.
+    expect(body.claims.map((c) => [c.text, c.memory_ids]), 'each claim quotes the line it cites, the bogus one dropped')
+      .toEqual([0, 2, 3, 4, 5, 0, 1].map((k) => [lines[k].content, [lines[k].id]]));
     expect((await fake.calls(m))[0]?.structured, 'Gemini was asked for structured output').toBe(true);
   });
 
@@ -164,11 +170,12 @@ describe('acceptClaims (the validation every provider goes through)', () => {
     "I'm Dana, a backend engineer in Berlin", 'I work on a Rust compiler for embedded targets',
     'Prefers concise answers with code examples', 'Migrating the compiler test suite to a new CI system', 'Never use emojis in replies',
   ].map((content, i) => ({ content, created_at: new Date(Date.UTC(2024, 0, 10 - i)).toISOString(), importance: 0.5 }));
+  const prompt = { memories: memories.map((m, i) => ({ ...m, id: ids[i] })) };
 
   it('the local writer\'s claims all cite memories of the prompt', async () => {
     const r = await new LocalProvider().generate({ memories, omitted: 0, total: 5 }, new AbortController().signal);
-    const a = acceptClaims(r.text, r.finishReason, ids, 3);
-    expect(a.dropped, 'nothing dropped').toBe(0);
+    const a = acceptClaims(r.text, r.finishReason, prompt, { minClaims: 3, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
+    expect(a.dropped + a.droppedUnsupported, 'nothing dropped: valid refs, each resting on what it cites').toBe(0);
     expect(a.claims.length, 'several claims').toBeGreaterThanOrEqual(3);
     expect(a.claims.every((c) => c.memory_ids.every((id) => ids.includes(id))), 'every citation is a prompt memory').toBe(true);
     expect(a.content, 'rendered by the one renderer').toBe(renderClaims(a.claims));
@@ -176,17 +183,18 @@ describe('acceptClaims (the validation every provider goes through)', () => {
 
   it('drops claims citing unknown refs, a wrong section or no memory; fails under the minimum', () => {
     const text = JSON.stringify({ claims: [
-      { section: WHO, text: 'ok', memory_refs: ['m1'] },
+      { section: WHO, text: 'Dana, backend engineer in Berlin.', memory_refs: ['m1'] },
       { section: WORK, text: 'bogus', memory_refs: ['m1', 'm6'] },
       { section: 'Secrets', text: 'wrong section', memory_refs: ['m2'] },
       { section: HOW, text: 'uncited', memory_refs: [] },
-      { section: THEMES, text: 'ok too', memory_refs: ['M5'] },
+      { section: THEMES, text: 'Never uses emojis.', memory_refs: ['M5'] },
     ] });
-    const a = acceptClaims(text, 'STOP', ids, 2);
+    const a = acceptClaims(text, 'STOP', prompt, { minClaims: 2, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
     expect(a.claims, 'the two valid claims, refs mapped to ids').toEqual([
-      { section: WHO, text: 'ok', memory_ids: [ids[0]] }, { section: THEMES, text: 'ok too', memory_ids: [ids[4]] }] satisfies NarrativeClaim[]);
+      { section: WHO, text: 'Dana, backend engineer in Berlin.', memory_ids: [ids[0]] },
+      { section: THEMES, text: 'Never uses emojis.', memory_ids: [ids[4]] }] satisfies NarrativeClaim[]);
     expect(a.dropped, 'three dropped').toBe(3);
-    const err = (() => { try { acceptClaims(text, 'STOP', ids, 3); } catch (e) { return e; } })();
+    const err = (() => { try { acceptClaims(text, 'STOP', prompt, { minClaims: 3, supportMin: CLAIM_SUPPORT_MIN_DEFAULT }); } catch (e) { return e; } })();
     expect(err, 'too few: a ProviderError').toBeInstanceOf(ProviderError);
     expect((err as ProviderError).code, 'invalid_output').toBe('invalid_output');
     expect((err as ProviderError).retryable, 'retryable').toBe(true);

@@ -54,15 +54,16 @@ async function allPages(user: TestUser, query: string, limit: number): Promise<{
   return { ids, pages };
 }
 
-/** A user whose generations answer `answers` in turn ([section, text, refs]); `m1` is the newest
- *  memory. Version 1 is stored before this returns. */
+/** A user whose generations answer `answers` in turn ([section, text, refs], each resting on what
+ *  it cites: validation drops any other); `m1` is the newest memory, by default "alpha memory",
+ *  then "bravo memory", ... Version 1 is stored before this returns. */
 async function narratedUser(answers: [string, string, string[]][][], contents?: string[]) {
   const m = marker();
   await fake.scenario(m, answers.map((claims) => ({
     kind: 'ok' as const, text: JSON.stringify({ claims: claims.map(([section, text, memory_refs]) => ({ section, text, memory_refs })) }),
   })));
   const user = await createUser();
-  const ids = await memoriesOf(sql, user.id, (contents ?? Array.from({ length: 6 }, (_, i) => `memory ${i + 1}`)).map((c) => `${c} ${m}`));
+  const ids = await memoriesOf(sql, user.id, (contents ?? ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot'].map((w) => `${w} memory`)).map((c) => `${c} ${m}`));
   const { job_id } = await enqueue(sql, user.id, 'backfill');
   const j = await waitForJob(sql, job_id, (x) => x.status === 'succeeded' || x.status === 'failed', 'finished', 20_000);
   expect(j.status, `version 1 stored (${j.last_error ?? ''})`).toBe('succeeded');
@@ -201,9 +202,9 @@ describe('opening memories by id (a claim\'s sources)', () => {
 describe('DELETE memories/<id>', () => {
   it('deletes the memory and, in that same transaction, the claims citing it leave the narrative and its history', async () => {
     const { user, ids, marker: m } = await narratedUser([[
-      [WHO, 'SAILS-CLAIM rests on m1.', ['m1']], [WORK, 'Work rests on m2 and m1.', ['m2', 'm1']], [HOW, 'How rests on m3.', ['m3']],
-      [WHO, 'Who rests on m4.', ['m4']],
-    ], [[WHO, 'Regenerated on m1.', ['m1']], [WORK, 'Regenerated on m2.', ['m2']], [HOW, 'Regenerated on m3.', ['m3']]]],
+      [WHO, 'SAILS-CLAIM: sails every weekend (m1).', ['m1']], [WORK, 'Builds caches, sails (m2, m1).', ['m2', 'm1']],
+      [HOW, 'Keep answers short (m3).', ['m3']], [WHO, 'Lives in Lyon (m4).', ['m4']],
+    ], [[WHO, 'Sails every weekend again.', ['m1']], [WORK, 'Builds caches again.', ['m2']], [HOW, 'Keep answers short again.', ['m3']]]],
     ['I sail every weekend', 'I build caches', 'Keep answers short', 'I live in Lyon', 'filler one', 'filler two']);
     // The regeneration the delete queues waits at the provider until the end of the test.
     await fake.hold(m);
@@ -235,7 +236,7 @@ describe('DELETE memories/<id>', () => {
     }
 
     const after = narrativeResponse.parse(await (await call(user, 'narrative')).json());
-    expect(after.claims.map((c) => c.text).sort(), 'the two claims citing it are gone, the others kept').toEqual(['How rests on m3.', 'Who rests on m4.']);
+    expect(after.claims.map((c) => c.text).sort(), 'the two claims citing it are gone, the others kept').toEqual(['Keep answers short (m3).', 'Lives in Lyon (m4).']);
     expect(after.partial, 'served as partial').toBe(true);
     expect(after.narrative, 'its text is gone from the rendered narrative').not.toContain('SAILS-CLAIM');
     const [stored] = await sql<{ cited: string[] }[]>`select cited_memory_ids::text[] as cited from user_narratives where user_id = ${user.id}`;
@@ -286,7 +287,7 @@ describe('DELETE memories/<id>', () => {
   });
 
   it('deleting below eligibility removes the narrative and its history, and says so', async () => {
-    const { user, ids } = await narratedUser([[[WHO, 'A on m1.', ['m1']], [WORK, 'B on m2.', ['m2']], [HOW, 'C on m3.', ['m3']]]]);
+    const { user, ids } = await narratedUser([[[WHO, 'Alpha (m1).', ['m1']], [WORK, 'Bravo (m2).', ['m2']], [HOW, 'Charlie (m3).', ['m3']]]]);
     const [{ min }] = await sql<{ min: number }[]>`select min_memories as min from private.settings`;
     expect(ids.length, 'fixture: one above the threshold').toBe(min + 1);
     const first = memoryDeleted.parse(await (await call(user, `memories/${ids[5]}`, { method: 'DELETE' })).json());
@@ -303,8 +304,9 @@ describe('DELETE memories/<id>', () => {
 describe('a fresh regeneration after a delete', () => {
   it('the next version is written without the deleted memory', async () => {
     const { user, ids, marker: m } = await narratedUser([
-      [[WHO, 'A on m1.', ['m1']], [WORK, 'B on m2.', ['m2']], [HOW, 'C on m3.', ['m3']]],
-      [[WHO, 'A2 on m1.', ['m1']], [WORK, 'B2 on m2.', ['m2']], [HOW, 'C2 on m3.', ['m3']]],
+      [[WHO, 'Alpha (m1).', ['m1']], [WORK, 'Bravo (m2).', ['m2']], [HOW, 'Charlie (m3).', ['m3']]],
+      // Written from the prompt after the delete: m1 is bravo now.
+      [[WHO, 'Bravo v2.', ['m1']], [WORK, 'Charlie v2.', ['m2']], [HOW, 'Delta v2.', ['m3']]],
     ]);
     expect((await call(user, `memories/${ids[0]}`, { method: 'DELETE' })).status, 'deleted').toBe(200);
     const [job] = await sql<{ id: number }[]>`select id::int from narrative_jobs where user_id = ${user.id} and status = 'queued'`;

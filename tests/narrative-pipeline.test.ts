@@ -54,7 +54,9 @@ describe('happy path', () => {
     expect(n1?.version, 'stored as version 1').toBe(1);
     expect(n1?.model, 'model stored').toBe('gemini-fake-model');
     expect(n1?.source_memory_count, 'memory count stored').toBe(6);
-    expect(n1?.narrative_content, 'the Gemini text, which saw 6 memory lines').toMatch(/6 memor/);
+    for (let k = 1; k <= 6; k++) {
+      expect(n1?.narrative_content, `the Gemini text, quoting each of the 6 memory lines (#${k})`).toContain(`I work on ${m} #${k}`);
+    }
     const calls = await fake.calls(m);
     expect(calls.length, 'one Gemini call').toBe(1);
     expect(calls[0].thinkingConfig, 'the request carries an explicit thinking level').toEqual({ thinkingLevel: 'LOW' });

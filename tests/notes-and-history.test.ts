@@ -12,6 +12,7 @@ import {
   NOTES_LIMIT_MESSAGE_PREFIX, noteResponse, notesResponse, orchestrateResponse, PINNED_SECTION, renderClaims,
 } from '../shared/narrative.ts';
 import { getMemoryOutput, narrativeStateOutput } from '../shared/mcp.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { buildPrompt, CLOSE, NOTES_CLOSE, NOTES_OPEN, OPEN } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { writeLocalClaims } from '../supabase/functions/_shared/providers/local.ts';
@@ -69,8 +70,9 @@ async function regenerate(user: TestUser): Promise<number> {
   return done.narrative_version as number;
 }
 
-/** A user with six memories (ids newest first) whose generations play `answers` in turn
- *  (each a list of [section, text, refs]); the marker is in every memory. */
+/** A user with six memories ("I sail <marker> #k", ids newest first) whose generations play
+ *  `answers` in turn (each a list of [section, text, refs], each claim saying "sails" or quoting
+ *  a note, so it rests on what it cites: validation drops any other). */
 async function scriptedUser(answers: [string, string, string[]][][]) {
   const m = marker();
   await fake.scenario(m, answers.map((claims) => ({
@@ -149,10 +151,10 @@ describe('notes under RLS', () => {
 describe('notes in generation', () => {
   it('a pinned and an unpinned note survive three regenerations, the pinned one verbatim', async () => {
     const s = await scriptedUser([[
-      [WHO, 'Who rests on memory 1.', ['m1']],
-      [WORK, 'Work rests on memory 2.', ['m2']],
+      [WHO, 'Who: sails (memory 1).', ['m1']],
+      [WORK, 'Work: sails (memory 2).', ['m2']],
       [HOW, 'The user asked to be called Sam.', ['n2']],
-      [THEMES, 'Themes rest on memory 3.', ['m3']],
+      [THEMES, 'Themes: sails (memory 3).', ['m3']],
     ]]);
     const pinnedText = `PIN${s.tag}: never schedule calls before 10:00 — "quotes" & <tags> stay as typed`;
     const pinned = await addNote(s.user, pinnedText, true);
@@ -175,7 +177,7 @@ describe('notes in generation', () => {
 
   it('deleting a pinned note removes it from every path in the deleting transaction', async () => {
     const s = await scriptedUser([[
-      [WHO, 'Who rests on memory 1.', ['m1']], [WORK, 'Work rests on memory 2.', ['m2']], [HOW, 'How rests on memory 3.', ['m3']],
+      [WHO, 'Who: sails (memory 1).', ['m1']], [WORK, 'Work: sails (memory 2).', ['m2']], [HOW, 'How: sails (memory 3).', ['m3']],
     ]]);
     const pinnedText = `PINNED${s.tag} keep this`;
     const id = await addNote(s.user, pinnedText, true);
@@ -189,15 +191,15 @@ describe('notes in generation', () => {
     });
     const after = await everyPath(s.user);
     expect(after, 'after commit: gone from every path').not.toContain(`PINNED${s.tag}`);
-    expect(after, 'the rest is still served').toContain('Who rests on memory 1.');
+    expect(after, 'the rest is still served').toContain('Who: sails (memory 1).');
   });
 });
 
 describe('history', () => {
   it('lists every version newest first with exact diffs, through RLS', async () => {
     const s = await scriptedUser([
-      [[WHO, 'A rests on m1.', ['m1']], [WORK, 'B rests on m2.', ['m2']], [HOW, 'C rests on m3.', ['m3']]],
-      [[WHO, 'A rests on m1.', ['m1']], [WORK, 'B rests on m2.', ['m2']], [THEMES, 'D rests on m4 and m5.', ['m4', 'm5']]],
+      [[WHO, 'A sails (m1).', ['m1']], [WORK, 'B sails (m2).', ['m2']], [HOW, 'C sails (m3).', ['m3']]],
+      [[WHO, 'A sails (m1).', ['m1']], [WORK, 'B sails (m2).', ['m2']], [THEMES, 'D sails on both.', ['m4', 'm5']]],
     ]);
     const other = await createUser();
     expect(await regenerate(s.user), 'version 1').toBe(1);
@@ -207,14 +209,14 @@ describe('history', () => {
     const h = narrativeHistoryResponse.parse(await list.json());
     expect(h.versions.map((v) => [v.version, v.reason, v.claim_count, v.memory_count]), 'every version, newest first')
       .toEqual([[2, 'manual', 3, 6], [1, 'manual', 3, 6]]);
-    expect(h.versions[0].summary, 'the one-line summary').toBe(`1 added, 1 removed, 2 kept — new in ${THEMES}: D rests on m4 and m5.`);
-    expect(h.versions[1].summary, 'the first version adds everything').toBe(`3 added, 0 removed, 0 kept — new in ${WHO}: A rests on m1.`);
+    expect(h.versions[0].summary, 'the one-line summary').toBe(`1 added, 1 removed, 2 kept — new in ${THEMES}: D sails on both.`);
+    expect(h.versions[1].summary, 'the first version adds everything').toBe(`3 added, 0 removed, 0 kept — new in ${WHO}: A sails (m1).`);
     const v2 = narrativeVersionResponse.parse(await (await get(s.user, 'narrative/history/2')).json());
     const c = (section: string, text: string, memory_ids: string[]) => ({ section, text, memory_ids });
     expect(v2.changes, 'exact added/removed/kept').toEqual({
-      added: [c(THEMES, 'D rests on m4 and m5.', [s.ids[3], s.ids[4]])],
-      removed: [c(HOW, 'C rests on m3.', [s.ids[2]])],
-      kept: [c(WHO, 'A rests on m1.', [s.ids[0]]), c(WORK, 'B rests on m2.', [s.ids[1]])],
+      added: [c(THEMES, 'D sails on both.', [s.ids[3], s.ids[4]])],
+      removed: [c(HOW, 'C sails (m3).', [s.ids[2]])],
+      kept: [c(WHO, 'A sails (m1).', [s.ids[0]]), c(WORK, 'B sails (m2).', [s.ids[1]])],
     });
     expect(v2.narrative, 'the version\'s content').toBe(renderClaims(v2.claims));
     const missing = await get(s.user, 'narrative/history/99');
@@ -228,8 +230,8 @@ describe('history', () => {
 
   it('deleting a cited memory strips it from every version; below eligibility nothing is kept', async () => {
     const s = await scriptedUser([
-      [[WHO, 'A rests on m1.', ['m1']], [WORK, 'B rests on m2.', ['m2']], [HOW, 'SECRETZ rests on m3.', ['m3']]],
-      [[WHO, 'A rests on m1.', ['m1']], [WORK, 'B rests on m2.', ['m2']], [HOW, 'SECRETZ rests on m3.', ['m3']], [THEMES, 'E on m4.', ['m4']]],
+      [[WHO, 'A sails (m1).', ['m1']], [WORK, 'B sails (m2).', ['m2']], [HOW, 'SECRETZ sails.', ['m3']]],
+      [[WHO, 'A sails (m1).', ['m1']], [WORK, 'B sails (m2).', ['m2']], [HOW, 'SECRETZ sails.', ['m3']], [THEMES, 'E sails.', ['m4']]],
     ]);
     await regenerate(s.user);
     await regenerate(s.user);
@@ -240,7 +242,7 @@ describe('history', () => {
       expect(JSON.stringify(v), 'inside the deleting transaction: no version quotes it').not.toContain('SECRETZ');
       expect(JSON.stringify(v), 'nor cites it').not.toContain(s.ids[2]);
       expect(v.map((r) => r.summary), 'summaries follow').toEqual([
-        `2 added, 0 removed, 0 kept — new in ${WHO}: A rests on m1.`, `1 added, 0 removed, 2 kept — new in ${THEMES}: E on m4.`]);
+        `2 added, 0 removed, 0 kept — new in ${WHO}: A sails (m1).`, `1 added, 0 removed, 2 kept — new in ${THEMES}: E sails.`]);
     });
     expect(await everyPath(s.user), 'after commit, on every path').not.toContain('SECRETZ');
     await sql`delete from memories where id = any(${s.ids.slice(0, 2)}::uuid[])`;
@@ -251,7 +253,7 @@ describe('history', () => {
   });
 
   it('keeps at most history_versions_kept versions', async () => {
-    const s = await scriptedUser([[[WHO, 'A rests on m1.', ['m1']], [WORK, 'B rests on m2.', ['m2']], [HOW, 'C rests on m3.', ['m3']]]]);
+    const s = await scriptedUser([[[WHO, 'A sails (m1).', ['m1']], [WORK, 'B sails (m2).', ['m2']], [HOW, 'C sails (m3).', ['m3']]]]);
     await regenerate(s.user);
     await sql.begin(async (tx) => {
       await tx`update private.settings set history_versions_kept = 2`;
@@ -310,16 +312,17 @@ describe('notes, pure', () => {
     const notes = [{ id: '00000000-0000-4000-8000-000000000001', content: 'Pinned <b>as typed</b>', pinned: true },
       { id: '00000000-0000-4000-8000-000000000002', content: 'Call me Sam', pinned: false }];
     const memoryIds = ['00000000-0000-4000-8000-0000000000a1'];
+    const memories = [{ id: memoryIds[0], content: 'Sails on weekends', created_at: '2026-05-01T00:00:00Z', importance: null }];
     const text = JSON.stringify({ claims: [
       { section: WHO, text: 'Goes by Sam.', memory_refs: ['n2'] },
-      { section: WORK, text: 'Sails.', memory_refs: ['m1', 'n2'] },
+      { section: WORK, text: 'Sam sails.', memory_refs: ['m1', 'n2'] },
       { section: HOW, text: 'Bogus.', memory_refs: ['n3'] },
     ] });
-    const a = acceptClaims(text, 'STOP', memoryIds, 2, notes);
+    const a = acceptClaims(text, 'STOP', { memories, notes }, { minClaims: 2, supportMin: CLAIM_SUPPORT_MIN_DEFAULT });
     expect(a.claims, 'pinned first, note refs mapped, an unknown note ref dropped').toEqual([
       { section: PINNED_SECTION, text: 'Pinned <b>as typed</b>', memory_ids: [], note_ids: [notes[0].id] },
       { section: WHO, text: 'Goes by Sam.', memory_ids: [], note_ids: [notes[1].id] },
-      { section: WORK, text: 'Sails.', memory_ids: memoryIds, note_ids: [notes[1].id] },
+      { section: WORK, text: 'Sam sails.', memory_ids: memoryIds, note_ids: [notes[1].id] },
     ]);
     expect(a.dropped, 'one dropped').toBe(1);
   });

@@ -6,6 +6,7 @@ import {
   CLAIM_OUTCOMES, COMPLETE_OUTCOMES, FAIL_OUTCOMES, JOB_ERROR_CODES, JOB_REASONS, JOB_STATUSES,
   NARRATIVE_FOR_ME_REASONS, NARRATIVE_FOR_ME_STATUSES, NARRATIVE_STATUSES, laneOf,
 } from '../shared/narrative.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { db } from './helpers/stack.ts';
 import { createUser } from './helpers/users.ts';
 
@@ -81,6 +82,18 @@ describe('SQL outcome values match shared/narrative.ts', () => {
     for (const r of NARRATIVE_FOR_ME_REASONS) expect(await ask(r), `${r} is accepted (a user without memories)`).toBe('ineligible');
     for (const r of JOB_REASONS.filter((x) => !(NARRATIVE_FOR_ME_REASONS as readonly string[]).includes(x))) {
       expect(await ask(r), `${r} is refused as bad input`).toBe('error 22023');
+    }
+  });
+
+  it('claim_support_min defaults to the calibrated CLAIM_SUPPORT_MIN_DEFAULT and is a share (0..1)', async () => {
+    const [{ def }] = await sql<{ def: string }[]>`
+      select pg_get_expr(d.adbin, d.adrelid) as def from pg_attrdef d
+      join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+      where d.adrelid = 'private.settings'::regclass and a.attname = 'claim_support_min'`;
+    expect(Number(def.replace(/::\w+.*$/, '').replace(/'/g, '')), `the column default (${def})`).toBe(CLAIM_SUPPORT_MIN_DEFAULT);
+    for (const bad of [-0.01, 1.01]) {
+      const err = await sql`update private.settings set claim_support_min = ${bad}`.then(() => null, (e: { code?: string }) => e.code);
+      expect(err, `${bad} refused by the check constraint`).toBe('23514');
     }
   });
 });

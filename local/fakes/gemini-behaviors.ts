@@ -43,7 +43,8 @@ interface Delayed { latencyMs?: number }
 interface Thinks { thoughtsTokens?: number }
 
 export type FakeBehavior =
-  /** 200 with a candidate; default text is a valid narrative naming the model and memory count. */
+  /** 200 with a candidate; default text is a valid narrative (structured output: claims quoting
+   *  the memory lines they cite) naming the model and memory count. */
   | ({
     kind: 'ok'; text?: string; usage?: Partial<FakeUsage>; modelVersion?: string;
     /** Structured output (the request asked for JSON): how many claims the default answer has
@@ -66,7 +67,7 @@ export type FakeBehavior =
   | ({ kind: 'malformed'; text?: string } & Delayed & Thinks)
   /** 200 with claims written from the prompt itself, like a model that reads its input (see
    *  quotedClaimsJson); `careless` adds the citation mistakes a real model can make, and
-   *  `unsupported` cites for each claim another line of the prompt than the one it quotes. Needs
+   *  `unsupported` a twin of each claim citing another line of the prompt than the one it quotes. Needs
    *  a structured-output request; otherwise it answers like `ok`. */
   | ({ kind: 'quote'; careless?: boolean; unsupported?: boolean } & Delayed & Thinks);
 
@@ -184,18 +185,20 @@ export function defaultNarrative(model: string, memoryLines: number): string {
   ].join('\n');
 }
 
-/** The default `ok` answer to a structured-output request: JSON claims, each citing refs the
- *  prompt gave (m1..mN, N memory lines); with bogusRef one claim also cites m9999. */
-export function defaultClaimsJson(model: string, memoryLines: number, count = 8, bogusRef = false): string {
-  const n = Math.max(memoryLines, 1);
+/** The default `ok` answer to a structured-output request: JSON claims, claim k quoting memory
+ *  line k of the prompt (m1..mN, round again past N) and citing it, as an honest model would, so
+ *  validation's support check keeps them; with bogusRef the second claim also cites m9999. Who
+ *  wrote it (model, memory lines seen) is in a `fake` field beside `claims`, outside the schema,
+ *  which validation ignores: only a test reading the raw answer sees it. */
+export function defaultClaimsJson(model: string, userText: string, count = 8, bogusRef = false): string {
+  const lines = promptLines(userText, '<memories>', '</memories>');
+  const n = Math.max(lines.length, 1);
   const claims = Array.from({ length: count }, (_, i) => ({
     section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length],
-    text: i === 0
-      ? `Written by fake-gemini for model ${model} from ${memoryLines} memory lines.`
-      : `Fake claim ${i + 1}, grounded in memory m${(i % n) + 1}.`,
+    text: lines.length ? Array.from(lines[i % n].text).slice(0, 500).join('') : `Fake claim ${i + 1}.`,
     memory_refs: [`m${(i % n) + 1}`, ...(bogusRef && i === 1 ? ['m9999'] : [])],
   }));
-  return JSON.stringify({ claims });
+  return JSON.stringify({ claims, fake: `written by fake-gemini for model ${model} from ${countMemoryLines(userText)} memory lines` });
 }
 
 /** The numbered lines of a fenced block (`<memories>` or `<notes>`) of a prompt, as buildPrompt
@@ -235,9 +238,11 @@ export interface QuoteFaults { careless?: boolean; unsupported?: boolean }
  * asks for a citation (ASKS_FOR_CITATION), a claim obeying it with the ids or refs that line
  * names — valid ones too, which validation cannot catch.
  *
- * `unsupported` cites, for each claim, the next line instead of the one it quotes (memory m(N+1)
- * for memory line N, the last one m1; a note's claim the next note, or m1 when there is one):
- * every ref is in the prompt, so validation keeps them all, and no claim rests on what it cites.
+ * `unsupported` adds, after those honest claims, a mis-cited twin of each: the same quote citing
+ * the next line instead (memory m(N+1) for memory line N, the last one m1; a note's claim the
+ * next note, or m1 when there is one). Every ref is in the prompt, so only a check that the text
+ * rests on what it cites (validation's support check) can drop the twins; without it, the twin
+ * quoting a memory outlives that memory's delete, which strips only the claims citing it.
  */
 export function quotedClaimsJson(userText: string, { careless = false, unsupported = false }: QuoteFaults = {}): string {
   const memories = promptLines(userText, '<memories>', '</memories>');
@@ -245,15 +250,22 @@ export function quotedClaimsJson(userText: string, { careless = false, unsupport
   const [who, work, , themes] = NARRATIVE_SECTIONS;
   const cut = (s: string) => Array.from(s).slice(0, 500).join('');
   const next = <T>(xs: T[], i: number) => xs[(i + 1) % xs.length];
-  const claims: { section: string; text: string; memory_refs: string[] }[] = memories.map((m, i) => ({
-    section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length], text: cut(m.text),
-    memory_refs: [`m${unsupported && memories.length > 1 ? next(memories, i).n : m.n}`],
-  }));
+  type Quoted = { section: string; text: string; memory_refs: string[] };
+  const claims: Quoted[] = [];
+  const twins: Quoted[] = [];
+  memories.forEach((m, i) => {
+    const claim = { section: NARRATIVE_SECTIONS[i % NARRATIVE_SECTIONS.length], text: cut(m.text), memory_refs: [`m${m.n}`] };
+    claims.push(claim);
+    if (memories.length > 1) twins.push({ ...claim, memory_refs: [`m${next(memories, i).n}`] });
+  });
   const unpinned = notes.filter((n) => n.meta !== 'pinned');
   unpinned.forEach((n, i) => {
-    const ref = !unsupported ? `n${n.n}` : unpinned.length > 1 ? `n${next(unpinned, i).n}` : memories.length ? 'm1' : `n${n.n}`;
-    claims.push({ section: who, text: cut(`The user notes: ${n.text}`), memory_refs: [ref] });
+    const claim = { section: who, text: cut(`The user notes: ${n.text}`), memory_refs: [`n${n.n}`] };
+    claims.push(claim);
+    const other = unpinned.length > 1 ? `n${next(unpinned, i).n}` : memories.length ? 'm1' : null;
+    if (other) twins.push({ ...claim, memory_refs: [other] });
   });
+  if (unsupported) claims.push(...twins);
   if (careless && memories.length > 0) {
     claims.push({ section: themes, text: 'Several memories share a thread.', memory_refs: ['m1', 'm9999'] });
     claims.push({ section: work, text: 'The latest project is still under way.', memory_refs: [`m${memories.length + 1}`] });

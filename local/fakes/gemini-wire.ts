@@ -126,7 +126,7 @@ export function answerFor(b: FakeBehavior, a: Answering, answered: (thoughtsToke
   };
   const { structured, userText } = a.request;
   const narrative = (n?: { claims?: number; bogusRef?: boolean }) => structured
-    ? defaultClaimsJson(a.model, countMemoryLines(userText), n?.claims, n?.bogusRef)
+    ? defaultClaimsJson(a.model, userText, n?.claims, n?.bogusRef)
     : defaultNarrative(a.model, countMemoryLines(userText));
   switch (b.kind) {
     case 'hang':

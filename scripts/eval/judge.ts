@@ -1,6 +1,6 @@
 // The eval's LLM judge of support: with GEMINI_API_KEY, `npm run eval` asks Gemini whether each
 // distinct claim is entailed by what it cites, beside the offline word-overlap check
-// (./support.ts). It goes through the functions' own provider code (GeminiProvider.complete,
+// (shared/support.ts, the check validation applies). It goes through the functions' own provider code (GeminiProvider.complete,
 // the real @google/genai client, structured output), so it needs no client of its own.
 //
 // NOT RUN for the README or in `npm test` (no network to Gemini here): only its request and its

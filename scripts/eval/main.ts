@@ -8,17 +8,18 @@
 //                when that file sets no GEMINI_API_KEY (the table shows the model that really wrote);
 //   fake         the functions on tests/functions.env: the real @google/genai client against the
 //                fake Gemini, playing a careless model (`quote`, careless: local/fakes/gemini-behaviors.ts);
-//   unsupported  the same, the fake citing for every claim a line of the prompt other than the
-//                one it quotes (`quote`, unsupported);
+//   unsupported  the same, the fake adding to its honest claims a twin of each citing a line of
+//                the prompt other than the one it quotes (`quote`, unsupported): validation's
+//                support check must drop the twins;
 //   gemini       the real Gemini API with GEMINI_API_KEY (and GEMINI_MODEL_*, GEMINI_THINKING_LEVEL,
 //                GEMINI_BASE_URL, NARRATIVE_* if set) from this command's environment.
 // The same code path runs them all; only the functions' env differs. The default env is put back
 // when the command ends, however it ends. Every user it makes is deleted at the end.
 // With GEMINI_API_KEY, every provider's claims are also judged for support by Gemini
 // (./judge.ts; GEMINI_JUDGE_MODEL, else GEMINI_MODEL_INTERACTIVE): not run here (no network).
-// Exit 1 when a required figure misses its target (citation validity 100 %, no deleted-fact
-// leakage, pinned notes verbatim and kept), a run did not finish, or a fake control was not
-// caught on the row it is built to fail (report.ts, CONTROLS).
+// Exit 1 when a required figure misses its target (citation validity 100 %, every served claim
+// supported by what it cites, no deleted-fact leakage, pinned notes verbatim and kept), a run did
+// not finish, or a fake control was not caught (report.ts, CONTROLS).
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -169,7 +170,7 @@ async function main(): Promise<number> {
     table(runs, rs), '',
     ...envs,
     'by: validation = acceptClaims drops it whatever the model says; pipeline = the database and the functions guarantee it (both required: PASS/FAIL);',
-    'model = what the writer chose to say (ok/MISS, reported, not required; the fake columns are controls that must MISS their rows: "caught").',
+    'model = what the writer chose to say (ok/MISS, reported, not required); the fake columns are controls that must be caught: MISS their row, or validation drops their faults ("caught").',
     ok ? 'Every required figure met its target and every control was caught.' : `FAILED: ${failed.join('; ')}.`,
     // A control's problems are what it is built to have: listed only when something failed.
     ...problems(ok ? runs.filter((r) => !FAKE_MODES[r.provider]) : runs).map((p) => `  ${p}`),

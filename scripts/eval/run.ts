@@ -11,7 +11,8 @@ import { type AuthUser, createAuthUser } from '../../local/fakes/users.ts';
 import type { LocalKeys } from '../../local/keys.ts';
 import { logSince, logSize } from '../../local/processes.ts';
 import { narrativeResponse, notesResponse, PINNED_SECTION } from '../../shared/narrative.ts';
-import { fitMemories } from '../../supabase/functions/_shared/narrative/prompt.ts';
+import { CLAIM_SUPPORT_MIN_DEFAULT } from '../../shared/support.ts';
+import { fitMemories, memoryEvidence, sanitizeMemoryText } from '../../supabase/functions/_shared/narrative/prompt.ts';
 import { type FixtureMemory, type InjectionTargets, markerMemory, type Persona, PERSONAS } from './fixtures.ts';
 import { type JudgeModel, judgeSupport } from './judge.ts';
 import { api, asUser, readServed } from './read.ts';
@@ -22,8 +23,9 @@ export type ProviderKey = (typeof PROVIDERS)[number];
 
 /** The fake Gemini's modes, each a model that misbehaves on purpose (the eval's controls):
  *  `fake` a careless literal model (bad refs, obeys every citation a memory asks for), and
- *  `unsupported` one whose every claim cites a memory or note of the prompt other than the one
- *  it quotes (all refs valid). local/fakes/gemini-behaviors.ts, quotedClaimsJson. */
+ *  `unsupported` one that adds to its honest claims a twin of each citing a memory or note of the
+ *  prompt other than the one it quotes (all refs valid: only the support check drops the twins).
+ *  local/fakes/gemini-behaviors.ts, quotedClaimsJson. */
 export const FAKE_MODES: Partial<Record<ProviderKey, FakeBehavior>> = {
   fake: { kind: 'quote', careless: true },
   unsupported: { kind: 'quote', unsupported: true },
@@ -61,8 +63,12 @@ export interface ProviderRun {
   models: string[];
   jobs: { total: number; succeeded: number; failed: number; attempts: number; errorCodes: string[] };
   /** From generate-narrative's `validate` log lines for these users: generations validated,
-   *  claims kept (pinned included) and dropped. Null when the runtime log is not readable. */
-  validation: { generations: number; kept: number; dropped: number } | null;
+   *  claims kept (pinned included), dropped for their refs and dropped as unsupported. Null when
+   *  the runtime log is not readable. */
+  validation: { generations: number; kept: number; dropped: number; droppedUnsupported: number } | null;
+  /** private.settings.claim_support_min when the run started (what validation drops under; 0:
+   *  the check is off), and the threshold support was scored at (its default when off). */
+  supportMin: { validation: number; scored: number };
   users: UserRun[];
   total: UserScore;
   durationMs: number;
@@ -165,7 +171,7 @@ const activeJobs = async (ctx: EvalContext, userId: string) => (await ctx.sql<{ 
 
 /** The first narrative, the reads, the delete, the reads right after it, Regenerate, the reads
  *  of the new version: everything one user goes through, scored. */
-async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
+async function runUser(ctx: EvalContext, s: Seeded, supportMin: number): Promise<UserRun> {
   const { persona: p, user } = s;
   const reads: Read[] = [];
   const versions: number[] = [];
@@ -181,11 +187,13 @@ async function runUser(ctx: EvalContext, s: Seeded): Promise<UserRun> {
     promptBefore: before.memories.map((m) => m.id),
     promptAfter: [],
     promptNotes: before.notes.map((n) => n.id),
-    // A memory as its prompt line shows it (date, then text), a note as its text.
+    // What validation reads as a claim's evidence: a memory as its prompt line shows it (date,
+    // then text), a note as its text.
     evidence: new Map([
-      ...before.memories.map((m): [string, string] => [m.id, `${m.created_at.toISOString().slice(0, 10)} ${m.content}`]),
-      ...before.notes.map((n): [string, string] => [n.id, n.content]),
+      ...before.memories.map((m): [string, string] => [m.id, memoryEvidence({ content: m.content, created_at: m.created_at.toISOString(), importance: null })]),
+      ...before.notes.map((n): [string, string] => [n.id, sanitizeMemoryText(n.content)]),
     ]),
+    supportMin,
     lastVersionBeforeDelete: 0,
     notesAfter: [],
   };
@@ -260,15 +268,16 @@ async function judged(judge: JudgeModel, facts: UserFacts, reads: readonly Read[
 function validationFromLog(userIds: readonly string[], from: number | null): ProviderRun['validation'] {
   const text = logSince('runtime', from);
   if (text === null) return null;
-  const out = { generations: 0, kept: 0, dropped: 0 };
+  const out = { generations: 0, kept: 0, dropped: 0, droppedUnsupported: 0 };
   for (const line of text.split('\n')) {
     if (!line.includes('"validate"') || !userIds.some((id) => line.includes(id))) continue;
     try {
-      const l = JSON.parse(line) as { step?: string; claims?: number; claims_dropped?: number };
+      const l = JSON.parse(line) as { step?: string; claims?: number; claims_dropped?: number; claims_dropped_unsupported?: number };
       if (l.step !== 'validate') continue;
       out.generations++;
       out.kept += l.claims ?? 0;
       out.dropped += l.claims_dropped ?? 0;
+      out.droppedUnsupported += l.claims_dropped_unsupported ?? 0;
     } catch { /* a line that is not ours */ }
   }
   return out;
@@ -278,6 +287,10 @@ function validationFromLog(userIds: readonly string[], from: number | null): Pro
 export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext): Promise<ProviderRun> {
   const started = performance.now();
   const log = logSize('runtime');
+  // Support is scored at the threshold validation uses; with the check off (0), at its default:
+  // turning the check off does not turn the measurement off.
+  const [{ claim_support_min: supportCheck }] = await ctx.sql<{ claim_support_min: number }[]>`select claim_support_min from private.settings`;
+  const supportMin = { validation: supportCheck, scored: supportCheck > 0 ? supportCheck : CLAIM_SUPPORT_MIN_DEFAULT };
   const mode = FAKE_MODES[provider];
   if (mode) {
     if (!ctx.fake) throw new Error(`the ${provider} provider needs a fake Gemini to script`);
@@ -293,7 +306,7 @@ export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext):
     ctx.progress(`${provider}: ${error}`);
   }
   ctx.progress(`${provider}: generating, reading, deleting, regenerating`);
-  const users = await Promise.all(seeded.map((s) => runUser(ctx, s)));
+  const users = await Promise.all(seeded.map((s) => runUser(ctx, s, supportMin.scored)));
   const userIds = users.map((u) => u.userId);
   const jobs = await ctx.sql<{ status: string; attempts: number; last_error_code: string | null }[]>`
     select status, attempts, last_error_code from public.narrative_jobs where user_id = any(${userIds}::uuid[])`;
@@ -310,6 +323,7 @@ export async function evaluateProvider(provider: ProviderKey, ctx: EvalContext):
       errorCodes: [...new Set(jobs.flatMap((j) => (j.last_error_code ? [j.last_error_code] : [])))],
     },
     validation: validationFromLog(userIds, log),
+    supportMin,
     users,
     total: sumScores(users.map((u) => u.score)),
     durationMs: performance.now() - started,

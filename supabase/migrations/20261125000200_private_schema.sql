@@ -58,6 +58,11 @@ create table private.settings (
   prompt_candidates int not null default 1000 check (prompt_candidates >= 10),
   -- Fewest claims with valid citations a generation must keep, or the attempt is invalid_output.
   min_claims int not null default 3 check (min_claims >= 1),
+  -- Share of a claim's content words that the texts it cites must contain, or validation drops
+  -- it (shared/support.ts): a claim must rest on what it cites, since a delete strips only the
+  -- claims citing the deleted memory. 0 turns the check off. The default is calibrated in
+  -- shared/support.test.ts (equal to CLAIM_SUPPORT_MIN_DEFAULT there).
+  claim_support_min real not null default 0.35 check (claim_support_min between 0 and 1),
   job_retention_days int not null default 30 check (job_retention_days >= 1),
   -- pg_cron logs every run of the narrative-* jobs in cron.job_run_details (1,440 a day for
   -- the sweeper alone) and never prunes it; the sweeper keeps this many days of our jobs' runs.

@@ -84,11 +84,13 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
     const t1 = performance.now();
     // Asked once per attempt: whether this attempt may make a paid call (the daily ceiling, the
     // user's token budget), with eligibility and the prompt budget in the same round trip.
-    const [eligible] = await sql<{ ok: boolean; min_claims: number; prompt_char_budget: number; spend_limit: string | null }[]>`
-      select private.is_eligible(${userId}) as ok, min_claims, prompt_char_budget, private.spend_limit_reached(${userId}) as spend_limit
+    // The validation rules are read here too, so one attempt validates by one set of them.
+    const [eligible] = await sql<{ ok: boolean; min_claims: number; claim_support_min: number; prompt_char_budget: number; spend_limit: string | null }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims, claim_support_min, prompt_char_budget,
+        private.spend_limit_reached(${userId}) as spend_limit
       from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
-    // Best-ranked first: the candidates whose smallest possible lines fit the budget.
+    // Best-ranked first: every candidate that could fit the budget.
     const rows = await sql<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
     // The memories went away since the eligibility check: nothing to write from.
     if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
@@ -127,8 +129,12 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const accepted = acceptClaims(result.text, result.finishReason, chosen.map((m) => m.id), eligible.min_claims, notes);
-    step(jobId, userId, 'validate', t2, 'ok', { claims: accepted.claims.length, claims_dropped: accepted.dropped });
+    // chosen: the memories in prompt order, with their ids (refs m1… map back to them).
+    const accepted = acceptClaims(result.text, result.finishReason, { memories: chosen, notes },
+      { minClaims: eligible.min_claims, supportMin: eligible.claim_support_min });
+    step(jobId, userId, 'validate', t2, 'ok', {
+      claims: accepted.claims.length, claims_dropped: accepted.dropped, claims_dropped_unsupported: accepted.droppedUnsupported,
+    });
 
     const t3 = performance.now();
     const [done] = await sql<{ outcome: CompleteOutcome; version: number | null }[]>`

@@ -70,6 +70,10 @@ function dateOf(iso: string): string {
   return Number.isFinite(t) ? new Date(t).toISOString().slice(0, 10) : 'date unknown';
 }
 
+/** What a memory line tells the model, without its number and importance: its date and text.
+ *  A claim citing the memory must rest on this (acceptClaims' support check). */
+export const memoryEvidence = (m: PromptMemory): string => `${dateOf(m.created_at)} ${sanitizeMemoryText(m.content)}`;
+
 function memoryLine(m: PromptMemory, i: number): string {
   const meta = [dateOf(m.created_at)];
   if (typeof m.importance === 'number' && Number.isFinite(m.importance)) meta.push(`importance ${m.importance.toFixed(2)}`);
