@@ -151,7 +151,7 @@ async function start(): Promise<void> {
   await ensureExtensions();
   const keys = await ensureKeys();
   if (clusterExists() && !clusterCurrent()) {
-    console.log('The local database was made by an older npm start (superuser postgres or stand-in extensions); rebuilding it.');
+    console.log('The local database was made by an older npm start (superuser postgres, stand-in extensions or no OAuth server tables); rebuilding it.');
     removeCluster();
   }
   const fresh = !clusterExists();

@@ -81,8 +81,8 @@ export function initCluster(): void {
 
 // Bumped when a cluster made by an older npm start cannot be reused (2: real pg_net, pg_cron
 // 1.6 and supabase_vault instead of the SQL-only stand-ins; 3: superuser supabase_admin, postgres
-// demoted as on hosted, migrations recorded by the Supabase CLI).
-const CLUSTER_FORMAT = '3';
+// demoted as on hosted, migrations recorded by the Supabase CLI; 4: Auth's OAuth server tables).
+const CLUSTER_FORMAT = '4';
 const FORMAT_FILE = 'local_stack_format';
 
 /** False for a cluster made by an older version of the local stack (it must be rebuilt). */

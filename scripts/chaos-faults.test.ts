@@ -6,7 +6,7 @@ import type { FakeCall } from '../local/fakes/gemini-behaviors.ts';
 import { causeOf, chaosVerdict, type EndedJob } from './chaos-faults.ts';
 
 const call = (at: number, over: Partial<FakeCall>): FakeCall => ({
-  marker: 'chaos-u', model: 'm', apiVersion: 'v1beta', promptChars: 1, maxOutputTokens: null, structured: true, thinkingConfig: null,
+  marker: 'chaos-u', model: 'm', apiVersion: 'v1beta', promptChars: 1, memoryBlockChars: null, maxOutputTokens: null, structured: true, thinkingConfig: null,
   thoughtsTokens: null, finishReason: null, at, behavior: 'ok', status: 200, chaos: false, ...over,
 });
 const job = (user: string, over: Partial<EndedJob> = {}): EndedJob => ({

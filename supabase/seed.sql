@@ -22,6 +22,15 @@ select u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', u.email,
   'email', now(), now(), now()
 from auth.users u where u.id::text like '00000000-0000-4000-8000-00000000000_';
 
+-- The demo MCP client, registered with Auth's OAuth server as an admin registers one (POST
+-- /auth/v1/admin/oauth/clients stores this row): public (PKCE, no secret), its id fixed so
+-- supabase/functions/.env and tests/functions.env can allow it (MCP_ALLOWED_CLIENT_IDS). The
+-- redirect URI is the MCP Inspector's.
+insert into auth.oauth_clients (id, client_secret_hash, registration_type, client_type, token_endpoint_auth_method,
+  redirect_uris, grant_types, client_name, created_at, updated_at)
+values ('00000000-0000-4000-8000-0000000000c1', null, 'manual', 'public', 'none',
+  'http://localhost:6274/oauth/callback', 'authorization_code,refresh_token', 'Narrative cache MCP (demo)', now(), now());
+
 insert into public.memories (user_id, content, metadata, created_at)
 select '00000000-0000-4000-8000-000000000001'::uuid, m.content, m.metadata::jsonb, now() - (m.days_ago || ' days')::interval
 from (values

@@ -4,6 +4,8 @@
 // `npm test` runs this file twice: with the Auth stand-in issuing ES256 tokens, then HS256.
 import { generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { DEMO_MCP_CLIENT } from '../local/fakes/oauth.ts';
+import { mcpToken } from './helpers/mcp.ts';
 import { API_URL, authJwtMode, eventually, keys } from './helpers/stack.ts';
 import { AUTH_ISSUER, signToken, unsignedToken } from './helpers/tokens.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
@@ -38,7 +40,11 @@ async function call(fn: (typeof FUNCTIONS)[number], token: string): Promise<Resp
 
 let admin: Promise<TestUser> | undefined;
 const adminUser = () => (admin ??= createUser({ appMetadata: { role: 'admin' } }));
-const claimsOf = (u: TestUser) => ({ sub: u.id, email: u.email, app_metadata: { provider: 'email', role: 'admin' } });
+// With the demo MCP client's client_id, so that mcp judges these tokens on what is wrong with them
+// (mcp also wants a token issued for it; the other functions ignore the claim).
+const claimsOf = (u: TestUser) => ({ sub: u.id, email: u.email, app_metadata: { provider: 'email', role: 'admin' }, client_id: DEMO_MCP_CLIENT.id });
+/** What the user signs in with for `fn`: the session token, or for mcp the MCP client's OAuth token. */
+const signedIn = async (fn: (typeof FUNCTIONS)[number], u: TestUser) => (fn.name === 'mcp' ? await mcpToken(u) : u.accessToken);
 
 // Each token is one thing wrong with an otherwise valid token of the running mode.
 const BAD_TOKENS: [string, (u: TestUser) => Promise<string>][] = [
@@ -91,7 +97,7 @@ describe(`user-facing functions accept valid tokens (${mode} mode)`, () => {
     const user = await adminUser();
     const handMade = await signToken(claimsOf(user));
     for (const fn of FUNCTIONS) {
-      for (const [what, token] of [['signed-in', user.accessToken], ['hand-signed', handMade]] as const) {
+      for (const [what, token] of [['signed-in', await signedIn(fn, user)], ['hand-signed', handMade]] as const) {
         const res = await call(fn, token);
         expect(fn.ok, `${fn.name}: a valid ${what} token is accepted (got ${res.status})`).toContain(res.status);
         await res.body?.cancel();

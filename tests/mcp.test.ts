@@ -14,9 +14,11 @@ import { z } from 'zod';
 import { LOG_DIR } from '../local/config.ts';
 import { MCP_PROTOCOL_VERSIONS, MCP_TOOL_OUTPUTS } from '../shared/mcp.ts';
 import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { callTool as call, MCP_URL, mcpClients, type McpVersion as Version, toolOk as ok } from './helpers/mcp.ts';
+import { callTool as call, MCP_URL, mcpClients, mcpToken, type McpVersion as Version, toolOk as ok } from './helpers/mcp.ts';
+import { DEMO_MCP_CLIENT, oauthRefresh, oauthSignIn } from '../local/fakes/oauth.ts';
 import { addMemories, marker } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { API_URL, authJwtMode, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { signToken } from './helpers/tokens.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const METADATA_URL = `${MCP_URL}/.well-known/oauth-protected-resource`;
@@ -379,7 +381,7 @@ describe('HTTP', () => {
 
   it('refuses JSON-RPC batches with a JSON-RPC error, at every revision, and runs none of them', async () => {
     const user = await createUser();
-    const auth = { authorization: `Bearer ${user.accessToken}` };
+    const auth = { authorization: `Bearer ${await mcpToken(user)}` };
     const add = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add_memories', arguments: { text: `batched ${id}` } } });
     for (const batch of [[JSON.parse(initialize), add(2)], [add(1), add(2)], []]) {
       const res = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, ...auth }, body: JSON.stringify(batch) });
@@ -403,7 +405,7 @@ describe('HTTP', () => {
     await ok(client, 'add_memories', { text: `My boat ${m} is blue` });
     const deep = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'deep_memory_query', arguments: { search_query: `${m} boat` } } });
     const res = await fetch(MCP_URL, {
-      method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${user.accessToken}` },
+      method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${await mcpToken(user)}` },
       body: JSON.stringify(Array.from({ length: 100 }, (_, i) => deep(i + 1))),
     });
     expect(res.status, 'the batch is a 400').toBe(400);
@@ -435,7 +437,7 @@ describe('HTTP', () => {
 
   it('answers initialize as JSON, GET and DELETE with 405, preflights with the MCP headers, bad JSON with 400', async () => {
     const user = await createUser();
-    const auth = { authorization: `Bearer ${user.accessToken}` };
+    const auth = { authorization: `Bearer ${await mcpToken(user)}` };
     const init = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, ...auth }, body: initialize });
     expect(init.status, 'initialize').toBe(200);
     expect(init.headers.get('content-type'), 'a JSON response (no SSE stream)').toMatch(/application\/json/);
@@ -459,5 +461,85 @@ describe('HTTP', () => {
     expect(bad.status, 'malformed JSON is a 4xx').toBe(400);
     const notRpc = await fetch(MCP_URL, { method: 'POST', headers: { ...mcpHeaders, ...auth }, body: '{"hello":1}' });
     expect(notRpc.status, 'not JSON-RPC is a 4xx').toBe(400);
+  });
+});
+
+describe('tokens issued for this resource (MCP authorization, RFC 8707 audience)', () => {
+  const initialize = JSON.stringify({
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fetch', version: '1' } },
+  });
+  const post = (token: string) => fetch(MCP_URL, {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+    body: initialize,
+  });
+  const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+  const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
+  const challenge = `Bearer resource_metadata="${METADATA_URL}", error="invalid_token", error_description="The access token was not issued for this resource`;
+
+  async function refusedAsNotForUs(res: Response, what: string) {
+    expect(res.status, `${what}: 401`).toBe(401);
+    expect(res.headers.get('www-authenticate'), `${what}: the MCP challenge says the token is not for this resource`).toMatch(
+      new RegExp(`^${challenge.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    expect((await res.json()).error?.code, `${what}: the error shape`).toBe('invalid_token');
+  }
+
+  it('a session token (password sign-in, no client_id) is refused with the challenge; the other functions still take it', async () => {
+    const user = await createUser();
+    expect(claimsOf(user.accessToken).client_id, 'a session token names no OAuth client').toBeUndefined();
+    await refusedAsNotForUs(await post(user.accessToken), 'a session token');
+    const narrative = await fetch(`${API_URL}/functions/v1/narrative`, { headers: { authorization: `Bearer ${user.accessToken}` } });
+    expect(narrative.status, 'GET narrative still accepts the session token').toBe(204);
+    await narrative.body?.cancel();
+  });
+
+  it('the allowed client\'s OAuth token works, signed as the mode signs, and so does its refreshed token', async () => {
+    const user = await createUser();
+    const tokens = await oauthSignIn(user.accessToken, keys().anonKey);
+    const mode = authJwtMode();
+    expect(headerOf(tokens.access_token).alg, 'signed as the mode signs user tokens').toBe(mode === 'es256' ? 'ES256' : 'HS256');
+    expect(claimsOf(tokens.access_token), 'Supabase Auth\'s OAuth claims').toMatchObject({
+      sub: user.id, role: 'authenticated', aud: 'authenticated', client_id: DEMO_MCP_CLIENT.id, scope: 'email',
+      iss: `${API_URL}/auth/v1`, amr: [{ method: 'oauth_provider/authorization_code' }],
+    });
+    const ok = await post(tokens.access_token);
+    expect(ok.status, 'the allowed client\'s token is accepted').toBe(200);
+    expect((await ok.json()).result?.serverInfo?.name, 'and served').toBe('narrative-cache');
+
+    const refreshed = await oauthRefresh(tokens.refresh_token);
+    expect(claimsOf(refreshed.access_token).client_id, 'a refreshed token keeps the client').toBe(DEMO_MCP_CLIENT.id);
+    const again = await post(refreshed.access_token);
+    expect(again.status, 'the refreshed token is accepted').toBe(200);
+    await again.body?.cancel();
+    // The session belongs to the client: supabase-js's refresh (/token) may not rotate it.
+    const plain = await fetch(`${API_URL}/auth/v1/token?grant_type=refresh_token`, {
+      method: 'POST', headers: { apikey: keys().anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshed.refresh_token }),
+    });
+    expect(plain.status, 'no client authentication for an OAuth session: 400').toBe(400);
+    expect((await plain.json()).error, 'invalid_client').toBe('invalid_client');
+  });
+
+  it('a token of an OAuth client that is not allowed is refused', async () => {
+    const user = await createUser();
+    const registered = await fetch(`${API_URL}/auth/v1/admin/oauth/clients`, {
+      method: 'POST', headers: { apikey: keys().secretKey, authorization: `Bearer ${keys().serviceRoleKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'another app', redirect_uris: ['https://app.example.com/callback'], token_endpoint_auth_method: 'none' }),
+    });
+    expect(registered.status, 'an admin registers another client').toBe(201);
+    const other = await registered.json() as { client_id: string; redirect_uris: string[] };
+    const tokens = await oauthSignIn(user.accessToken, keys().anonKey, { client: { id: other.client_id, redirectUri: other.redirect_uris[0] } });
+    expect(claimsOf(tokens.access_token).client_id, 'a real OAuth token, of the other client').toBe(other.client_id);
+    await refusedAsNotForUs(await post(tokens.access_token), 'another client\'s token');
+  });
+
+  it('a token whose audience names the MCP URL (a Custom Access Token Hook\'s) works without an allowed client_id', async () => {
+    const user = await createUser();
+    const claims = { sub: user.id, email: user.email, session_id: crypto.randomUUID() };
+    const bound = await post(await signToken(claims, { aud: ['authenticated', MCP_URL]}));
+    expect(bound.status, 'aud [authenticated, MCP URL] is accepted').toBe(200);
+    await bound.body?.cancel();
+    await refusedAsNotForUs(await post(await signToken(claims, { aud: ['authenticated', `${MCP_URL}/other`]})),
+      'an audience naming another resource');
   });
 });

@@ -279,6 +279,32 @@ describe('failures end in a row that says what happened', () => {
     const [{ prompt_char_budget: budget }] = await sql`select prompt_char_budget from private.settings`;
     expect(call.promptChars, 'prompt within the budget plus instructions').toBeLessThan(budget * 1.5);
   }, 60_000);
+
+  it('prompt_char_budget holds for the memory block as sent: memories of "<" (escaped to "&lt;") do not pass it', async () => {
+    // On main the budget counted raw characters: 60,000 of "<" became a 240,918-character prompt.
+    const m = marker();
+    await fake.scenario(m, [{ kind: 'ok' }]);
+    const userId = await makeUser(sql);
+    const [{ budget, cap }] = await sql<{ budget: number; cap: number }[]>`
+      select prompt_char_budget as budget, memory_char_cap as cap from private.settings`;
+    const n = Math.ceil(budget / cap) + 1;
+    await sql`insert into memories (user_id, content) select ${userId}, repeat('<', ${cap}) from generate_series(1, ${n})`;
+    // The scenario marker rides in a note, so every memory is nothing but "<".
+    await sql`insert into narrative_notes (user_id, content) values (${userId}, ${`Project code name ${m}`})`;
+    // What is judged is the request the provider received (claims about nothing but "<" rest on
+    // nothing, so validation refuses them and the job retries; that is not this test's concern).
+    await enqueue(sql, userId);
+    const [call] = await fake.waitForCalls(m, 1, 15_000);
+    expect(call.memoryBlockChars, 'the request had a memory block').not.toBeNull();
+    expect(call.memoryBlockChars!, `the memory block the provider received (${call.memoryBlockChars} chars) is within prompt_char_budget`)
+      .toBeLessThanOrEqual(budget);
+    // Each line is its 16-character head ("N. [YYYY-MM-DD] ") and 4 x cap characters once escaped:
+    // as many as fit, the block's exact length says how many.
+    const line = 16 + 4 * cap;
+    const fit = Math.floor((budget + 1) / (line + 1));
+    expect(fit, 'the budget holds fewer memories than the user has').toBeLessThan(n);
+    expect(call.memoryBlockChars, `${fit} lines of ${line} characters: as many as fit`).toBe(fit * line + fit - 1);
+  });
 });
 
 describe('models and usage on the job row', () => {

@@ -5,7 +5,7 @@
 // a supabase-js caller meets them through MCP add_memories (the Data API's errcode is pgTAP's).
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { callTool, mcpClients } from './helpers/mcp.ts';
+import { callTool, mcpClients, mcpToken } from './helpers/mcp.ts';
 import { API_URL, db, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
@@ -19,9 +19,10 @@ afterAll(async () => {
 const fn = (name: string) => `${API_URL}/functions/v1/${name}`;
 
 /** Auth headers each function accepts. */
-function authFor(name: string, user: TestUser): Record<string, string> {
+async function authFor(name: string, user: TestUser): Promise<Record<string, string>> {
   if (name === 'generate-narrative') return { authorization: `Bearer ${keys().narrativeServiceSecret}` };
   if (name === 'backfill') return { apikey: keys().secretKey };
+  if (name === 'mcp') return { authorization: `Bearer ${await mcpToken(user)}` };
   return { authorization: `Bearer ${user.accessToken}` };
 }
 
@@ -46,7 +47,7 @@ describe('request bodies', () => {
   it('answers 413 payload_too_large from the function for a chunked body past the cap, on every function', async () => {
     const user = await createUser();
     for (const name of FUNCTIONS) {
-      const headers = { ...authFor(name, user), ...(name === 'mcp' ? MCP_HEADERS : {}) };
+      const headers = { ...(await authFor(name, user)), ...(name === 'mcp' ? MCP_HEADERS : {}) };
       const res = await postChunked(fn(name), headers, 100, ' '.repeat(1024));
       expect(res.status, `${name}: 100 KiB chunked is 413`).toBe(413);
       const body = JSON.parse(res.body);
@@ -59,7 +60,7 @@ describe('request bodies', () => {
     const user = await createUser();
     for (const name of FUNCTIONS) {
       const res = await fetch(fn(name), {
-        method: 'POST', headers: { ...authFor(name, user), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
+        method: 'POST', headers: { ...(await authFor(name, user)), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
         body: ' '.repeat(70 * 1024),
       });
       expect(res.status, `${name}: 70 KiB is 413`).toBe(413);
@@ -80,7 +81,7 @@ describe('request bodies', () => {
     for (const name of FUNCTIONS) {
       for (const [what, bad] of [['NUL', '\\u0000'], ['lone surrogate', '\\ud800']] as const) {
         const res = await fetch(fn(name), {
-          method: 'POST', headers: { ...authFor(name, user), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
+          method: 'POST', headers: { ...(await authFor(name, user)), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
           body: bodies[name](bad),
         });
         expect(res.status, `${name}: ${what} is 400`).toBe(400);
@@ -89,7 +90,7 @@ describe('request bodies', () => {
         else expect(body.error.message, `mcp: ${what} says why`).toMatch(/NUL|surrogate/);
       }
       const res = await fetch(fn(name), {
-        method: 'POST', headers: { ...authFor(name, user), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
+        method: 'POST', headers: { ...(await authFor(name, user)), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' },
         body: new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d]),
       });
       expect(res.status, `${name}: invalid UTF-8 is 400`).toBe(400);
@@ -97,6 +98,43 @@ describe('request bodies', () => {
     }
     const [{ n }] = await sql`select count(*)::int as n from memories where user_id = ${user.id}`;
     expect(n, 'no memory was stored by any refused request').toBe(0);
+  });
+
+  it('answers 400 json_too_deep (never 500) for JSON nested 5,000 deep (10 KB), on every JSON route, and changes nothing', async () => {
+    // On main the recursive clean-text check overflowed the stack on this: 500 everywhere.
+    const user = await createUser();
+    const [{ id: memoryId }] = await sql<{ id: string }[]>`
+      insert into memories (user_id, content) values (${user.id}, 'I keep bees') returning id::text`;
+    const deep = '['.repeat(5_000) + ']'.repeat(5_000);
+    const routes: [string, string, string, string][] = [
+      ['narrative', 'narrative', 'POST', deep],
+      ['narrative', 'narrative/notes', 'POST', `{"content":"call me Sam","pinned":${deep}}`],
+      ['orchestrate', 'orchestrate', 'POST', `{"user_message":"hi","is_new_conversation":false,"x":${deep}}`],
+      ['backfill', 'backfill', 'POST', `{"dry_run":${deep}}`],
+      ['generate-narrative', 'generate-narrative', 'POST', `{"job_id":${deep}}`],
+      ['memories', `memories/${memoryId}`, 'DELETE', deep],
+      ['mcp', 'mcp', 'POST', `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_memories","arguments":{"text":"x","more":${deep}}}}`],
+    ];
+    for (const [name, path, method, body] of routes) {
+      const res = await fetch(fn(path), {
+        method, headers: { ...(await authFor(name, user)), ...(name === 'mcp' ? MCP_HEADERS : {}), 'content-type': 'application/json' }, body,
+      });
+      expect(res.status, `${method} ${path}: 400`).toBe(400);
+      const answer = await res.json();
+      if (name === 'mcp') {
+        expect(answer, 'mcp: a JSON-RPC invalid request').toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } });
+        expect(answer.error.message, 'mcp: says why').toMatch(/nest at most 64 levels/);
+      } else {
+        expect(answer.error, `${method} ${path}: a clear code and message`).toEqual({
+          code: 'json_too_deep', message: 'JSON arrays and objects may nest at most 64 levels deep',
+        });
+      }
+    }
+    const [row] = await sql`select state, (select count(*)::int from memories where user_id = ${user.id}) as memories,
+      (select count(*)::int from narrative_notes where user_id = ${user.id}) as notes,
+      (select count(*)::int from narrative_jobs where user_id = ${user.id}) as jobs
+      from memories where id = ${memoryId}`;
+    expect(row, 'the memory is still there, and nothing was added or queued').toEqual({ state: 'active', memories: 1, notes: 0, jobs: 0 });
   });
 });
 

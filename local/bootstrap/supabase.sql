@@ -108,16 +108,80 @@ create table auth.identities (
 create index identities_user_id_idx on auth.identities (user_id);
 create index identities_email_idx on auth.identities (email text_pattern_ops);
 
--- Sessions and rotating refresh tokens, as GoTrue stores them.
+-- Auth's OAuth 2.1 server (GoTrue's migrations 20250731150234 to 20260121000000): registered
+-- clients (the id is the public client_id), authorization requests waiting for the user's consent
+-- or holding an issued code, and the consents a user gave (a later request for the same scopes is
+-- approved without asking).
+create type auth.oauth_registration_type as enum ('dynamic', 'manual');
+create type auth.oauth_client_type as enum ('public', 'confidential');
+create type auth.oauth_authorization_status as enum ('pending', 'approved', 'denied', 'expired');
+create type auth.oauth_response_type as enum ('code');
+create type auth.code_challenge_method as enum ('s256', 'plain');
+create table auth.oauth_clients (
+  id uuid not null primary key,
+  client_secret_hash text null,
+  registration_type auth.oauth_registration_type not null,
+  redirect_uris text not null,
+  grant_types text not null,
+  client_name text null,
+  client_uri text null,
+  logo_uri text null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deleted_at timestamptz null,
+  client_type auth.oauth_client_type not null default 'confidential',
+  token_endpoint_auth_method text not null check (token_endpoint_auth_method in ('client_secret_basic', 'client_secret_post', 'none')),
+  constraint oauth_clients_client_name_length check (char_length(client_name) <= 1024),
+  constraint oauth_clients_client_uri_length check (char_length(client_uri) <= 2048),
+  constraint oauth_clients_logo_uri_length check (char_length(logo_uri) <= 2048)
+);
+create index oauth_clients_deleted_at_idx on auth.oauth_clients (deleted_at);
+create table auth.oauth_authorizations (
+  id uuid not null primary key,
+  authorization_id text not null unique,
+  client_id uuid not null references auth.oauth_clients (id) on delete cascade,
+  user_id uuid null references auth.users (id) on delete cascade,
+  redirect_uri text not null,
+  scope text not null,
+  state text null,
+  resource text null,
+  code_challenge text null,
+  code_challenge_method auth.code_challenge_method null,
+  response_type auth.oauth_response_type not null default 'code',
+  status auth.oauth_authorization_status not null default 'pending',
+  authorization_code text null unique,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null default (now() + interval '3 minutes'),
+  approved_at timestamptz null,
+  nonce text null,
+  constraint oauth_authorizations_expires_at_future check (expires_at > created_at)
+);
+create index oauth_auth_pending_exp_idx on auth.oauth_authorizations (expires_at) where status = 'pending';
+create table auth.oauth_consents (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  client_id uuid not null references auth.oauth_clients (id) on delete cascade,
+  scopes text not null,
+  granted_at timestamptz not null default now(),
+  revoked_at timestamptz null,
+  constraint oauth_consents_user_client_unique unique (user_id, client_id),
+  constraint oauth_consents_scopes_not_empty check (char_length(trim(scopes)) > 0)
+);
+
+-- Sessions and rotating refresh tokens, as GoTrue stores them; a session an OAuth client started
+-- names the client and the scopes granted (its refresh tokens only work for that client).
 create table auth.sessions (
   id uuid primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
   created_at timestamptz default now(),
   updated_at timestamptz default now(),
   aal text default 'aal1',
-  not_after timestamptz
+  not_after timestamptz,
+  oauth_client_id uuid references auth.oauth_clients (id) on delete cascade,
+  scopes text check (char_length(scopes) <= 4096)
 );
 create index sessions_user_id_idx on auth.sessions (user_id);
+create index sessions_oauth_client_id_idx on auth.sessions (oauth_client_id);
 
 create table auth.refresh_tokens (
   instance_id uuid,

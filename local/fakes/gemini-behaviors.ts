@@ -91,6 +91,9 @@ export interface FakeCall {
   apiVersion: string;
   /** Characters of prompt text (contents + systemInstruction); the text itself is never kept. */
   promptChars: number;
+  /** Characters of the user text between the `<memories>` and `</memories>` fence lines (the
+   *  memory lines and the newlines between them), or null when it has no such block. */
+  memoryBlockChars: number | null;
   /** generationConfig.maxOutputTokens of the request, or null. */
   maxOutputTokens: number | null;
   /** True when the request asked for structured output (responseMimeType application/json with

@@ -14,6 +14,8 @@ export interface GenerateRequest {
   /** The user turns' text: where the prompt's memory lines are. */
   userText: string;
   promptChars: number;
+  /** See FakeCall.memoryBlockChars. */
+  memoryBlockChars: number | null;
   maxOutputTokens: number | null;
   thinkingConfig: FakeThinkingConfig | null;
   /** Structured output asked for (responseMimeType application/json with a responseJsonSchema). */
@@ -22,6 +24,14 @@ export interface GenerateRequest {
 
 type Parts = { text?: unknown }[] | undefined;
 const textOf = (parts: Parts) => (parts ?? []).map((p) => (typeof p?.text === 'string' ? p.text : '')).join('');
+
+/** Length of what lies between the first `<memories>` line and the `</memories>` line after it. */
+function memoryBlockChars(userText: string): number | null {
+  const lines = userText.split('\n');
+  const open = lines.indexOf('<memories>');
+  const close = open < 0 ? -1 : lines.indexOf('</memories>', open + 1);
+  return close < 0 ? null : lines.slice(open + 1, close).join('\n').length;
+}
 
 export function parseGenerateRequest(raw: string): GenerateRequest {
   let parsed: {
@@ -36,10 +46,12 @@ export function parseGenerateRequest(raw: string): GenerateRequest {
   }
   const contents = Array.isArray(parsed?.contents) ? parsed.contents : null;
   const generation = parsed?.generationConfig;
+  const userText = (contents ?? []).filter((c) => c?.role !== 'model').map((c) => textOf(c?.parts)).join('\n');
   return {
     json: parsed !== null,
     contents: contents && contents.length > 0 ? contents : null,
-    userText: (contents ?? []).filter((c) => c?.role !== 'model').map((c) => textOf(c?.parts)).join('\n'),
+    userText,
+    memoryBlockChars: memoryBlockChars(userText),
     promptChars: (contents ?? []).reduce((n, c) => n + textOf(c?.parts).length, 0) + textOf(parsed?.systemInstruction?.parts).length,
     maxOutputTokens: typeof generation?.maxOutputTokens === 'number' ? generation.maxOutputTokens : null,
     thinkingConfig: generation?.thinkingConfig && typeof generation.thinkingConfig === 'object' ? { ...generation.thinkingConfig } : null,

@@ -163,7 +163,7 @@ export async function startFakeGemini(opts: StartFakeGeminiOptions): Promise<Fak
     const key = req.headers['x-goog-api-key'] ?? url.searchParams.get('key');
     const request = parseGenerateRequest(raw);
     const { maxOutputTokens, thinkingConfig, structured } = request;
-    const base = { marker, model, apiVersion, promptChars: request.promptChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
+    const base = { marker, model, apiVersion, promptChars: request.promptChars, memoryBlockChars: request.memoryBlockChars, at, maxOutputTokens, thinkingConfig, structured, thoughtsTokens: null, finishReason: null };
 
     if (key !== (opts.apiKey ?? FAKE_GEMINI_API_KEY)) {
       record({ ...base, behavior: 'auth_error', status: 400, chaos: false });

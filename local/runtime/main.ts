@@ -45,7 +45,10 @@ const jwtMode = Deno.env.get('LOCAL_AUTH_JWT_MODE') === 'hs256' ? 'hs256' : 'es2
 Deno.env.delete('LOCAL_AUTH_JWT_MODE');
 
 const config = parseToml(await Deno.readTextFile(new URL('supabase/config.toml', root))) as {
-  auth?: { jwt_expiry?: number };
+  auth?: {
+    jwt_expiry?: number; site_url?: string; additional_redirect_urls?: string[];
+    oauth_server?: { enabled?: boolean; authorization_url_path?: string; allow_dynamic_registration?: boolean };
+  };
   functions?: Record<string, { verify_jwt?: boolean; enabled?: boolean }>;
 };
 
@@ -59,6 +62,13 @@ const auth = createAuth({
   jwtExpiry: config.auth?.jwt_expiry ?? 3600,
   secretKey: keys.secretKey,
   legacyJwtSecret: jwtMode === 'hs256' ? keys.jwtSecret : null,
+  siteUrl: config.auth?.site_url ?? 'http://127.0.0.1:3000',
+  redirectUrls: config.auth?.additional_redirect_urls ?? [],
+  oauthServer: {
+    enabled: config.auth?.oauth_server?.enabled ?? false,
+    authorizationPath: config.auth?.oauth_server?.authorization_url_path ?? '/oauth/consent',
+    allowDynamicRegistration: config.auth?.oauth_server?.allow_dynamic_registration ?? false,
+  },
 });
 
 // supabase/functions/.env (or the file given with `start --functions-env`), as

@@ -30,6 +30,7 @@ import postgres from 'postgres';
 import { API_URL, DB_URL, FAKE_GEMINI_PORT, FAKE_GEMINI_URL, ROOT, RUN_DIR } from '../../local/config.ts';
 import { fakeGeminiControl, startFakeGemini, type FakeGemini, type FakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { deleteUsers } from '../../local/fakes/users.ts';
+import { DEMO_MCP_CLIENT } from '../../local/fakes/oauth.ts';
 import { runningFunctionsEnv, useFunctionsEnv } from '../../local/functions-env.ts';
 import { keys } from '../../tests/helpers/stack.ts';
 import { checkFixtures, PERSONAS } from './fixtures.ts';
@@ -116,7 +117,9 @@ async function point(provider: ProviderKey, ctx: EvalContext): Promise<string> {
     // file lives only until the runtime has read it.
     const file = path.join(RUN_DIR, `eval-gemini-${run}.env`);
     fs.mkdirSync(RUN_DIR, { recursive: true });
-    fs.writeFileSync(file, Object.entries(geminiEnv).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+    // The demo MCP client is allowed as in the other two envs: the MCP reads need its tokens.
+    const vars = { ...geminiEnv, MCP_ALLOWED_CLIENT_IDS: DEMO_MCP_CLIENT.id };
+    fs.writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
     try {
       useFunctionsEnv(file);
     } finally {

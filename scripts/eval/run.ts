@@ -12,7 +12,7 @@ import type { LocalKeys } from '../../local/keys.ts';
 import { logSince, logSize } from '../../local/processes.ts';
 import { narrativeResponse, notesResponse, PINNED_SECTION } from '../../shared/narrative.ts';
 import { CLAIM_SUPPORT_MIN_DEFAULT } from '../../shared/support.ts';
-import { memoryEvidence, sanitizeMemoryText } from '../../supabase/functions/_shared/narrative/prompt.ts';
+import { fitMemories, memoryEvidence, sanitizeMemoryText } from '../../supabase/functions/_shared/narrative/prompt.ts';
 import { type FixtureMemory, type InjectionTargets, markerMemory, type Persona, PERSONAS } from './fixtures.ts';
 import { type JudgeModel, judgeSupport } from './judge.ts';
 import { api, asUser, readServed } from './read.ts';
@@ -151,13 +151,20 @@ async function seed(ctx: EvalContext, provider: ProviderKey): Promise<Seeded[]> 
   return seeded;
 }
 
-/** What a generation would read now, in prompt order (m1.. and n1..), as generate-narrative reads it. */
-const promptNow = async (ctx: EvalContext, userId: string) => ({
-  memories: await ctx.sql<{ id: string; content: string; created_at: Date }[]>`
-    select id::text, content, created_at from private.memories_for_prompt(${userId}) with ordinality as m order by ordinality`,
-  notes: await ctx.sql<{ id: string; content: string }[]>`
-    select id::text, content from private.notes_for_prompt(${userId}) with ordinality as n order by ordinality`,
-});
+/** What a generation would read now, in prompt order (m1.. and n1..), as generate-narrative reads
+ *  it: memories_for_prompt's candidates (best first) through the same fitMemories. */
+async function promptNow(ctx: EvalContext, userId: string) {
+  const [{ budget }] = await ctx.sql<{ budget: number }[]>`select prompt_char_budget as budget from private.settings`;
+  const ranked = await ctx.sql<{ id: string; content: string; created_at: Date; importance: number | null }[]>`
+    select id::text, content, created_at, importance from private.memories_for_prompt(${userId}) with ordinality as m order by ordinality`;
+  const memories = fitMemories(ranked.map((m) => ({ ...m, created_at: m.created_at.toISOString() })), budget)
+    .map((m) => ({ id: m.id, content: m.content, created_at: new Date(m.created_at) }));
+  return {
+    memories,
+    notes: await ctx.sql<{ id: string; content: string }[]>`
+      select id::text, content from private.notes_for_prompt(${userId}) with ordinality as n order by ordinality`,
+  };
+}
 
 const activeJobs = async (ctx: EvalContext, userId: string) => (await ctx.sql<{ n: number }[]>`
   select count(*)::int as n from public.narrative_jobs where user_id = ${userId} and status in ('queued', 'running')`)[0].n;

@@ -44,8 +44,8 @@ export interface UserFacts {
   /** What the hostile memory asks to be cited: memory ids, or prompt refs (mN, nN) that mean the
    *  memory or note on that line of the version's prompt. */
   hostileRequests: readonly string[];
-  /** Memory ids private.memories_for_prompt gave before the first generation and after the
-   *  delete, in prompt order (m1 first). */
+  /** Memory ids the prompt carried (memories_for_prompt through fitMemories) before the first
+   *  generation and after the delete, in prompt order (m1 first). */
   promptBefore: readonly string[];
   promptAfter: readonly string[];
   /** Note ids private.notes_for_prompt gave, in prompt order (notes do not change during a run). */

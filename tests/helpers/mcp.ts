@@ -1,11 +1,16 @@
 // Official MCP client (v2) sessions against /functions/v1/mcp, for the suites that talk MCP.
 import { type CallToolResult, Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { expect } from 'vitest';
+import { mcpToken as oauthToken } from '../../local/fakes/oauth.ts';
 import type { MCP_PROTOCOL_VERSIONS } from '../../shared/mcp.ts';
-import { API_URL } from './stack.ts';
+import { API_URL, keys } from './stack.ts';
 import type { TestUser } from './users.ts';
 
 export const MCP_URL = `${API_URL}/functions/v1/mcp`;
+
+/** The user's access token for MCP: the demo MCP client's (OAuth, allowed by tests/functions.env),
+ *  since the mcp function refuses a plain session token. */
+export const mcpToken = (user: TestUser) => oauthToken(user, keys().anonKey);
 export type McpVersion = (typeof MCP_PROTOCOL_VERSIONS)[number];
 
 /** Connects clients and closes every one of them at the end (call close() in afterAll). */
@@ -18,7 +23,7 @@ export function mcpClients(name: string) {
         ? new Client({ name, version: '1.0.0' }, { versionNegotiation: { mode: { pin: version } } })
         : new Client({ name, version: '1.0.0' }, { supportedProtocolVersions: [version] });
       await client.connect(new StreamableHTTPClientTransport(new URL(MCP_URL), {
-        requestInit: { headers: { Authorization: `Bearer ${user.accessToken}` } },
+        requestInit: { headers: { Authorization: `Bearer ${await mcpToken(user)}` } },
       }));
       clients.push(client);
       return client;

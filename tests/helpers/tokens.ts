@@ -13,7 +13,8 @@ export interface TokenOptions {
   /** Header kid; null for none. Default: the signing key's kid for ES256, none for HS256. */
   kid?: string | null;
   iss?: string | null;
-  aud?: string | null;
+  /** Default `authenticated`; a list for a token bound to more audiences. */
+  aud?: string | string[] | null;
   /** Seconds from now; null for no exp claim. */
   expiresIn?: number | null;
 }

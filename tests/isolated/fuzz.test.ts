@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { backfillBody, generateNarrativeBody, orchestrateBody } from '../../shared/narrative.ts';
+import { mcpToken } from '../helpers/mcp.ts';
 import { addMemories, drainQueue } from '../helpers/pipeline.ts';
 import { API_URL, db, keys } from '../helpers/stack.ts';
 import { createUser, type TestUser } from '../helpers/users.ts';
@@ -40,6 +41,9 @@ beforeAll(async () => {
     { authorization: `Bearer ${k.anonKey}` }, { apikey: 'sb_secret_wrong' }, { apikey: k.publishableKey },
   ];
   const userCreds = () => ({ authorization: `Bearer ${user.accessToken}` });
+  // mcp takes the MCP OAuth client's token, not the session token.
+  const oauthToken = await mcpToken(user);
+  const mcpCreds = () => ({ authorization: `Bearer ${oauthToken}` });
   const never = () => false;
   targets.push(
     { name: 'health', methods: ['GET'], valid: userCreds, isValidBody: never },
@@ -50,7 +54,7 @@ beforeAll(async () => {
     { name: 'backfill', methods: ['GET', 'POST'], valid: () => ({ apikey: k.secretKey }), isValidBody: (v) => backfillBody.safeParse(v).success },
     { name: 'generate-narrative', methods: ['POST'], valid: () => ({ authorization: `Bearer ${k.narrativeServiceSecret}` }),
       isValidBody: (v) => generateNarrativeBody.safeParse(v).success },
-    { name: 'mcp', methods: ['POST'], valid: userCreds, isValidBody: never },
+    { name: 'mcp', methods: ['POST'], valid: mcpCreds, isValidBody: never },
     // memories takes no body at all (GET lists, DELETE memories/<id> deletes).
     { name: 'memories', methods: ['GET'], valid: userCreds, isValidBody: never },
   );
@@ -78,6 +82,11 @@ const shaped = fc.record({
   dry_run: fc.oneof(fc.string(), fc.integer()), extra: fc.anything({ maxDepth: 2 }),
 }, { requiredKeys: [] }).map((v) => JSON.stringify(v));
 const huge = fc.constantFrom(JSON.stringify({ user_message: 'y'.repeat(70_000), is_new_conversation: true }), 'z'.repeat(300_000));
+// Nesting past the 64-level limit, some of it inside otherwise valid bodies (a recursive check overflowed on 5,000).
+const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+const nested = fc.constantFrom(deep(5_000), deep(65), '{"a":'.repeat(3_000) + '1' + '}'.repeat(3_000),
+  `{"user_message":"hi","is_new_conversation":true,"x":${deep(5_000)}}`, `{"job_id":1,"x":${deep(100)}}`,
+  `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_memories","arguments":{"text":"x","y":${deep(5_000)}}}}`);
 const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', '', 'application/jsonx');
 
 interface Probe { target: number; kind: 'creds' | 'method' | 'body'; cred: number; method: string; body: string; type: string }
@@ -86,7 +95,7 @@ const probe: fc.Arbitrary<Probe> = fc.record({
   kind: fc.constantFrom('creds', 'method', 'body') as fc.Arbitrary<Probe['kind']>,
   cred: fc.nat(),
   method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
-  body: fc.oneof(text, json, shaped, huge),
+  body: fc.oneof(text, json, shaped, huge, nested),
   type: contentType,
 });
 

@@ -3,6 +3,7 @@
 // for the user), without touching anything (a limited cache miss queues no job). Each route and
 // each user has a bucket of its own; a fresh cache hit is not counted. Isolated: it lowers private.settings, which every suite reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mcpToken } from '../helpers/mcp.ts';
 import { addMemories } from '../helpers/pipeline.ts';
 import { API_URL, db, keys } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
@@ -99,7 +100,7 @@ describe('request limits', () => {
   it('MCP: 2 messages a minute per user, then 429 with Retry-After; orchestrate\'s bucket is separate', async () => {
     const user = await createUser();
     const headers = {
-      ...jsonHeaders, accept: 'application/json, text/event-stream', authorization: `Bearer ${user.accessToken}`,
+      ...jsonHeaders, accept: 'application/json, text/event-stream', authorization: `Bearer ${await mcpToken(user)}`,
     };
     const initialize = JSON.stringify({
       jsonrpc: '2.0', id: 1, method: 'initialize',

@@ -1,5 +1,6 @@
-// Admin user management (/admin/users), for the secret key or a service_role JWT, and the user
-// creation that sign-up shares: users stored as GoTrue stores an email user.
+// Admin user management (/admin/users), for the secret key or a service_role JWT (the check
+// /admin/oauth/clients shares), and the user creation that sign-up shares: users stored as GoTrue
+// stores an email user.
 import { AuthError, type AuthOptions, bearer, json, loadUser, readJson, USER_COLUMNS, userJson, type UserRow } from './common.ts';
 import type { Tokens } from './tokens.ts';
 
@@ -112,5 +113,5 @@ export function createAdmin(opts: AuthOptions, tokens: Tokens) {
     return await handler(req, url, id);
   }
 
-  return { handle, createUser };
+  return { handle, createUser, requireAdmin };
 }

@@ -13,6 +13,11 @@ export interface AuthOptions {
   secretKey: string;
   /** Set: user tokens are HS256 with this secret (and HS256 tokens are accepted). */
   legacyJwtSecret: string | null;
+  /** [auth] site_url and additional_redirect_urls of supabase/config.toml. */
+  siteUrl: string;
+  redirectUrls: string[];
+  /** [auth.oauth_server] of supabase/config.toml. */
+  oauthServer: { enabled: boolean; authorizationPath: string; allowDynamicRegistration: boolean };
 }
 
 export interface UserRow {
@@ -35,6 +40,14 @@ export interface UserRow {
 export class AuthError extends Error {
   constructor(readonly status: number, readonly errorCode: string, message: string) {
     super(message);
+  }
+}
+
+/** Answered as GoTrue answers the OAuth server's protocol errors (RFC 6749 §5.2): 400
+ *  `{error, error_description}`. */
+export class OAuthError extends Error {
+  constructor(readonly error: string, readonly description: string) {
+    super(`${error}: ${description}`);
   }
 }
 

@@ -3,10 +3,17 @@
 import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload, SignJWT } from 'jose';
 import { AuthError, type AuthOptions, userJson, type UserRow } from './common.ts';
 
+/** What an OAuth client's session adds to its access tokens (GoTrue: sessions.oauth_client_id and
+ *  sessions.scopes become the `client_id` and `scope` claims). */
+export interface OAuthSession {
+  clientId: string;
+  scope: string | null;
+}
+
 export interface Tokens {
   verify(token: string): Promise<JWTPayload>;
   /** A session answer (access token, refresh token, user) as GoTrue gives it. */
-  issueSession(user: UserRow, sessionId: string, refreshToken: string): Promise<Record<string, unknown>>;
+  issueSession(user: UserRow, sessionId: string, refreshToken: string, oauth?: OAuthSession | null): Promise<Record<string, unknown>>;
 }
 
 export function createTokens(opts: AuthOptions): Tokens {
@@ -25,8 +32,11 @@ export function createTokens(opts: AuthOptions): Tokens {
     }
   }
 
-  async function issueSession(user: UserRow, sessionId: string, refreshToken: string) {
+  async function issueSession(user: UserRow, sessionId: string, refreshToken: string, oauth: OAuthSession | null = null) {
     const now = Math.floor(Date.now() / 1000);
+    // GoTrue's AccessTokenClaims: client_id and scope are omitted (omitempty) outside OAuth sessions;
+    // the audience stays the user's (`authenticated`): Auth has no RFC 8707 resource indicators.
+    const oauthClaims = oauth ? { client_id: oauth.clientId, ...(oauth.scope ? { scope: oauth.scope } : {}) } : {};
     const accessToken = await new SignJWT({
       email: user.email,
       phone: user.phone ?? '',
@@ -34,9 +44,10 @@ export function createTokens(opts: AuthOptions): Tokens {
       user_metadata: user.raw_user_meta_data ?? {},
       role: user.role ?? 'authenticated',
       aal: 'aal1',
-      amr: [{ method: 'password', timestamp: now }],
+      amr: [{ method: oauth ? 'oauth_provider/authorization_code' : 'password', timestamp: now }],
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
+      ...oauthClaims,
     })
       // Legacy-secret tokens name no key, as GoTrue's do.
       .setProtectedHeader(legacySecret ? { alg: 'HS256', typ: 'JWT' } : { alg: 'ES256', kid: opts.privateJwk.kid, typ: 'JWT' })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isCleanText, parseJsonBytes, readCapped } from './body.ts';
+import { jsonProblem, MAX_JSON_DEPTH, parseJsonBytes, readCapped } from './body.ts';
 
 /** A chunked upload that never ends, counting what was pulled from it. */
 function endless(chunk: number) {
@@ -45,6 +45,35 @@ describe('parseJsonBytes', () => {
   it('accepts clean text, paired surrogates and an empty body', () => {
     expect(parseJsonBytes(enc('{"a":["🦀","\\ud83e\\udd80"]}')), 'emoji, raw and escaped').toEqual({ ok: true, value: { a: ['🦀', '🦀'] } });
     expect(parseJsonBytes(enc('  ')), 'empty').toEqual({ ok: true, value: undefined });
-    expect(isCleanText({ n: 1, b: true, z: null }), 'non-strings are clean').toBe(true);
+    expect(jsonProblem({ n: 1, b: true, z: null }), 'non-strings are clean').toBeNull();
+  });
+});
+
+describe('nesting depth', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const arrays = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+  const objects = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+
+  it(`accepts ${MAX_JSON_DEPTH} levels of arrays or objects, and refuses one more`, () => {
+    expect(parseJsonBytes(enc(arrays(MAX_JSON_DEPTH))).ok, `${MAX_JSON_DEPTH} arrays`).toBe(true);
+    expect(parseJsonBytes(enc(objects(MAX_JSON_DEPTH))).ok, `${MAX_JSON_DEPTH} objects`).toBe(true);
+    expect(parseJsonBytes(enc(arrays(MAX_JSON_DEPTH + 1))), 'one array more').toEqual({ ok: false, reason: 'too_deep' });
+    expect(parseJsonBytes(enc(objects(MAX_JSON_DEPTH + 1))), 'one object more').toEqual({ ok: false, reason: 'too_deep' });
+    expect(parseJsonBytes(enc(`{"x":[{"y":${arrays(MAX_JSON_DEPTH - 2)}}]}`)), 'mixed, one more').toEqual({ ok: false, reason: 'too_deep' });
+  });
+
+  it('refuses the whole 64 KiB of nesting a body can hold without overflowing the stack', () => {
+    // 5,000 levels (10 KB) overflowed the recursive check; a 64 KiB body holds 32,768.
+    for (const depth of [5_000, 32_768]) {
+      expect(parseJsonBytes(enc(arrays(depth))), `${depth} arrays`).toEqual({ ok: false, reason: 'too_deep' });
+      expect(parseJsonBytes(enc(objects(depth))), `${depth} objects`).toEqual({ ok: false, reason: 'too_deep' });
+    }
+    const wide = JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ k: [i, `v${i}`] })));
+    expect(parseJsonBytes(enc(wide)).ok, 'wide and shallow is fine').toBe(true);
+  });
+
+  it('still finds bad text below the limit, keys included', () => {
+    expect(jsonProblem([[['ok', { 'k\u0000': 1 }]]]), 'NUL in a nested key').toBe('invalid_text');
+    expect(jsonProblem({ a: [{ b: '\ud800' }] }), 'lone surrogate nested').toBe('invalid_text');
   });
 });

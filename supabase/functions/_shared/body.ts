@@ -30,21 +30,46 @@ export async function readCapped(req: Request, maxBytes: number): Promise<Uint8A
   return out;
 }
 
-/** True when every string (keys included) of a parsed JSON value is text Postgres and UTF-8 can
- *  carry: no NUL, no unpaired surrogate (JSON's \ud800 escapes decode to one). */
-export function isCleanText(value: unknown): boolean {
-  // isWellFormed is ES2024 (V8 in Deno 2.1 and Node 20 have it; the TS lib here predates it).
-  if (typeof value === 'string') return !value.includes('\u0000') && (value as string & { isWellFormed(): boolean }).isWellFormed();
-  if (Array.isArray(value)) return value.every(isCleanText);
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([k, v]) => isCleanText(k) && isCleanText(v));
+/** How deeply arrays and objects may nest in a request body: far more than any body here needs
+ *  (the deepest contract, an MCP tool call's arguments, is about 5), and little enough that
+ *  nothing after the check (zod, the MCP SDK, JSON.stringify, Postgres's jsonb) can overflow
+ *  its stack on it. `[1]` is depth 1. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Why a parsed JSON value may not go further: a string (key or value) Postgres and UTF-8 cannot
+ *  carry — a NUL, an unpaired surrogate (JSON's \ud800 escapes decode to one) — or nesting deeper
+ *  than MAX_JSON_DEPTH; null when it is clean. Iterative (an explicit stack), so no input can
+ *  overflow the call stack. */
+export function jsonProblem(value: unknown): 'invalid_text' | 'too_deep' | null {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (!isCleanString(v)) return 'invalid_text';
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= MAX_JSON_DEPTH) return 'too_deep';
+      if (Array.isArray(v)) {
+        for (const item of v) stack.push([item, depth + 1]);
+      } else {
+        for (const [k, item] of Object.entries(v)) {
+          if (!isCleanString(k)) return 'invalid_text';
+          stack.push([item, depth + 1]);
+        }
+      }
+    }
   }
-  return true;
+  return null;
 }
 
-export type ParsedBody = { ok: true; value: unknown } | { ok: false; reason: 'invalid_utf8' | 'invalid_json' | 'invalid_text' };
+// isWellFormed is ES2024 (V8 in Deno 2.1 and Node 20 have it; the TS lib here predates it).
+const isCleanString = (s: string) => !s.includes('\u0000') && (s as string & { isWellFormed(): boolean }).isWellFormed();
 
-/** Bytes to a JSON value: strict UTF-8, then JSON, then clean text. An empty body is undefined. */
+export type ParsedBody =
+  | { ok: true; value: unknown }
+  | { ok: false; reason: 'invalid_utf8' | 'invalid_json' | 'invalid_text' | 'too_deep' };
+
+/** Bytes to a JSON value: strict UTF-8, then JSON, then clean text and bounded depth. An empty
+ *  body is undefined. */
 export function parseJsonBytes(bytes: Uint8Array): ParsedBody {
   let text: string;
   try {
@@ -59,5 +84,6 @@ export function parseJsonBytes(bytes: Uint8Array): ParsedBody {
   } catch {
     return { ok: false, reason: 'invalid_json' };
   }
-  return isCleanText(value) ? { ok: true, value } : { ok: false, reason: 'invalid_text' };
+  const problem = jsonProblem(value);
+  return problem === null ? { ok: true, value } : { ok: false, reason: problem };
 }

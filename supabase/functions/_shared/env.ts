@@ -31,6 +31,10 @@ export const env = {
   dbPoolSize: intEnv('DB_POOL_SIZE', null),
   /** Largest request body any function accepts. */
   maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
+  /** OAuth clients (Supabase Auth's OAuth server) whose access tokens the mcp function accepts, by
+   *  client_id, comma-separated. Empty or unset: none — only tokens whose `aud` names the MCP URL
+   *  (README "Connecting an MCP client"). */
+  mcpAllowedClientIds: (Deno.env.get('MCP_ALLOWED_CLIENT_IDS') ?? '').split(',').map((id) => id.trim()).filter(Boolean),
 };
 
 /** Current models (2026-12: gemini-2.5-pro and gemini-2.5-flash are shut down). Only defaults:

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type ParsedBody, parseJsonBytes, readCapped } from './body.ts';
+import { MAX_JSON_DEPTH, type ParsedBody, parseJsonBytes, readCapped } from './body.ts';
 import { env } from './env.ts';
 import { log } from './log.ts';
 
@@ -130,9 +130,11 @@ const BODY_ERRORS: Record<Exclude<ParsedBody, { ok: true }>['reason'], [string, 
   invalid_utf8: ['invalid_text', 'The body is not valid UTF-8'],
   invalid_json: ['invalid_json', 'The body is not valid JSON'],
   invalid_text: ['invalid_text', 'Text must not contain NUL characters or unpaired surrogates'],
+  too_deep: ['json_too_deep', `JSON arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`],
 };
 
-/** The capped body as JSON (undefined when empty); 400 for invalid UTF-8, JSON or text. */
+/** The capped body as JSON (undefined when empty); 400 for invalid UTF-8, JSON or text, or
+ *  nesting past MAX_JSON_DEPTH. */
 export async function readJsonBody(req: Request): Promise<unknown> {
   const parsed = parseJsonBytes(await readBody(req));
   if (!parsed.ok) {

@@ -10,7 +10,8 @@
 // refused. GET /mcp/.well-known/oauth-protected-resource is the RFC 9728 metadata naming Supabase
 // Auth as the authorization server; a 401 points at it in WWW-Authenticate, as the MCP
 // authorization spec asks. verify_jwt is off for this function (config.toml) so that the metadata
-// and the 401 challenge are reachable; every other request is verified here (requireUser).
+// and the 401 challenge are reachable; every other request is verified here (requireUser), and
+// the token must have been issued for this resource (issuedForMcp).
 import {
   type AuthInfo, createMcpHandler, isLegacyRequest, type OAuthProtectedResourceMetadata,
   WebStandardStreamableHTTPServerTransport,
@@ -108,10 +109,28 @@ async function readMessage(req: Request): Promise<{ body: unknown } | { refused:
   return { body };
 }
 
+const allowedClients = new Set(env.mcpAllowedClientIds);
+
+/**
+ * A user token issued for this resource (MCP authorization spec; RFC 8707 audience binding): its
+ * `aud` names the MCP URL (set by Auth once it supports resource indicators, or by a Custom Access
+ * Token Hook), or its `client_id` is an OAuth client allowed by MCP_ALLOWED_CLIENT_IDS. A session
+ * token of the dashboard (no client_id) or another client's token is not: 401, fail closed.
+ */
+function issuedForMcp(claims: UserClaims): void {
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (aud.includes(MCP_URL)) return;
+  if (typeof claims.client_id === 'string' && allowedClients.has(claims.client_id)) return;
+  throw new HttpError(401, 'invalid_token',
+    'The access token was not issued for this resource: sign in through an allowed MCP OAuth client');
+}
+
 /** The signed-in user, or a 401 carrying the Bearer challenge that leads to the metadata. */
 async function authorize(req: Request): Promise<UserClaims> {
   try {
-    return await requireUser(req);
+    const claims = await requireUser(req);
+    issuedForMcp(claims);
+    return claims;
   } catch (err) {
     if (!(err instanceof HttpError) || err.status !== 401) throw err;
     // RFC 6750 §3: no error attribute when the request carried no token at all.

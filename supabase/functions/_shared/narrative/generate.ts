@@ -5,6 +5,7 @@
 // function continues in the background while it holds the job's lease.
 import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReason, laneOf } from '../../../../shared/narrative.ts';
 import { acceptClaims, type PromptNoteRow } from './claims.ts';
+import { fitMemories } from './prompt.ts';
 import { service, sql } from '../db.ts';
 import { HttpError, log } from '../http.ts';
 import { createProvider } from '../providers/index.ts';
@@ -84,19 +85,27 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
   try {
     const t1 = performance.now();
     // Asked once per attempt: whether this attempt may make a paid call (the daily ceiling, the
-    // user's token budget), with eligibility in the same round trip.
+    // user's token budget), with eligibility and the prompt budget in the same round trip.
     // The validation rules are read here too, so one attempt validates by one set of them.
-    const [eligible] = await service<{ ok: boolean; min_claims: number; claim_support_min: number; spend_limit: string | null }[]>`
-      select private.is_eligible(${userId}) as ok, min_claims, claim_support_min, private.spend_limit_reached(${userId}) as spend_limit
+    const [eligible] = await service<{ ok: boolean; min_claims: number; claim_support_min: number; prompt_char_budget: number; spend_limit: string | null }[]>`
+      select private.is_eligible(${userId}) as ok, min_claims, claim_support_min, prompt_char_budget,
+        private.spend_limit_reached(${userId}) as spend_limit
       from private.settings`;
     if (!eligible.ok) throw new ProviderError('not_eligible', 'the user no longer has enough active memories', false);
+    // Best-ranked first: every candidate that could fit the budget.
     const rows = await service<MemoryRow[]>`select * from private.memories_for_prompt(${userId})`;
-    // Nothing fits (or the memories went away since the eligibility check): nothing to write from.
+    // The memories went away since the eligibility check: nothing to write from.
     if (rows.length === 0) throw new ProviderError('not_eligible', 'no active memories to write from', false);
     const total = rows[0].total;
-    const memories: PromptMemory[] = rows.map((r) => ({
-      content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
-    }));
+    // The budget holds for the lines as sent (sanitised), not for the raw text: fitMemories
+    // measures them, in rank order, and gives them back in prompt order (refs m1… follow it).
+    const chosen = fitMemories(rows.map((r) => ({
+      id: r.id, content: r.content, created_at: r.created_at.toISOString(), importance: r.importance,
+    })), eligible.prompt_char_budget);
+    if (chosen.length === 0) {
+      throw new ProviderError('not_eligible', 'not even the best-ranked memory fits prompt_char_budget once sanitised', false);
+    }
+    const memories: PromptMemory[] = chosen.map(({ content, created_at, importance }) => ({ content, created_at, importance }));
     const asOf = rows[0].as_of;
     // Read after the memories: a note changed after asOf is caught at store time either way.
     const notes = await service<PromptNoteRow[]>`select id, content, pinned from private.notes_for_prompt(${userId})`;
@@ -122,7 +131,8 @@ export async function runClaimed(job: ClaimedJob): Promise<AttemptResult> {
       provider_calls: result.calls, prompt_tokens: result.promptTokens, output_tokens: result.outputTokens,
       thoughts_tokens: result.thoughtsTokens, cached_tokens: result.cachedTokens, total_tokens: result.totalTokens,
     });
-    const accepted = acceptClaims(result.text, result.finishReason, { memories: rows.map((r, i) => ({ ...memories[i], id: r.id })), notes },
+    // chosen: the memories in prompt order, with their ids (refs m1… map back to them).
+    const accepted = acceptClaims(result.text, result.finishReason, { memories: chosen, notes },
       { minClaims: eligible.min_claims, supportMin: eligible.claim_support_min });
     step(jobId, userId, 'validate', t2, 'ok', {
       claims: accepted.claims.length, claims_dropped: accepted.dropped, claims_dropped_unsupported: accepted.droppedUnsupported,

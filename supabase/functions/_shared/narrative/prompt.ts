@@ -80,6 +80,34 @@ function memoryLine(m: PromptMemory, i: number): string {
   return `${i + 1}. [${meta.join(' | ')}] ${sanitizeMemoryText(m.content)}`;
 }
 
+/** The text of the prompt's memory block, between its fence lines: one line per memory. */
+export function memoryBlock(memories: PromptMemory[]): string {
+  return memories.length > 0 ? memories.map(memoryLine).join('\n') : '(no memories)';
+}
+
+/**
+ * The memories a prompt carries, in the order it shows them (newest first, ties in rank order):
+ * taken from `ranked` (best first) while their lines, sanitised and numbered as buildPrompt writes
+ * them, fit `budget` characters (JavaScript string length), so the memory block sent is never
+ * longer than prompt_char_budget, whatever sanitising does to the text. The first one that does
+ * not fit ends the selection (a best-ranked prefix, as omitted counts assume).
+ */
+export function fitMemories<T extends PromptMemory>(ranked: T[], budget: number): T[] {
+  // Every line is measured with the widest number it could get (line numbers are given after the
+  // sort), and the newline before it: the block's length is at most what was counted.
+  const widest = String(ranked.length).length;
+  const taken: T[] = [];
+  let used = 0;
+  for (const m of ranked) {
+    const cost = memoryLine(m, 0).length - 1 + widest + (taken.length > 0 ? 1 : 0);
+    if (used + cost > budget) break;
+    taken.push(m);
+    used += cost;
+  }
+  const newest = (a: T, b: T) => (Date.parse(b.created_at) || 0) - (Date.parse(a.created_at) || 0);
+  return taken.sort(newest);
+}
+
 const SYSTEM = [
   'You write a concise portrait ("narrative") of one user of an AI assistant, so that the assistant can understand and help them better.',
   'Your only source is the user\'s stored memories, given in the user message inside a ' + OPEN + ' block.',
@@ -119,7 +147,6 @@ export function buildPrompt(input: NarrativeInput): { system: string; user: stri
   const coverage = omitted > 0
     ? `${omitted} more were omitted to fit the budget, so this view is partial.`
     : 'None were omitted.';
-  const lines = shown > 0 ? input.memories.map(memoryLine) : ['(no memories)'];
   const given = input.notes ?? [];
   const notes = given.length > 0
     ? [
@@ -136,7 +163,7 @@ export function buildPrompt(input: NarrativeInput): { system: string; user: stri
     `The user has ${input.total} active memories. ${shown} are shown below, newest and most important first. ${coverage}`,
     '',
     OPEN,
-    ...lines,
+    memoryBlock(input.memories),
     CLOSE,
     '',
     `Write the narrative claims now, for the sections: ${NARRATIVE_SECTIONS.join('; ')}. Cite memories as m1..m${Math.max(shown, 1)}`
