@@ -8,9 +8,11 @@
 import fs from 'node:fs';
 import { MIN_PERCENTILE_SAMPLES } from '../soak-measure.ts';
 import { machineInfo, type MachineInfo } from '../machine.ts';
-import { MAX_ERROR_RATE } from './options.ts';
 
 export { MIN_PERCENTILE_SAMPLES };
+
+/** A measured run with more errors than this share fails the bench (exit 1). */
+export const MAX_ERROR_RATE = 0.01;
 
 /** ms; p95 and p99 are null below MIN_PERCENTILE_SAMPLES samples. */
 export interface Latency { samples: number; min: number | null; p50: number | null; p95: number | null; p99: number | null; max: number | null }
