@@ -22,6 +22,7 @@ import { type AuthUser, createAuthUser, deleteUsers } from '../local/fakes/users
 import type { LocalKeys } from '../local/keys.ts';
 import { pidOf } from '../local/processes.ts';
 import { mcpToken } from './mcp-token.ts';
+import { machineInfo } from './machine.ts';
 import { describeShape, storeShapedNarratives } from './bench/narratives.ts';
 import { classify, latencySummary, type LatencySummary, type Outcome, postmasterPid, stackRss, type Traffic } from './soak-measure.ts';
 
@@ -100,6 +101,7 @@ async function main(): Promise<number> {
   const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'jean_memory', arguments: { user_message: 'sailing', is_new_conversation: false } } });
   const samples: ReturnType<typeof rss>[] = [rss()];
   const sampler = setInterval(() => samples.push(rss()), 2000);
+  const started = new Date();
   say(`${DURATION} s at ${RATE} req/s: 50 % hits, 20 % misses, 10 % regenerations, 20 % MCP`);
   const results = await Promise.all([
     load('cache hit (orchestrate)', 'orchestrate', RATE * 0.5, hits.map((u) => ({ method: 'POST', path: '/functions/v1/orchestrate', headers: { ...json, authorization: `Bearer ${u.accessToken}` }, body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }) }))),
@@ -137,7 +139,11 @@ async function main(): Promise<number> {
     if (m.growth > 0.25) failures.push(`${m.process}: memory grew ${(m.growth * 100).toFixed(1)} %`);
   }
   console.log(failures.length ? `\nFAIL: ${failures.join('; ')}` : '\nPASS: every answer a success (Regenerate\'s cooldown apart), memory flat (last third within 25 % of the middle third)');
-  if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ duration_s: DURATION, rate: RATE, traffic: results, memory, failures }, null, 2) + '\n');
+  if (opts.json) {
+    fs.writeFileSync(opts.json, JSON.stringify({
+      command: 'npm run soak', measured_at: started.toISOString(), machine: machineInfo(), duration_s: DURATION, rate: RATE, traffic: results, memory, failures,
+    }, null, 2) + '\n');
+  }
   return failures.length ? 1 : 0;
 }
 
