@@ -1,5 +1,5 @@
 // `npm start | stop | status | db:reset` for the local stack (what `supabase start` does,
-// without Docker). See README "Local stack".
+// without Docker). See docs/local-stack.md.
 import fs from 'node:fs';
 import path from 'node:path';
 import { API_URL, DASHBOARD_PORT, DASHBOARD_URL, DB_URL, DENO_RUNTIME, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';

@@ -1,6 +1,6 @@
 // The eval's table: one row per measurement, one column per provider, a verdict on each figure
-// with a target. Printed as a markdown table (it goes into the README as is) and, on request,
-// as JSON.
+// with a target. Printed as a markdown table and, on request, as JSON, from which
+// `npm run docs:figures` renders the same table into docs/faithfulness.md.
 //
 // Verdicts: a *validation* or *pipeline* row is required of every column (PASS/FAIL; any FAIL
 // fails the run). A *model* row with a target says "ok" or "MISS" for a writer under
