@@ -57,7 +57,6 @@ export const NARRATIVE_SECTIONS = [
 /** Where the user's pinned notes go, verbatim: a section no provider writes. */
 export const PINNED_SECTION = 'Pinned by you';
 export const CLAIM_SECTIONS = [...NARRATIVE_SECTIONS, PINNED_SECTION] as const;
-export type ClaimSection = (typeof CLAIM_SECTIONS)[number];
 
 export const CLAIM_MAX_CHARS = 600;
 /** Most claims a narrative keeps (what the prompt asks for, with room to spare). */
@@ -81,7 +80,6 @@ export const providerClaim = z.object({
   memory_refs: z.array(z.string()).min(1),
 });
 export const providerOutput = z.object({ claims: z.array(z.unknown()).max(200) });
-export type ProviderClaim = z.infer<typeof providerClaim>;
 
 /** What a section with no claims says. */
 export const NO_CLAIMS = 'Not enough information yet.';
@@ -169,7 +167,6 @@ export const orchestrateBody = z.object({
   user_message: z.string().max(USER_MESSAGE_MAX_CHARS),
   is_new_conversation: z.boolean(),
 }).strict();
-export type OrchestrateBody = z.infer<typeof orchestrateBody>;
 
 export const orchestrateResponse = z.object({
   source: z.enum(['narrative', 'fallback', 'none']),

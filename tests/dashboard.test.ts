@@ -10,9 +10,10 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { NARRATIVE_SECTIONS, PINNED_SECTION } from '../shared/narrative.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { addMemories, enqueue, fastForward, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
-import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { DASHBOARD_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const DASHBOARD = DASHBOARD_URL;
@@ -49,7 +50,6 @@ async function openDashboard(viewport = { width: 1024, height: 900 }): Promise<P
 }
 
 const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
-const panelState = (page: Page) => page.locator('#panel').getAttribute('data-state');
 const status = (page: Page) => page.locator('#status').innerText();
 const meta = (page: Page) => page.locator('.meta-line').innerText();
 

@@ -16,10 +16,11 @@ import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { buildPrompt, CLOSE, NOTES_CLOSE, NOTES_OPEN, OPEN } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { writeLocalClaims } from '../supabase/functions/_shared/providers/local.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { callTool, mcpClients, toolOk } from './helpers/mcp.ts';
 import { addMemories, enqueue, fastForward, marker, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(8);
@@ -38,8 +39,7 @@ type Tx = TransactionSql;
  *  PostgREST): role authenticated and the user's claims in the transaction. */
 function asUser<T>(user: { id: string }, work: (tx: Tx) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-      set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+    await actAsUser(tx, user.id);
     return await work(tx);
   }) as Promise<T>;
 }

@@ -11,7 +11,7 @@ import {
 } from '../shared/narrative.ts';
 import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { definitions, forwardReferences, readMigrations } from './helpers/migrations.ts';
-import { db } from './helpers/stack.ts';
+import { actAsUser, db } from './helpers/stack.ts';
 import { createUser } from './helpers/users.ts';
 
 const sql = db(2);
@@ -77,9 +77,8 @@ describe('SQL outcome values match shared/narrative.ts', () => {
 
   it('narrative_for_me accepts exactly the reasons TypeScript sends', async () => {
     const user = await createUser();
-    const claims = JSON.stringify({ sub: user.id, role: 'authenticated' });
     const ask = (reason: string) => sql.begin(async (tx) => {
-      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+      await actAsUser(tx, user.id);
       const [row] = await tx<{ status: string }[]>`select status from public.narrative_for_me(${reason})`;
       return row.status;
     }).then((s) => s, (err: { code?: string }) => `error ${err.code}`);

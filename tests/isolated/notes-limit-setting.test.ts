@@ -5,7 +5,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notesResponse } from '../../shared/narrative.ts';
 import { overrideSettings } from '../../local/settings.ts';
-import { API_URL, DASHBOARD_URL, db } from '../helpers/stack.ts';
+import { API_URL, DASHBOARD_URL } from '../../local/config.ts';
+import { db } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 
 const sql = db(2);
