@@ -1,8 +1,8 @@
 -- The end of an attempt (20261125000650 claims it): complete_job stores the narrative and
 -- succeeds the job, fail_job retries it with backoff or fails it. Both run under the user's lock,
 -- add what the attempt spent (private.add_usage, 20261125000550) whether or not the lease still
--- held, and end by dispatching (a slot may be free). Each is split into named steps defined just
--- above it.
+-- held, and end by dispatching (a slot may be free). Each is split into named steps, each
+-- defined before the function that calls it.
 
 -- Finish a claimed job successfully: store the narrative (version + 1) and mark the job
 -- succeeded in one transaction. Only the holder of the current lease can complete; a narrative
@@ -23,8 +23,7 @@
 -- Token counts add to what earlier attempts of the job spent (the row tells what the job cost);
 -- the attempt's call is in the spend ledger even when its lease was lost.
 -- Outcomes: stored | stale_input | lease_lost.
--- The steps, each its own function below it: succeed_attempt, claims_to_store, store_narrative,
--- record_not_stored.
+-- Its steps, defined next: succeed_attempt, claims_to_store, store_narrative, record_not_stored.
 
 -- Step of complete_job: the compare-and-set that ends the attempt. Only the holder of the
 -- current lease on a running job succeeds it; the user and the ids changed since the claim come
