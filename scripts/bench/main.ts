@@ -14,7 +14,7 @@
 // (the fake Gemini), hits (+ the raw-read ceiling), split (CPU per hit by component, from an
 // inspector profile of the runtime: it restarts the runtime twice), steady, miss, pipeline, lanes (lanes, exact),
 // prompt (selection at 200,000 memories), backfill, report.
-import { defaultNarrative } from '../../tests/helpers/fake-gemini.ts';
+import { defaultNarrative } from '../../local/fakes/gemini.ts';
 import { useFunctionsEnv } from '../../local/functions-env.ts';
 import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
 import { failedRuns, notes, writeReport } from './report.ts';
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
     progress(`provider for generation: ${provider}`);
     try {
       if (!opts.skip.has('enqueue')) await measureEnqueue(provider);
-      if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline(provider);
+      if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline();
       if (!opts.skip.has('slow') && !state.pipelineBroken) await measureSlowProvider();
       if (!opts.skip.has('lanes')) await measureLanes();
       if (!opts.skip.has('exact')) await measureExactDispatch();
