@@ -2,7 +2,7 @@
 // without Docker). See docs/local-stack.md.
 import fs from 'node:fs';
 import path from 'node:path';
-import { API_URL, DASHBOARD_PORT, DASHBOARD_URL, DB_URL, DENO_RUNTIME, KEYS_FILE, ROOT, RUN_DIR } from './config.ts';
+import { API_URL, DASHBOARD_PORT, DASHBOARD_URL, DB_URL, DENO_RUNTIME, KEYS_FILE, RUN_DIR } from './config.ts';
 import { buildDashboard, DASHBOARD_DIST, dashboardUp } from './dashboard.ts';
 import { ensureKeys, JWT_MODE_MARKER, jwks, jwtMode, runningJwtMode, type LocalKeys } from './keys.ts';
 import { bootstrap, ensureVaultSecrets, migrate, seed } from './migrate.ts';

@@ -18,7 +18,6 @@ const pg = (() => {
   const base = `/var/lib/postgresql/narrative-cache-${crypto.createHash('sha1').update(ROOT).digest('hex').slice(0, 12)}`;
   return { data: path.join(base, 'db'), sock: path.join(base, 'run'), log: path.join(base, 'postgres.log') };
 })();
-export const PG_LOG = pg.log;
 
 function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
   const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];

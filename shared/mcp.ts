@@ -1,8 +1,9 @@
 // What the MCP tools return as structuredContent, one zod schema per tool: the server declares
 // them as each tool's outputSchema (the SDK advertises them as JSON Schema and checks every
 // result against them), and the tests validate results with the same definitions. Imports only
-// `zod` and the narrative contracts.
+// `zod` and the narrative and memories contracts.
 import { z } from 'zod';
+import { OPEN_MEMORY_STATES } from './memories.ts';
 import { NARRATIVE_STATUSES, narrativeClaim, orchestrateResponse } from './narrative.ts';
 
 /** The protocol revisions the MCP function answers, newest first. */
@@ -16,11 +17,8 @@ export const jeanMemoryOutput = orchestrateResponse;
 /** add_memories: the stored memory. */
 export const addMemoriesOutput = z.object({ memory: z.object(memory) });
 
-/** The memory states get_memory opens (memories.state also has 'deleted', which it treats as gone). */
-export const OPENABLE_MEMORY_STATES = ['active', 'archived'] as const;
-
 /** get_memory: one of the user's memories, opened from a claim's citation. */
-export const getMemoryOutput = z.object({ memory: z.object({ ...memory, state: z.enum(OPENABLE_MEMORY_STATES), updated_at: z.string() }) });
+export const getMemoryOutput = z.object({ memory: z.object({ ...memory, state: z.enum(OPEN_MEMORY_STATES), updated_at: z.string() }) });
 
 /** list_memories: active memories, newest first. */
 export const listMemoriesOutput = z.object({

@@ -32,9 +32,9 @@ export const memoriesQuery = z.object({
     .min(1).max(MEMORY_IDS_MAX)).optional(),
 }).strict().refine((p) => p.ids === undefined || (p.q === undefined && p.limit === undefined && p.cursor === undefined),
   'ids takes no q, limit or cursor');
-export type MemoriesQuery = z.infer<typeof memoriesQuery>;
 
-/** The states a memory can be opened in; a deleted memory is gone (404, never listed). */
+/** The states a memory can be opened in (the memories route and MCP get_memory); a deleted memory
+ *  is gone (404, never listed). */
 export const OPEN_MEMORY_STATES = ['active', 'archived'] as const;
 
 /** A memory as the routes return it. */

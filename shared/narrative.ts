@@ -57,7 +57,6 @@ export const NARRATIVE_SECTIONS = [
 /** Where the user's pinned notes go, verbatim: a section no provider writes. */
 export const PINNED_SECTION = 'Pinned by you';
 export const CLAIM_SECTIONS = [...NARRATIVE_SECTIONS, PINNED_SECTION] as const;
-export type ClaimSection = (typeof CLAIM_SECTIONS)[number];
 
 export const CLAIM_MAX_CHARS = 600;
 /** Most claims a narrative keeps (what the prompt asks for, with room to spare). */
@@ -81,7 +80,6 @@ export const providerClaim = z.object({
   memory_refs: z.array(z.string()).min(1),
 });
 export const providerOutput = z.object({ claims: z.array(z.unknown()).max(200) });
-export type ProviderClaim = z.infer<typeof providerClaim>;
 
 /** What a section with no claims says. */
 export const NO_CLAIMS = 'Not enough information yet.';
@@ -155,7 +153,12 @@ export const regenerateResponse = z.object({
 
 export const USER_MESSAGE_MAX_CHARS = 8_000;
 
-/** Longest memory (the memories.content check constraint says the same). */
+/** Routes with a per-user request budget (private.take_request, settings.*_requests_per_minute;
+ *  the private.request_buckets.route check constraint lists the same). */
+export const REQUEST_ROUTES = ['orchestrate', 'mcp'] as const;
+export type RequestRoute = (typeof REQUEST_ROUTES)[number];
+
+/** Longest memory (the memories.content check constraint; tests/sql-contract.test.ts checks they agree). */
 export const MEMORY_MAX_CHARS = 20_000;
 
 /** Body of POST /functions/v1/orchestrate. */
@@ -164,7 +167,6 @@ export const orchestrateBody = z.object({
   user_message: z.string().max(USER_MESSAGE_MAX_CHARS),
   is_new_conversation: z.boolean(),
 }).strict();
-export type OrchestrateBody = z.infer<typeof orchestrateBody>;
 
 export const orchestrateResponse = z.object({
   source: z.enum(['narrative', 'fallback', 'none']),
@@ -196,11 +198,12 @@ export const backfillResponse = z.object({
 });
 export type BackfillResponse = z.infer<typeof backfillResponse>;
 
-/** Longest note (narrative_notes.content check constraint). A note is one line. */
+/** Longest note (narrative_notes.content check constraint; tests/sql-contract.test.ts checks they agree). */
 export const NOTE_MAX_CHARS = 500;
-/** Most notes a user keeps (private.settings.max_notes default). */
-export const MAX_NOTES = 20;
-/** What an insert past MAX_NOTES answers through PostgREST: error.code, and error.message starts with this. */
+/** What a note may not contain: it is one line (the same class as the content check constraint's). */
+export const NOTE_LINE_BREAK = /[\r\n\u2028\u2029\u0085]/;
+/** What an insert past the note limit (private.settings.max_notes, which GET narrative/notes
+ *  answers as max_notes) answers through PostgREST: error.code, and error.message starts with this. */
 export const NOTES_LIMIT_ERRCODE = '23514';
 export const NOTES_LIMIT_MESSAGE_PREFIX = 'notes_limit:';
 
@@ -245,12 +248,14 @@ export const narrativeVersionResponse = narrativeVersionSummary.extend({
 export type NarrativeVersionResponse = z.infer<typeof narrativeVersionResponse>;
 
 /** One line of 1..NOTE_MAX_CHARS characters (what the content check constraint enforces). */
-const noteContent = z.string().min(1).max(NOTE_MAX_CHARS).refine((s) => !/[\r\n\u2028\u2029\u0085\u0000]/.test(s), 'a note is one line');
+const noteContent = z.string().min(1).max(NOTE_MAX_CHARS).refine((s) => !NOTE_LINE_BREAK.test(s) && !s.includes('\u0000'), 'a note is one line');
 /** Body of POST /functions/v1/narrative/notes. */
 export const createNoteBody = z.object({ content: noteContent, pinned: z.boolean().optional() }).strict();
 /** Body of PATCH /functions/v1/narrative/notes/<id>. */
 export const updateNoteBody = z.object({ content: noteContent.optional(), pinned: z.boolean().optional() }).strict()
   .refine((b) => b.content !== undefined || b.pinned !== undefined, 'give content or pinned');
-/** 200 from GET /functions/v1/narrative/notes (oldest first); POST answers 201 {note}, PATCH 200 {note}. */
-export const notesResponse = z.object({ notes: z.array(narrativeNote) });
+/** 200 from GET /functions/v1/narrative/notes: the notes (oldest first) and how many a user may
+ *  keep (private.settings.max_notes, read per request); POST answers 201 {note}, PATCH 200 {note}. */
+export const notesResponse = z.object({ notes: z.array(narrativeNote), max_notes: z.number().int().min(1) });
+export type NotesResponse = z.infer<typeof notesResponse>;
 export const noteResponse = z.object({ note: narrativeNote });

@@ -6,7 +6,8 @@ import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { createJwtGate } from '../local/runtime/gateway.ts';
-import { API_URL, authJwtMode, DASHBOARD_URL, keys } from './helpers/stack.ts';
+import { API_URL, DASHBOARD_URL } from '../local/config.ts';
+import { authJwtMode, keys } from './helpers/stack.ts';
 import { anonClient, createUser, serviceClient } from './helpers/users.ts';
 
 const healthUrl = `${API_URL}/functions/v1/health`;

@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEMO_MCP_CLIENT, oauthSignIn } from '../local/fakes/oauth.ts';
-import { API_URL, keys } from './helpers/stack.ts';
+import { API_URL } from '../local/config.ts';
+import { keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const AUTH = `${API_URL}/auth/v1`;

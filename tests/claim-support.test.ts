@@ -12,10 +12,11 @@ import {
   NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, orchestrateResponse,
 } from '../shared/narrative.ts';
 import { narrativeStateOutput } from '../shared/mcp.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { mcpClients, toolOk } from './helpers/mcp.ts';
 import { enqueue, marker, memoriesOf, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db, eventually } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(4);
@@ -48,8 +49,7 @@ async function everyPath(user: TestUser): Promise<string> {
   parts.push(await toolOk(client, 'jean_memory', { user_message: 'hello', is_new_conversation: true }));
   parts.push(await client.readResource({ uri: 'narrative://me' }));
   parts.push(await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-      set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+    await actAsUser(tx, user.id);
     return [await tx`select * from user_narratives`, await tx`select * from user_narrative_versions`];
   }));
   const h = narrativeHistoryResponse.parse(await (await call(user, 'narrative/history')).json());

@@ -4,9 +4,10 @@
 // after the failed job waits out failure_cooldown_seconds from the failure instead of buying a
 // paid generation every few seconds. Default settings; the fake Gemini answers.
 import { afterAll, describe, expect, it } from 'vitest';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { addMemories, enqueue, fastForward, type JobRow, makeUser, marker, waitForJob } from './helpers/pipeline.ts';
-import { db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { FAKE_GEMINI_URL } from '../local/config.ts';
+import { db } from './helpers/stack.ts';
 
 const sql = db(4);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);

@@ -10,9 +10,10 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { NARRATIVE_SECTIONS, PINNED_SECTION } from '../shared/narrative.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { addMemories, enqueue, fastForward, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
-import { DASHBOARD_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { DASHBOARD_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const DASHBOARD = DASHBOARD_URL;
@@ -49,7 +50,6 @@ async function openDashboard(viewport = { width: 1024, height: 900 }): Promise<P
 }
 
 const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
-const panelState = (page: Page) => page.locator('#panel').getAttribute('data-state');
 const status = (page: Page) => page.locator('#status').innerText();
 const meta = (page: Page) => page.locator('.meta-line').innerText();
 
@@ -475,15 +475,17 @@ describe('the grounded narrative in Chromium', () => {
   });
 
   it('notes editor: one line, a counter to 500, add, pin, edit, delete; at the limit the server\'s error is shown', async () => {
+    // The limit is the operator's setting (GET narrative/notes says it): start three below it.
+    const [{ max }] = await sql<{ max: number }[]>`select max_notes as max from private.settings`;
     const user = await createUser();
-    await sql`insert into narrative_notes (user_id, content) select ${user.id}::uuid, 'Older note #' || g from generate_series(1, 17) g`;
+    await sql`insert into narrative_notes (user_id, content) select ${user.id}::uuid, 'Older note #' || g from generate_series(1, ${max - 3}) g`;
     const page = await openDashboard();
     await signIn(page, user);
     await openTab(page, 'Notes', 'notes-view');
     expect(new URL(page.url()).hash, 'the view is in the URL').toBe('#notes');
     const notes = page.locator('#notes-list .note');
-    await expect.poll(() => notes.count(), { message: 'the user\'s notes', timeout: 10_000 }).toBe(17);
-    expect(await page.locator('#notes-count').innerText(), 'how many of how many').toBe('Your notes (17 of 20)');
+    await expect.poll(() => notes.count(), { message: 'the user\'s notes', timeout: 10_000 }).toBe(max - 3);
+    expect(await page.locator('#notes-count').innerText(), 'how many of how many').toBe(`Your notes (${max - 3} of ${max})`);
 
     const input = page.getByLabel('New note');
     const add = page.getByRole('button', { name: 'Add note' });
@@ -498,7 +500,7 @@ describe('the grounded narrative in Chromium', () => {
     expect(await counter.innerText(), 'counted').toBe('18 / 500');
     await page.getByLabel('Pin to my narrative').check();
     await add.click();
-    await expect.poll(() => notes.count(), { message: 'added to the list', timeout: 10_000 }).toBe(18);
+    await expect.poll(() => notes.count(), { message: 'added to the list', timeout: 10_000 }).toBe(max - 2);
     expect((await dbNotes(user)).at(-1), 'stored pinned').toEqual({ content: 'Call me Sam please', pinned: true });
     expect(await input.inputValue(), 'the field is cleared').toBe('');
     expect(await notesStatus(page), 'said').toContain('Note added.');
@@ -524,19 +526,20 @@ describe('the grounded narrative in Chromium', () => {
     await expect.poll(async () => (await dbNotes(user)).at(-1)?.pinned, { message: 'unpinned', timeout: 10_000 }).toBe(false);
 
     // Up to the limit, then past it: the server's error, the text kept.
-    for (const [text, n] of [['Note nineteen', 19], ['Note twenty', 20]] as const) {
+    for (const n of [max - 1, max]) {
+      const text = `Note number ${n}`;
       await input.fill(text);
       await add.click();
       await expect.poll(() => notes.count(), { message: `${n} notes`, timeout: 10_000 }).toBe(n);
     }
-    await input.fill('Note twenty-one');
+    await input.fill('Note one too many');
     await add.click();
     const error = page.locator('#note-form-error');
     await expect.poll(() => error.innerText(), { message: 'the limit error', timeout: 10_000 }).toContain('Note not added: you have reached the limit');
-    expect(await error.innerText(), 'the server\'s reason').toContain('At most 20 notes per user; delete one first.');
+    expect(await error.innerText(), 'the server\'s reason').toContain(`At most ${max} notes per user; delete one first.`);
     expect(await error.getAttribute('role'), 'announced at once').toBe('alert');
-    expect(await dbNotes(user), 'nothing stored past the limit').toHaveLength(20);
-    expect(await input.inputValue(), 'the text is kept to add later').toBe('Note twenty-one');
+    expect(await dbNotes(user), 'nothing stored past the limit').toHaveLength(max);
+    expect(await input.inputValue(), 'the text is kept to add later').toBe('Note one too many');
     await shot(page, 'notes-editor', false);
 
     // Delete one (confirmed), then the kept text goes in.
@@ -544,10 +547,10 @@ describe('the grounded narrative in Chromium', () => {
     const dialog = page.getByRole('dialog', { name: 'Delete this note?' });
     expect(await dialog.innerText(), 'quotes the note').toContain('Older note #2');
     await dialog.getByRole('button', { name: 'Delete note' }).click();
-    await expect.poll(() => notes.count(), { message: 'deleted', timeout: 10_000 }).toBe(19);
+    await expect.poll(() => notes.count(), { message: 'deleted', timeout: 10_000 }).toBe(max - 1);
     expect((await dbNotes(user)).map((n) => n.content), 'gone from the table').not.toContain('Older note #2');
     await add.click();
-    await expect.poll(() => notes.count(), { message: 'room again', timeout: 10_000 }).toBe(20);
+    await expect.poll(() => notes.count(), { message: 'room again', timeout: 10_000 }).toBe(max);
     expect(await error.innerText(), 'the error is cleared').toBe('');
     expect(await page.locator('#notes-list').innerText(), 'note text is never markup').not.toContain('undefined');
   });

@@ -11,9 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, orchestrateResponse, renderClaims,
 } from '../shared/narrative.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { enqueue, marker, memoriesOf, narrative, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(6);
@@ -26,9 +27,7 @@ const get = (user: TestUser, path: string) => fetch(fn(path), { headers: { autho
 
 /** The first statement of a transaction as the user under RLS, as PostgREST runs a supabase-js
  *  call (role authenticated and the user's JWT claims); it fixes the transaction's now(). */
-const becomeUser = (tx: TransactionSql, user: { id: string }) => tx`
-  select set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+const becomeUser = (tx: TransactionSql, user: { id: string }) => actAsUser(tx, user.id);
 
 /** Every stored or served text of the user's narrative and history, as one string. */
 async function everyPath(user: TestUser): Promise<string> {

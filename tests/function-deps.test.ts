@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BundleReport, LIMIT_CLI_BYTES, measureBundles } from '../scripts/bundle-size.ts';
-import { API_URL } from './helpers/stack.ts';
+import { API_URL } from '../local/config.ts';
 
 const EDGE_RUNTIME_DENO = '2.1.4'; // supabase/edge-runtime: .env DENO_VERSION, deno/Cargo.toml
 

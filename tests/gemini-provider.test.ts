@@ -11,7 +11,7 @@ import { parseDuration } from '../supabase/functions/_shared/providers/gemini-er
 import { type NarrativeInput, ProviderError } from '../supabase/functions/_shared/providers/types.ts';
 import {
   defaultNarrative, FAKE_THOUGHTS, type FakeBehavior, type FakeGemini, fakeGeminiControl, startFakeGemini,
-} from './helpers/fake-gemini.ts';
+} from '../local/fakes/gemini.ts';
 
 const KEY = `test-key-${randomUUID()}`;
 const MODEL = 'gemini-3.8-flash';

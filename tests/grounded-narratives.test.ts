@@ -14,10 +14,11 @@ import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { LocalProvider } from '../supabase/functions/_shared/providers/local.ts';
 import { ProviderError } from '../supabase/functions/_shared/providers/types.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { mcpClients, toolOk } from './helpers/mcp.ts';
 import { addMemories, fastForward, marker, narrative, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db, eventually } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(4);
@@ -85,8 +86,7 @@ async function tool(client: Client, name: string, args: Record<string, unknown> 
  *  claims, as PostgREST runs a supabase-js read; the local stack has no PostgREST). */
 async function tableRead(user: TestUser) {
   return await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-      set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+    await actAsUser(tx, user.id);
     return await tx`select * from user_narratives`;
   });
 }
@@ -221,8 +221,7 @@ describe('deletes, archives and edits reach the narrative at once', () => {
 
       await sql.begin(async (tx) => {
         await apply(tx as unknown as typeof sql, ids[0]);
-        await tx`select set_config('role', 'authenticated', true),
-          set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+        await actAsUser(tx, user.id);
         const rows = await tx`select * from user_narratives`;
         expect(rows.length, 'inside the transaction: the row is there').toBe(1);
         clean('table read inside the changing transaction', rows);

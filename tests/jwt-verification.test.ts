@@ -6,7 +6,8 @@ import { generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { DEMO_MCP_CLIENT } from '../local/fakes/oauth.ts';
 import { mcpToken } from './helpers/mcp.ts';
-import { API_URL, authJwtMode, eventually, keys } from './helpers/stack.ts';
+import { API_URL } from '../local/config.ts';
+import { authJwtMode, eventually, keys } from './helpers/stack.ts';
 import { AUTH_ISSUER, signToken, unsignedToken } from './helpers/tokens.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 

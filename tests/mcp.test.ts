@@ -8,18 +8,19 @@
 // batches). Functions use the fake Gemini.
 import fs from 'node:fs';
 import path from 'node:path';
-import { type CallToolResult, type Client, ProtocolError } from '@modelcontextprotocol/client';
+import { type Client, ProtocolError } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LOG_DIR } from '../local/config.ts';
 import { MCP_PROTOCOL_VERSIONS, MCP_TOOL_OUTPUTS } from '../shared/mcp.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
-import { callTool as call, MCP_URL, mcpClients, mcpToken, type McpVersion as Version, toolOk as ok } from './helpers/mcp.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
+import { callTool as call, MCP_URL, mcpClients, mcpToken, toolOk as ok } from './helpers/mcp.ts';
 import { DEMO_MCP_CLIENT, oauthRefresh, oauthSignIn } from '../local/fakes/oauth.ts';
 import { addMemories, marker } from './helpers/pipeline.ts';
-import { API_URL, authJwtMode, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { authJwtMode, db, eventually, keys } from './helpers/stack.ts';
 import { signToken } from './helpers/tokens.ts';
-import { createUser, type TestUser } from './helpers/users.ts';
+import { createUser } from './helpers/users.ts';
 
 const METADATA_URL = `${MCP_URL}/.well-known/oauth-protected-resource`;
 const sql = db(4);

@@ -7,9 +7,10 @@ import crypto from 'node:crypto';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { MEMORY_PAGE_DEFAULT, MEMORY_QUERY_MAX_CHARS, memoriesPage, memoryDeleted, memoryResponse } from '../shared/memories.ts';
 import { NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse } from '../shared/narrative.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { addMemories, enqueue, fastForward, marker, memoriesOf, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { db, eventually } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(6);

@@ -4,11 +4,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { logSince, logSize } from '../local/processes.ts';
 import { JOB_REASONS, laneOf, type NarrativeClaim, renderClaims } from '../shared/narrative.ts';
-import { FAKE_THOUGHTS, fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { FAKE_THOUGHTS, fakeGeminiControl } from '../local/fakes/gemini.ts';
 import {
   addMemories, enqueue, fastForward, job, makeUser, marker, narrative, waitForJob,
 } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db, eventually, keys } from './helpers/stack.ts';
 
 const sql = db(8);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);
@@ -376,7 +377,7 @@ describe('models and usage on the job row', () => {
     await waitForJob(sql, mine.job_id, finished, 'finish');
     await waitForJob(sql, theirs.job_id, finished, 'finish');
     const rows = await sql.begin(async (tx) => {
-      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: 'authenticated' })}, true)`;
+      await actAsUser(tx, userId);
       return tx`select id::int, requested_model, provider_calls, thoughts_tokens, total_tokens from public.narrative_jobs`;
     });
     expect(rows.map((r) => r.id), 'only their own job').toEqual([mine.job_id]);

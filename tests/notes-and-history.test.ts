@@ -1,6 +1,6 @@
 // Notes and history (docs/pipeline.md) through the real stack, each test with its own users:
-// notes under RLS (own rows only, 500 characters, one line, 20 per user exactly under concurrent
-// inserts); pinned notes quoted verbatim under "Pinned by you" across regenerations and gone from
+// notes under RLS (own rows only, 500 characters, one line, max_notes per user exactly under
+// concurrent inserts); pinned notes quoted verbatim under "Pinned by you" across regenerations and gone from
 // every path in the deleting transaction; the history's versions and exact diffs (scripted
 // through the fake Gemini); memory deletes strip the history too, and an ineligible user keeps
 // none; MCP get_memory opens a citation, own memories only. The pure parts (the local writer
@@ -8,7 +8,7 @@
 import type { TransactionSql } from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  MAX_NOTES, NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, NOTES_LIMIT_ERRCODE,
+  NARRATIVE_SECTIONS, narrativeHistoryResponse, narrativeResponse, narrativeVersionResponse, NOTES_LIMIT_ERRCODE,
   NOTES_LIMIT_MESSAGE_PREFIX, noteResponse, notesResponse, orchestrateResponse, PINNED_SECTION, renderClaims,
 } from '../shared/narrative.ts';
 import { getMemoryOutput, narrativeStateOutput } from '../shared/mcp.ts';
@@ -16,10 +16,11 @@ import { CLAIM_SUPPORT_MIN_DEFAULT } from '../shared/support.ts';
 import { acceptClaims } from '../supabase/functions/_shared/narrative/claims.ts';
 import { buildPrompt, CLOSE, NOTES_CLOSE, NOTES_OPEN, OPEN } from '../supabase/functions/_shared/narrative/prompt.ts';
 import { writeLocalClaims } from '../supabase/functions/_shared/providers/local.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { callTool, mcpClients, toolOk } from './helpers/mcp.ts';
 import { addMemories, enqueue, fastForward, marker, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { actAsUser, db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(8);
@@ -38,8 +39,7 @@ type Tx = TransactionSql;
  *  PostgREST): role authenticated and the user's claims in the transaction. */
 function asUser<T>(user: { id: string }, work: (tx: Tx) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-      set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+    await actAsUser(tx, user.id);
     return await work(tx);
   }) as Promise<T>;
 }
@@ -47,6 +47,9 @@ function asUser<T>(user: { id: string }, work: (tx: Tx) => Promise<T>): Promise<
 const addNote = (user: { id: string }, content: string, pinned = false) =>
   asUser(user, async (tx) => (await tx<{ id: string }[]>`
     insert into public.narrative_notes (content, pinned) values (${content}, ${pinned}) returning id`)[0].id);
+
+/** How many notes a user may keep: the operator's setting (private.settings.max_notes). */
+const maxNotes = async () => (await sql<{ n: number }[]>`select max_notes as n from private.settings`)[0].n;
 
 /** The Postgres error a statement fails with (code and message), or null when it succeeds. */
 async function failure(p: Promise<unknown>): Promise<{ code: string; message: string } | null> {
@@ -129,7 +132,8 @@ describe('notes under RLS', () => {
     expect((await failure(addNote(a, 'one\n## Who they are')))?.code, 'a line break refused').toBe('23514');
   });
 
-  it(`at most ${MAX_NOTES} notes, exactly, under concurrent inserts`, async () => {
+  it('at most max_notes notes, exactly, under concurrent inserts', async () => {
+    const MAX_NOTES = await maxNotes();
     const a = await createUser();
     const other = await createUser();
     await addNote(other, 'unrelated');
@@ -368,6 +372,8 @@ describe('notes over HTTP (narrative/notes, for clients without PostgREST)', () 
     const listed = notesResponse.parse(await (await call(a, 'narrative/notes', 'GET')).json());
     expect(listed.notes.map((n) => n.content), 'one note, unchanged by b and bad input').toEqual(['Call me Sam']);
     expect(notesResponse.parse(await (await call(b, 'narrative/notes', 'GET')).json()).notes, 'b sees none').toEqual([]);
+    const MAX_NOTES = await maxNotes();
+    expect(listed.max_notes, 'the list says the limit: private.settings.max_notes').toBe(MAX_NOTES);
     for (let i = 1; i < MAX_NOTES; i++) await addNote(a, `note ${i}`);
     const over = await call(a, 'narrative/notes', 'POST', { content: 'one too many' });
     const err = await over.json();

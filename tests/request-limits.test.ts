@@ -6,7 +6,8 @@
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { callTool, mcpClients, mcpToken } from './helpers/mcp.ts';
-import { API_URL, db, keys } from './helpers/stack.ts';
+import { API_URL } from '../local/config.ts';
+import { actAsUser, db, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db();
@@ -156,8 +157,7 @@ describe('memory limits', () => {
     const user = await createUser();
     const [{ max }] = await sql`select memory_metadata_max_bytes as max from private.settings`;
     const err = await sql.begin(async (tx) => {
-      await tx`select set_config('role', 'authenticated', true),
-        set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+      await actAsUser(tx, user.id);
       await tx`insert into memories (user_id, content, metadata) values (${user.id}, 'x', ${sql.json({ blob: 'y'.repeat(max) })})`;
     }).then(() => null, (e: { code?: string; message?: string }) => e);
     expect(err?.code, 'the errcode PostgREST forwards (HTTP 400)').toBe('23514');

@@ -4,9 +4,10 @@
 import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { narrativeResponse, orchestrateResponse } from '../shared/narrative.ts';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { addMemories, marker, narrative, waitForJob } from './helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from './helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../local/config.ts';
+import { db, eventually, keys } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(4);

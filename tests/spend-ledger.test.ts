@@ -4,10 +4,11 @@
 // estimate: its prompt and its whole output cap, marked as such). Default settings: the fake's
 // model has no price, so the rows are priced at the highest listed rates.
 import { afterAll, describe, expect, it } from 'vitest';
-import { fakeGeminiControl } from './helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../local/fakes/gemini.ts';
 import { mcpClients, toolOk as ok } from './helpers/mcp.ts';
 import { addMemories, marker } from './helpers/pipeline.ts';
-import { db, FAKE_GEMINI_URL } from './helpers/stack.ts';
+import { FAKE_GEMINI_URL } from '../local/config.ts';
+import { db } from './helpers/stack.ts';
 import { createUser } from './helpers/users.ts';
 
 const sql = db(4);

@@ -5,7 +5,7 @@
 // supabase/tests/120_tombstones.test.sql.
 import type { Sql } from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { db } from './helpers/stack.ts';
+import { actAsUser, db } from './helpers/stack.ts';
 import { createUser, type TestUser } from './helpers/users.ts';
 
 const sql = db(2);
@@ -26,8 +26,7 @@ async function failure(work: () => Promise<unknown>): Promise<PgError | null> {
 /** Work as the user under RLS, as PostgREST runs a supabase-js call (the local stack has no
  *  PostgREST): role authenticated and the user's claims in the transaction. */
 const asUser = (user: TestUser, work: (tx: Sql) => Promise<unknown>) => sql.begin(async (tx) => {
-  await tx`select set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: 'authenticated' })}, true)`;
+  await actAsUser(tx, user.id);
   return await work(tx as unknown as Sql);
 });
 

@@ -9,7 +9,7 @@ import { memoriesPage, memoryDeleted, type MemoriesPage, type MemoryDeleted, typ
 import {
   MEMORY_COUNT_HEADER, MIN_MEMORIES_HEADER, NARRATIVE_STATUSES, narrativeHistoryResponse, narrativeResponse,
   narrativeVersionResponse, noteResponse, notesResponse, regenerateResponse,
-  type NarrativeHistoryResponse, type NarrativeNote, type NarrativeResponse, type NarrativeStatus, type NarrativeVersionResponse,
+  type NarrativeHistoryResponse, type NarrativeNote, type NarrativeResponse, type NotesResponse, type NarrativeStatus, type NarrativeVersionResponse,
 } from '../../shared/narrative.ts';
 
 /** Why a call did not give an answer the views can use. */
@@ -114,7 +114,8 @@ export function narrativeApi(supabase: SupabaseClient) {
     version: (version: number): Promise<Result<NarrativeVersionResponse>> =>
       call(`narrative/history/${version}`, 'GET', narrativeVersionResponse),
 
-    notes: async (): Promise<Result<NarrativeNote[]>> => map(await call('narrative/notes', 'GET', notesResponse), (d) => d.notes),
+    /** The user's notes and the limit they count against (the operator's setting). */
+    notes: (): Promise<Result<NotesResponse>> => call('narrative/notes', 'GET', notesResponse),
     addNote: async (content: string, pinned: boolean): Promise<Result<NarrativeNote>> =>
       map(await call('narrative/notes', 'POST', noteResponse, { content, pinned }), (d) => d.note),
     updateNote: async (id: string, change: { content?: string; pinned?: boolean }): Promise<Result<NarrativeNote>> =>
@@ -137,7 +138,8 @@ export function narrativeApi(supabase: SupabaseClient) {
   };
 }
 
-function map<T, U>(r: Result<T>, f: (t: T) => U): Result<U> {
+/** A result with its data turned by f; a failure passes through. */
+export function map<T, U>(r: Result<T>, f: (t: T) => U): Result<U> {
   return r.kind === 'ok' ? { kind: 'ok', data: f(r.data) } : r;
 }
 

@@ -4,7 +4,7 @@
 // panel's business (actions); this only renders and loads sources.
 import type { MemoryItem } from '../../shared/memories.ts';
 import { NARRATIVE_SECTIONS, NO_CLAIMS, PINNED_SECTION, type NarrativeClaim, type NarrativeNote } from '../../shared/narrative.ts';
-import type { Failure, NarrativeApi, Result } from './api.ts';
+import { map, type Failure, type NarrativeApi, type Result } from './api.ts';
 import { h, longText, plural, timeEl, uid } from './dom.ts';
 import { failureText } from './format.ts';
 import { inlineDom } from './markdown.ts';
@@ -74,7 +74,7 @@ export class ClaimsView {
     box.replaceChildren(h('p', { class: 'sources-status', role: 'status' }, 'Loading sources…'));
     const [memories, notes] = await Promise.all([
       c.memory_ids.length ? this.api.openMemories(c.memory_ids) : none<MemoryItem>(),
-      c.note_ids?.length ? this.api.notes() : none<NarrativeNote>(),
+      c.note_ids?.length ? this.api.notes().then((r) => map(r, (d) => d.notes)) : none<NarrativeNote>(),
     ]);
     if (memories.kind !== 'ok' || notes.kind !== 'ok') {
       const f = (memories.kind !== 'ok' ? memories : notes) as Failure;

@@ -2,8 +2,9 @@
 // quoted word for word under "Pinned by you"). List, add, edit, pin/unpin, delete, through
 // narrative/notes as the user. A note is one line of at most NOTE_MAX_CHARS characters: line
 // breaks typed or pasted become spaces, and a counter says how many are left. The note limit is
-// the server's: its error is shown as it is.
-import { MAX_NOTES, NOTE_MAX_CHARS, NOTES_LIMIT_MESSAGE_PREFIX, type NarrativeNote } from '../../shared/narrative.ts';
+// the server's (private.settings.max_notes, which the list answers with): its count shows it,
+// and its error is shown as it is.
+import { NOTE_LINE_BREAK, NOTE_MAX_CHARS, NOTES_LIMIT_MESSAGE_PREFIX, type NarrativeNote } from '../../shared/narrative.ts';
 import type { Failure, NarrativeApi, Result } from './api.ts';
 import { confirmDelete } from './confirm.ts';
 import { h, setStatus, timeEl, uid } from './dom.ts';
@@ -22,14 +23,13 @@ export interface NotesElements {
   list: HTMLUListElement;
 }
 
-const LINE_BREAK = /[\r\n\u2028\u2029\u0085]/;
-const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+const LINE_BREAKS = new RegExp(`${NOTE_LINE_BREAK.source}+`, 'g');
 
 /** Keeps a note field one line, its counter current and its submit button usable only when the
  *  text fits; Enter submits. */
 function noteField(area: HTMLTextAreaElement, counter: HTMLElement, submit: HTMLButtonElement): () => void {
   const update = () => {
-    if (LINE_BREAK.test(area.value)) {
+    if (NOTE_LINE_BREAK.test(area.value)) {
       const at = area.selectionStart;
       area.value = area.value.replace(LINE_BREAKS, ' ');
       area.setSelectionRange(at, at);
@@ -53,13 +53,16 @@ function noteField(area: HTMLTextAreaElement, counter: HTMLElement, submit: HTML
 }
 
 /** "notes_limit: at most 20 notes per user; delete one first" → "At most 20 notes per user; delete one first." */
-function limitMessage(message: string | null): string {
+function limitMessage(message: string | null, max: number | null): string {
   const m = (message ?? '').replace(NOTES_LIMIT_MESSAGE_PREFIX, '').trim();
-  return m ? `${m[0].toUpperCase()}${m.slice(1)}${/[.!]$/.test(m) ? '' : '.'}` : `At most ${MAX_NOTES} notes; delete one first.`;
+  if (m) return `${m[0].toUpperCase()}${m.slice(1)}${/[.!]$/.test(m) ? '' : '.'}`;
+  return max === null ? 'You have as many notes as you may keep; delete one first.' : `At most ${max} notes; delete one first.`;
 }
 
 export class NotesEditor {
   private notes: NarrativeNote[] | null = null;
+  /** How many notes the user may keep, as the last list said (private.settings.max_notes). */
+  private maxNotes: number | null = null;
   private dirty = true;
   private run = 0;
   private readonly refreshCounter: () => void;
@@ -80,6 +83,7 @@ export class NotesEditor {
   reset(): void {
     this.run++;
     this.notes = null;
+    this.maxNotes = null;
     this.dirty = true;
     this.el.input.value = '';
     this.el.pinned.checked = false;
@@ -100,14 +104,16 @@ export class NotesEditor {
       this.dirty = true;
       return this.failed('Your notes could not be loaded', r);
     }
-    this.notes = r.data;
+    this.notes = r.data.notes;
+    this.maxNotes = r.data.max_notes;
     this.say(null, '');
     this.render();
   }
 
   private render(focus?: { id: string; action: string }): void {
     const notes = this.notes ?? [];
-    this.el.count.textContent = notes.length ? `Your notes (${notes.length} of ${MAX_NOTES})` : 'No notes yet';
+    this.el.count.textContent = !notes.length ? 'No notes yet'
+      : this.maxNotes === null ? `Your notes (${notes.length})` : `Your notes (${notes.length} of ${this.maxNotes})`;
     this.el.list.replaceChildren(...notes.map((n) => this.item(n)));
     if (focus) this.el.list.querySelector<HTMLElement>(`[data-id="${focus.id}"] [data-action="${focus.action}"]`)?.focus();
   }
@@ -164,7 +170,7 @@ export class NotesEditor {
     if (r.kind !== 'ok') {
       if (r.kind === 'unauthorized') return this.onUnauthorized();
       const [title, detail] = r.kind === 'http' && r.code === 'notes_limit'
-        ? ['Note not added: you have reached the limit', limitMessage(r.message)]
+        ? ['Note not added: you have reached the limit', limitMessage(r.message, this.maxNotes)]
         : ['Note not added', failureText(r).title + (r.kind === 'http' && r.message ? ` — ${r.message}` : '')];
       this.el.formError.replaceChildren(h('strong', {}, title), h('span', {}, detail));
       return;

@@ -2,7 +2,8 @@
 // auth.users), their memories, and the cleanup that deletes every one of them however the bench ends.
 import crypto from 'node:crypto';
 import postgres from 'postgres';
-import { DB_URL, keys } from '../../tests/helpers/stack.ts';
+import { DB_URL } from '../../local/config.ts';
+import { keys } from '../../tests/helpers/stack.ts';
 import { overrideSettings } from '../../local/settings.ts';
 import { API, EMAIL_PREFIX, progress } from './options.ts';
 

@@ -2,7 +2,7 @@
 // compared with — a raw primary-key read of the same rows straight from Postgres, same run.
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { DB_URL } from '../../tests/helpers/stack.ts';
+import { DB_URL } from '../../local/config.ts';
 import { API, CONNS, D, HIT_RATIO_TARGET, WARMUP_S, progress } from './options.ts';
 import { checkErrors, latencyText, notes, rows, summarize, type Row } from './report.ts';
 import { afterHttpRun, badOf, describeBad, runAutocannon, serverTiming, state, type LoadResult } from './load.ts';

@@ -2,7 +2,7 @@
 // generate-narrative path: a new user's cache miss with 10,000 backfill jobs queued against the
 // same miss on an idle queue, and 50 concurrent misses counted for wasted dispatches.
 import postgres from 'postgres';
-import { DB_URL } from '../../tests/helpers/stack.ts';
+import { DB_URL } from '../../local/config.ts';
 import { progress } from './options.ts';
 import { checkErrors, notes, rows, summarize, tail } from './report.ts';
 import { addMemories, createDbUsers, sql } from './fixtures.ts';

@@ -55,7 +55,7 @@ export function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
         if (timing) r.serverMs.push(Number(timing[1]));
         return text.includes(spec.expect);
       },
-    }, (err, result) => {
+    }, (err) => {
       const end = performance.now();
       r.elapsedS = (end - t0) / 1000;
       // autocannon drops requests still in flight when the duration ends: a server that stopped

@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     progress(`provider for generation: ${provider}`);
     try {
       if (!opts.skip.has('enqueue')) await measureEnqueue(provider);
-      if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline(provider);
+      if (!opts.skip.has('pipeline') && !state.pipelineBroken) await measurePipeline();
       if (!opts.skip.has('slow') && !state.pipelineBroken) await measureSlowProvider();
       if (!opts.skip.has('lanes')) await measureLanes();
       if (!opts.skip.has('exact')) await measureExactDispatch();

@@ -1,6 +1,6 @@
 // Options and fixed sizes of `npm run bench` (see main.ts for the usage line).
 import crypto from 'node:crypto';
-import { API_URL } from '../../tests/helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
 
 export function parseArgs(argv: string[]) {
   const o = { duration: 10, json: null as string | null, skip: new Set<string>(), users: 50, connections: 64, apiUrl: API_URL };

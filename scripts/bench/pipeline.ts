@@ -131,7 +131,7 @@ export async function pollJobs(ids: number[], timeoutMs: number): Promise<void> 
   }
 }
 
-export async function measurePipeline(provider: string): Promise<void> {
+export async function measurePipeline(): Promise<void> {
   const label = `pipeline throughput, ${PIPELINE_JOBS} jobs enqueued at once`;
   progress(`${label}: creating ${PIPELINE_JOBS} eligible users`);
   const ids = await createDbUsers('pipe', PIPELINE_JOBS);

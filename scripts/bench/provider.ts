@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { startFakeGemini, type FakeGemini } from '../../tests/helpers/fake-gemini.ts';
+import { startFakeGemini, type FakeGemini } from '../../local/fakes/gemini.ts';
 import { runningFunctionsEnv } from '../../local/functions-env.ts';
 import { FUNCTIONS_DIR } from '../../local/config.ts';
 import { progress } from './options.ts';

@@ -18,7 +18,7 @@ create table public.memories (
   -- Full-text search over content, for relevance in fallback contexts and search tools.
   fts tsvector generated always as (to_tsvector('english', content)) stored,
   -- A deleted memory is a tombstone (private.touch_memory empties it as it is deleted; a memory
-  -- cannot be inserted as deleted: private.check_memory_limits, 20261125001300).
+  -- cannot be inserted as deleted: private.check_memory_limits, 20261125000750).
   constraint memories_deleted_empty check (state <> 'deleted' or (content = '' and metadata = '{}'::jsonb))
 );
 comment on table public.memories is 'Memories of each user; the input narratives are written from.';
@@ -28,7 +28,7 @@ create index memories_user_id_idx on public.memories (user_id);
 create index memories_user_active_created_idx on public.memories (user_id, created_at desc) where state = 'active';
 create index memories_fts_idx on public.memories using gin (fts);
 -- Tombstones, oldest first: the sweeper's purge past tombstone_retention_days, and a user's
--- oldest when they hold more than max_memories_per_user (20261125001300).
+-- oldest when they hold more than max_memories_per_user (20261125000750).
 create index memories_tombstones_idx on public.memories (deleted_at) where state = 'deleted';
 create index memories_user_tombstones_idx on public.memories (user_id, deleted_at, id) where state = 'deleted';
 

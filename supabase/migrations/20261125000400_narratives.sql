@@ -66,6 +66,18 @@ language sql immutable set search_path = '' as $$
 $$;
 comment on function private.cited_ids(jsonb) is 'Distinct memory ids cited by a claims array (user_narratives.cited_memory_ids).';
 
+-- A claims array without the claims citing any of p_ids (memory or note ids): what a change
+-- strips from a narrative and its history, and what a completion drops (20261125000660, 20261125000700, 20261125001200).
+create function private.claims_without(p_claims jsonb, p_ids uuid[]) returns jsonb
+language sql immutable set search_path = '' as $$
+  select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
+  from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
+  where not exists (select 1 from jsonb_array_elements_text(
+      coalesce(c.claim -> 'memory_ids', '[]'::jsonb) || coalesce(c.claim -> 'note_ids', '[]'::jsonb)) x(id)
+    where x.id::uuid = any (p_ids))
+$$;
+comment on function private.claims_without(jsonb, uuid[]) is 'Claims minus those citing any of the given memory or note ids.';
+
 -- Fresh: not partial, younger than ttl_days, and fewer than stale_after_new_memories memories
 -- added since. (Every stored narrative may be served: a memory change removes the claims citing
 -- it from the row itself, in the changing transaction, 20261125000700.) The one freshness rule: narrative_for_me (serve or refresh), backfill (skip

@@ -10,11 +10,6 @@
 --  * The changed ids are recorded on the user's active job (private.record_changes), so a
 --    generation running meanwhile never stores claims resting on what it read of them.
 
--- Ids a job lists as changed while it generates (narrative_jobs.changed_ids): past this the
--- list is cut and the completion stores nothing (a regeneration follows). Bounds the job row
--- whatever a user changes during one generation.
-alter table private.settings add column max_tracked_changes int not null default 1000 check (max_tracked_changes >= 1);
-
 -- Records on the user's active job, under its row lock, that these memories or notes changed
 -- (deduplicated; cut at max_tracked_changes + 1 ids, which complete_job reads as "too many to
 -- tell"). A claim or completion of the job waits for the changing transaction and sees them.
@@ -61,11 +56,7 @@ begin
       continue;
     end if;
     with k as (
-      select u.id, jsonb_array_length(u.claims) as before, (
-        select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
-        from jsonb_array_elements(u.claims) with ordinality c(claim, ord)
-        where not exists (select 1 from jsonb_array_elements_text(c.claim -> 'memory_ids') x(mid) where x.mid::uuid = any (r.ids))
-      ) as claims
+      select u.id, jsonb_array_length(u.claims) as before, private.claims_without(u.claims, r.ids) as claims
       from public.user_narratives u
       where u.user_id = r.user_id and u.cited_memory_ids && r.ids
     )

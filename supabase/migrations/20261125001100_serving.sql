@@ -18,6 +18,42 @@ language sql stable security definer set search_path = '' as $$
 $$;
 comment on function private.recent_failure(uuid) is 'The user''s last job if it failed within failure_cooldown_seconds, with the seconds left.';
 
+-- Seconds until a queued job may start (its run_after: the budget, a debounce or a backoff),
+-- null when it may start now or is not queued: what narrative_for_me answers as retry_after.
+create function private.job_retry_after(p_job_id bigint) returns int
+language sql stable security definer set search_path = '' as $$
+  select ceil(extract(epoch from j.run_after - now()))::int from public.narrative_jobs j
+  where j.id = p_job_id and j.status = 'queued' and j.run_after > now()
+$$;
+comment on function private.job_retry_after(bigint) is 'Seconds until a queued job may start, or null (narrative_for_me''s retry_after).';
+
+-- Step of narrative_for_me for a stale narrative (served now): the job refreshing it, or the
+-- last job when it failed within failure_cooldown_seconds (no new job until that is over), or
+-- nothing for a user no longer eligible.
+create function private.refresh_stale(p_user_id uuid) returns table (job_id bigint, job_status text)
+language plpgsql volatile security definer set search_path = '' as $$
+begin
+  return query select f.job_id, 'failed'::text from private.recent_failure(p_user_id) f;
+  if not found then
+    return query select e.job_id, e.status from private.enqueue_if_eligible(p_user_id, 'stale') e;
+  end if;
+end
+$$;
+comment on function private.refresh_stale(uuid) is 'narrative_for_me step: the refresh job of a stale narrative (queued unless the last job failed recently).';
+
+-- Step of narrative_for_me for a manual regeneration: the user's last manual job when it was
+-- asked for within manual_cooldown_seconds, with the seconds left, else no row.
+create function private.manual_cooldown(p_user_id uuid) returns table (job_id bigint, job_status text, retry_after_seconds int)
+language sql stable security definer set search_path = '' as $$
+  select l.id, l.status, ceil(extract(epoch from l.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int
+  from private.settings s, lateral (
+    select j.id, j.status, j.created_at from public.narrative_jobs j
+    where j.user_id = p_user_id and j.reason = 'manual' order by j.created_at desc limit 1
+  ) l
+  where l.created_at > now() - make_interval(secs => s.manual_cooldown_seconds)
+$$;
+comment on function private.manual_cooldown(uuid) is 'narrative_for_me step: the last manual job if asked for within manual_cooldown_seconds, with the seconds left.';
+
 -- What narrative_for_me answers (shared/narrative.ts NARRATIVE_FOR_ME_STATUSES; checked by
 -- tests/sql-contract.test.ts): ready (a servable narrative, fresh or stale), queued | running
 -- (a job is writing one), failed (the last job failed within failure_cooldown_seconds),
@@ -35,7 +71,7 @@ create type private.narrative_status as enum ('ready', 'queued', 'running', 'fai
 -- on a new read, so a narrative stored by a job that raced this call is seen, never re-queued.
 -- Freshness is private.narrative_is_fresh, eligibility private.is_eligible.
 -- p_limit ('orchestrate', 'mcp' or null): a caller with a per-user request budget. Everything but
--- a fresh hit then spends one request of it first (private.take_request, 20261125001300), so a
+-- a fresh hit then spends one request of it first (private.take_request, 20261125000750), so a
 -- user past the limit gets 429 rate_limited and nothing is locked or queued. A fresh hit is not
 -- counted: it costs Postgres one indexed read, and a shared bucket costs about a third of that
 -- per request whether it refuses or not (bench: 275 against 202 µs of Postgres CPU per hit), so limiting hits
@@ -53,7 +89,6 @@ declare
   s private.settings;
   v_user uuid := auth.uid();
   n public.user_narratives;
-  v_last public.narrative_jobs;
   v_job record;
   v_job_id bigint;
   v_job_status text;
@@ -88,10 +123,7 @@ begin
     if n.id is not null then
       if not private.narrative_is_fresh(n, s) then
         -- Stale: served now, refreshed in the background unless the last attempt failed recently.
-        select f.job_id, 'failed' into v_job_id, v_job_status from private.recent_failure(v_user) f;
-        if v_job_id is null then
-          select e.job_id, e.status into v_job_id, v_job_status from private.enqueue_if_eligible(v_user, 'stale') e;
-        end if;
+        select r.job_id, r.job_status into v_job_id, v_job_status from private.refresh_stale(v_user) r;
       end if;
       return query select 'ready'::private.narrative_status, n.narrative_content, n.version, n.generated_at,
         round((extract(epoch from now() - n.generated_at) / 86400)::numeric, 2)::float8,
@@ -112,13 +144,11 @@ begin
   end if;
 
   if p_reason = 'manual' then
-    select * into v_last from public.narrative_jobs j
-    where j.user_id = v_user and j.reason = 'manual' order by j.created_at desc limit 1;
-    if v_last.id is not null and v_last.created_at > now() - make_interval(secs => s.manual_cooldown_seconds) then
-      return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
-        null::float8, null::boolean, null::text, v_last.id, v_last.status,
-        ceil(extract(epoch from v_last.created_at + make_interval(secs => s.manual_cooldown_seconds) - now()))::int,
-        null::int, null::int, null::jsonb, null::boolean, s.fallback_timeout_ms;
+    return query select 'cooldown'::private.narrative_status, null::text, null::int, null::timestamptz,
+      null::float8, null::boolean, null::text, c.job_id, c.job_status, c.retry_after_seconds,
+      null::int, null::int, null::jsonb, null::boolean, s.fallback_timeout_ms
+      from private.manual_cooldown(v_user) c;
+    if found then
       return;
     end if;
   else

@@ -237,17 +237,6 @@ comment on function private.on_narrative_deleted() is 'After a narrative row is 
 create trigger user_narratives_deleted after delete on public.user_narratives
   for each row execute function private.on_narrative_deleted();
 
--- A claims array without the claims citing any of p_ids (memory or note ids).
-create function private.claims_without(p_claims jsonb, p_ids uuid[]) returns jsonb
-language sql immutable set search_path = '' as $$
-  select coalesce(jsonb_agg(c.claim order by c.ord), '[]'::jsonb)
-  from jsonb_array_elements(p_claims) with ordinality c(claim, ord)
-  where not exists (select 1 from jsonb_array_elements_text(
-      coalesce(c.claim -> 'memory_ids', '[]'::jsonb) || coalesce(c.claim -> 'note_ids', '[]'::jsonb)) x(id)
-    where x.id::uuid = any (p_ids))
-$$;
-comment on function private.claims_without(jsonb, uuid[]) is 'Claims minus those citing any of the given memory or note ids.';
-
 -- Removes from stored versions (their claims, content and diffs) every claim citing one of
 -- p_ids: history is served too, so a delete really removes derived text on every path.
 create function private.strip_versions(p_user_id uuid, p_ids uuid[]) returns void

@@ -3,6 +3,7 @@
 -- leases, retry and failure, older input never replacing newer, weekly selection, RLS.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(36);
 
 -- A cap of one more than what is running elsewhere right now: our first claim fills it.
@@ -107,8 +108,7 @@ select ok((select run_after between now() and now() + interval '10 minutes' from
            and user_id = '10000000-0000-4000-8000-00000000000e'), 'weekly jobs are spread over the next minutes');
 
 -- RLS: users read only their own narrative and jobs, and cannot write either.
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub": "10000000-0000-4000-8000-00000000000a", "role": "authenticated"}', true);
+select tests.authenticate_as('10000000-0000-4000-8000-00000000000a');
 select results_eq($$select user_id::text from user_narratives$$, $$values ('10000000-0000-4000-8000-00000000000a')$$,
   'a user sees only their own narrative');
 select ok((select bool_and(user_id = '10000000-0000-4000-8000-00000000000a') from narrative_jobs), 'and only their own jobs');
@@ -117,7 +117,7 @@ select throws_ok($$insert into narrative_jobs (user_id, reason) values ('1000000
   '42501', null, 'users cannot insert jobs');
 select throws_ok($$select private.enqueue_job('10000000-0000-4000-8000-00000000000a', 'manual')$$,
   '42501', null, 'users cannot call queue internals');
-reset role;
+select tests.clear_authentication();
 
 select * from finish();
 rollback;

@@ -5,6 +5,7 @@
 -- 030_grants for each grant's necessity). anon and service_role hold none: permission denied.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(58);
 
 -- Exposed schema hygiene.
@@ -35,14 +36,6 @@ insert into narrative_jobs (user_id, reason, status, finished_at) values
   ('20000000-0000-4000-8000-00000000000a', 'manual', 'succeeded', now()),
   ('20000000-0000-4000-8000-00000000000b', 'manual', 'succeeded', now());
 
-create function pg_temp.act_as(p_role text, p_sub text) returns void language plpgsql as $$
-begin
-  perform set_config('request.jwt.claims',
-    case when p_sub is null then json_build_object('role', p_role)::text
-         else json_build_object('sub', p_sub, 'role', p_role)::text end, true);
-  execute format('set local role %I', p_role);
-end $$;
-
 -- Rows a data-changing statement touched, under whatever role is current.
 create function pg_temp.affected(p_sql text) returns int language plpgsql as $$
 declare
@@ -54,7 +47,7 @@ begin
 end $$;
 
 -- anon: no grant at all, so every statement is refused before RLS is even consulted.
-select pg_temp.act_as('anon', null);
+select tests.authenticate_as(null, 'anon');
 select throws_ok($$select count(*) from memories$$, '42501', null, 'anon: select memories -> denied');
 select throws_ok($$select count(*) from user_narratives$$, '42501', null, 'anon: select narratives -> denied');
 select throws_ok($$select count(*) from narrative_jobs$$, '42501', null, 'anon: select jobs -> denied');
@@ -67,10 +60,10 @@ select throws_ok($$update narrative_jobs set status = 'failed'$$, '42501', null,
 select throws_ok($$delete from memories$$, '42501', null, 'anon: delete memories -> denied');
 select throws_ok($$delete from user_narratives$$, '42501', null, 'anon: delete narratives -> denied');
 select throws_ok($$delete from narrative_jobs$$, '42501', null, 'anon: delete jobs -> denied');
-reset role;
+select tests.clear_authentication();
 
 -- Users A and B: their own rows only; narratives and jobs are read-only.
-select pg_temp.act_as('authenticated', '20000000-0000-4000-8000-00000000000a');
+select tests.authenticate_as('20000000-0000-4000-8000-00000000000a');
 select results_eq($$select content from memories$$, $$values ('A memory')$$, 'A: select memories -> only A''s');
 select results_eq($$select narrative_content from user_narratives$$, $$values ('A narrative')$$, 'A: select narratives -> only A''s');
 select results_eq($$select user_id::text from narrative_jobs$$, $$values ('20000000-0000-4000-8000-00000000000a')$$, 'A: select jobs -> only A''s');
@@ -88,9 +81,9 @@ select throws_ok($$insert into narrative_jobs (user_id, reason) values ('2000000
 select throws_ok($$update narrative_jobs set status = 'queued'$$, '42501', null, 'A: update job -> denied');
 select throws_ok($$delete from narrative_jobs$$, '42501', null, 'A: delete job -> denied');
 select is(pg_temp.affected($q$delete from memories where id = '21000000-0000-4000-8000-00000000000a'$q$), 1, 'A: delete own memory -> 1 row');
-reset role;
+select tests.clear_authentication();
 
-select pg_temp.act_as('authenticated', '20000000-0000-4000-8000-00000000000b');
+select tests.authenticate_as('20000000-0000-4000-8000-00000000000b');
 select results_eq($$select content from memories$$, $$values ('B memory')$$, 'B: select memories -> only B''s (A''s edits invisible)');
 select results_eq($$select narrative_content from user_narratives$$, $$values ('B narrative')$$, 'B: select narratives -> only B''s');
 select results_eq($$select user_id::text from narrative_jobs$$, $$values ('20000000-0000-4000-8000-00000000000b')$$, 'B: select jobs -> only B''s');
@@ -101,11 +94,11 @@ select throws_ok($$update user_narratives set narrative_content = 'x'$$, '42501'
 select throws_ok($$delete from user_narratives$$, '42501', null, 'B: delete narratives -> denied');
 select throws_ok($$insert into narrative_jobs (user_id, reason) values ('20000000-0000-4000-8000-00000000000b', 'manual')$$, '42501', null, 'B: insert job -> denied');
 select throws_ok($$delete from narrative_jobs$$, '42501', null, 'B: delete jobs -> denied');
-reset role;
+select tests.clear_authentication();
 
 -- service_role: bypasses RLS, but holds no grant: no code here uses it (service callers of the
 -- functions run on the postgres connection), so the secret key opens no table via the Data API.
-select pg_temp.act_as('service_role', null);
+select tests.authenticate_as(null, 'service_role');
 select throws_ok($$select count(*) from memories$$, '42501', null, 'service_role: select memories -> denied');
 select throws_ok($$select count(*) from user_narratives$$, '42501', null, 'service_role: select narratives -> denied');
 select throws_ok($$select count(*) from narrative_jobs$$, '42501', null, 'service_role: select jobs -> denied');
@@ -117,7 +110,7 @@ select throws_ok($$delete from narrative_jobs$$, '42501', null, 'service_role: d
 select throws_ok($$delete from user_narratives$$, '42501', null, 'service_role: delete narrative -> denied');
 select throws_ok($$insert into user_narratives (user_id, narrative_content, generated_at, memories_as_of) values ('20000000-0000-4000-8000-00000000000b', 'again', now(), now())$$, '42501', null, 'service_role: insert narrative -> denied');
 select throws_ok($$insert into narrative_jobs (user_id, reason, status, finished_at) values ('20000000-0000-4000-8000-00000000000b', 'manual', 'failed', now())$$, '42501', null, 'service_role: insert job -> denied');
-reset role;
+select tests.clear_authentication();
 
 -- The pipeline's writes, as postgres (the functions' connection, cron, the dispatch trigger).
 select lives_ok($$update user_narratives set narrative_content = 'by the pipeline' where user_id = '20000000-0000-4000-8000-00000000000b'$$, 'postgres: update narrative -> ok');

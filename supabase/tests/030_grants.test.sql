@@ -4,6 +4,7 @@
 -- roles nothing, as a hosted project's.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(28);
 
 -- The platform as hosted sets it up (local/bootstrap/supabase.sql).
@@ -74,8 +75,7 @@ insert into narrative_jobs (user_id, reason, status, finished_at)
 create function pg_temp.as_user_a(p_sql text) returns text language plpgsql as $$
 begin
   begin
-    perform set_config('request.jwt.claims', '{"sub": "30000000-0000-4000-8000-00000000000a", "role": "authenticated"}', true);
-    perform set_config('role', 'authenticated', true);
+    perform tests.authenticate_as('30000000-0000-4000-8000-00000000000a');
     execute p_sql;
     raise exception using errcode = 'P0001', message = 'ran';
   exception when others then

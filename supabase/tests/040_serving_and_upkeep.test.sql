@@ -7,6 +7,7 @@
 -- d1 dispatch, aa/ab expired leases, cc pruning, e2-e4 weekly.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(41);
 
 -- Room for every due job to be dispatched (the cap is not what these tests are about).
@@ -41,11 +42,10 @@ create function pg_temp.for_me(p_user text, p_reason text default 'cache_miss')
 returns table (status text, stale boolean, job_id bigint, job_status text, retry_after_seconds int, min_memories int, memory_count int)
 language plpgsql as $$
 begin
-  perform set_config('request.jwt.claims', json_build_object('sub', '40000000-0000-4000-8000-0000000000' || p_user, 'role', 'authenticated')::text, true);
-  perform set_config('role', 'authenticated', true);
+  perform tests.authenticate_as(('40000000-0000-4000-8000-0000000000' || p_user)::uuid);
   return query select f.status::text, f.stale, f.job_id, f.job_status, f.retry_after_seconds, f.min_memories, f.memory_count
     from public.narrative_for_me(p_reason) f;
-  perform set_config('role', 'postgres', true);
+  perform tests.clear_authentication();
 end $$;
 create function pg_temp.jobs_of(p_user text) returns text language sql as $$
   select coalesce(string_agg(reason || ':' || status, ',' order by id), '')
@@ -102,13 +102,12 @@ select ok(not has_function_privilege('authenticated', 'private.narrative_hit(uui
   'hit: it takes a user id, so no API role may run it (the Data API would let anyone name anyone)');
 create function pg_temp.hit_as_user(p_user text) returns text language plpgsql as $$
 begin
-  perform set_config('request.jwt.claims', json_build_object('sub', '40000000-0000-4000-8000-0000000000' || p_user, 'role', 'authenticated')::text, true);
-  perform set_config('role', 'authenticated', true);
+  perform tests.authenticate_as(('40000000-0000-4000-8000-0000000000' || p_user)::uuid);
   perform private.narrative_hit('40000000-0000-4000-8000-0000000000f1', 'orchestrate');
-  perform set_config('role', 'postgres', true);
+  perform tests.clear_authentication();
   return 'ran';
 exception when others then
-  perform set_config('role', 'postgres', true);
+  perform tests.clear_authentication();
   return sqlstate;
 end $$;
 select is(pg_temp.hit_as_user('f1'), '42501', 'hit: a signed-in user cannot run it, even for their own id');

@@ -4,6 +4,7 @@
 -- below eligibility (no narrative row).
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(20);
 
 update private.settings set min_memories = 3;
@@ -69,15 +70,14 @@ update public.memories set state = 'deleted' where id = '51000000-0000-4000-8000
 select is((select content || ':' || metadata::text || ':' || (deleted_at is not null) || ':' || (importance is null)
            from public.memories where id = '51000000-0000-4000-8000-0000000000b4'),
   ':{}:true:true', 'soft delete: content and metadata emptied, deleted_at set');
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub": "50000000-0000-4000-8000-00000000000b", "role": "authenticated"}', true);
+select tests.authenticate_as('50000000-0000-4000-8000-00000000000b');
 select is((select content from public.memories where id = '51000000-0000-4000-8000-0000000000b4'), '',
   'a direct select as the user returns no text of the deleted memory');
 select throws_ok($$update public.memories set state = 'active' where id = '51000000-0000-4000-8000-0000000000b4'$$,
   '23514', null, 'a deleted memory cannot be restored');
 select throws_ok($$update public.memories set state = 'active', content = 'back' where id = '51000000-0000-4000-8000-0000000000b4'$$,
   '23514', null, 'not even with new text');
-reset role;
+select tests.clear_authentication();
 select throws_ok($$insert into public.memories (user_id, content) values ('50000000-0000-4000-8000-00000000000b', '')$$,
   '23514', null, 'an empty memory is still refused');
 select throws_ok($$insert into public.memories (user_id, content, state) values ('50000000-0000-4000-8000-00000000000b', 'secret', 'deleted')$$,

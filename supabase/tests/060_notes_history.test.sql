@@ -5,6 +5,7 @@
 -- transaction; a user left below eligibility keeps no history.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(23);
 
 update private.settings set min_memories = 3, max_notes = 3, history_versions_kept = 2;
@@ -18,23 +19,21 @@ from generate_series(1, 4) g;
 -- Runs a statement as a user under RLS; answers 'ok' or the SQLSTATE it failed with.
 create function pg_temp.as_user(p_user text, p_sql text) returns text language plpgsql as $$
 begin
-  perform set_config('request.jwt.claims', json_build_object('sub', p_user, 'role', 'authenticated')::text, true);
-  set local role authenticated;
+  perform tests.authenticate_as(p_user::uuid);
   execute p_sql;
-  reset role;
+  perform tests.clear_authentication();
   return 'ok';
 exception when others then
-  reset role;
+  perform tests.clear_authentication();
   return sqlstate;
 end $$;
 create function pg_temp.count_as(p_user text, p_sql text) returns int language plpgsql as $$
 declare
   n int;
 begin
-  perform set_config('request.jwt.claims', json_build_object('sub', p_user, 'role', 'authenticated')::text, true);
-  set local role authenticated;
+  perform tests.authenticate_as(p_user::uuid);
   execute p_sql into n;
-  reset role;
+  perform tests.clear_authentication();
   return n;
 end $$;
 

@@ -3,6 +3,7 @@
 -- (metadata size, memories per user) with the errcode a supabase-js caller sees.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(24);
 
 update private.settings set min_memories = 3, generations_per_day = 3, max_memories_per_user = 6, memory_metadata_max_bytes = 100;
@@ -45,8 +46,7 @@ select is((select run_after <= now() from public.narrative_jobs where user_id = 
   true, 'B under budget runs now');
 
 -- What the user is told: the partial narrative (ready) with its refresh job and retry_after.
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub": "60000000-0000-4000-8000-00000000000a", "role": "authenticated"}', true);
+select tests.authenticate_as('60000000-0000-4000-8000-00000000000a');
 select is((select status::text || '/' || job_status || '/' || retry_after_seconds from public.narrative_for_me('cache_miss')),
   'ready/queued/14400', 'narrative_for_me serves the partial narrative and says when the refresh may start');
 
@@ -59,7 +59,7 @@ select lives_ok($$insert into public.memories (user_id, content) values ('600000
   ('60000000-0000-4000-8000-00000000000a', 'six')$$, 'up to max_memories_per_user');
 select throws_ok($$insert into public.memories (user_id, content) values ('60000000-0000-4000-8000-00000000000a', 'seven')$$,
   '23514', 'memory limit reached: at most 6 memories per user', 'one more is refused: 23514 with a clear message');
-reset role;
+select tests.clear_authentication();
 
 -- The count behind the limit: private.memory_counts, kept by the triggers. A hard delete gives
 -- rows back; an account going away takes its row with it; and a bulk insert for three times as

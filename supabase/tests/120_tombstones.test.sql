@@ -5,6 +5,7 @@
 -- a hard delete of empty rows: no claim is touched and no job queued.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(18);
 
 update private.settings set min_memories = 3, max_memories_per_user = 6, tombstone_retention_days = 30;
@@ -21,15 +22,14 @@ declare
   v_message text;
 begin
   if p_user is not null then
-    perform set_config('request.jwt.claims', json_build_object('sub', p_user, 'role', 'authenticated')::text, true);
-    set local role authenticated;
+    perform tests.authenticate_as(p_user::uuid);
   end if;
   execute p_sql;
-  reset role;
+  perform tests.clear_authentication();
   return 'ok';
 exception when others then
   get stacked diagnostics v_state = returned_sqlstate, v_constraint = constraint_name, v_message = message_text;
-  reset role;
+  perform tests.clear_authentication();
   return v_state || ' ' || v_constraint || ': ' || v_message;
 end $$;
 

@@ -3,7 +3,8 @@ import { type CallToolResult, Client, StreamableHTTPClientTransport } from '@mod
 import { expect } from 'vitest';
 import { mcpToken as oauthToken } from '../../local/fakes/oauth.ts';
 import type { MCP_PROTOCOL_VERSIONS } from '../../shared/mcp.ts';
-import { API_URL, keys } from './stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { keys } from './stack.ts';
 import type { TestUser } from './users.ts';
 
 export const MCP_URL = `${API_URL}/functions/v1/mcp`;

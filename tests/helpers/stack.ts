@@ -1,10 +1,8 @@
 // What tests need to reach the running local stack (started by `npm test` before vitest).
 import fs from 'node:fs';
 import postgres from 'postgres';
-import { API_URL, DASHBOARD_URL, DB_URL, FAKE_GEMINI_URL, KEYS_FILE } from '../../local/config.ts';
+import { DB_URL, KEYS_FILE } from '../../local/config.ts';
 import { runningJwtMode, type JwtMode, type LocalKeys } from '../../local/keys.ts';
-
-export { API_URL, DASHBOARD_URL, DB_URL, FAKE_GEMINI_URL };
 
 export function keys(): LocalKeys {
   return JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
@@ -18,6 +16,13 @@ export function authJwtMode(): JwtMode {
 /** A connection as postgres (not a superuser, as on hosted) for fixtures and assertions; close it in afterAll. */
 export function db(max = 4) {
   return postgres(DB_URL, { max, onnotice: () => {} });
+}
+
+/** In transaction tx, what PostgREST sets for a signed-in user's request (the local stack has no
+ *  PostgREST): role authenticated and the user's JWT claims, so RLS applies to what follows. */
+export function actAsUser(tx: postgres.TransactionSql | postgres.Sql, userId: string) {
+  return tx`select set_config('role', 'authenticated', true),
+    set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: 'authenticated' })}, true)`;
 }
 
 /** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */

@@ -2,7 +2,8 @@
 // running mode (ES256 with the signing key and its kid, or HS256 with the legacy JWT secret);
 // each option breaks one thing.
 import { SignJWT, importJWK, type JWTPayload } from 'jose';
-import { API_URL, authJwtMode, keys } from './stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { authJwtMode, keys } from './stack.ts';
 
 export const AUTH_ISSUER = `${API_URL}/auth/v1`;
 

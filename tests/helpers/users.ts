@@ -1,7 +1,8 @@
 // Each test makes its own users (local/fakes/users.ts, shared with the scripts), so tests never share state.
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { createAuthUser, type CreateAuthUserOptions } from '../../local/fakes/users.ts';
-import { API_URL, keys } from './stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { keys } from './stack.ts';
 
 const noSession = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } };
 

@@ -4,9 +4,10 @@
 import { spawn } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../../local/config.ts';
-import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { addMemories, drainQueue, makeUser, marker } from '../helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from '../helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db, eventually, keys } from '../helpers/stack.ts';
 
 const sql = db(2);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../../local/config.ts';
 import { runningFunctionsEnv } from '../../local/functions-env.ts';
-import { API_URL, db, eventually } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db, eventually } from '../helpers/stack.ts';
 
 const sql = db(2);
 afterAll(() => sql.end({ timeout: 2 }));

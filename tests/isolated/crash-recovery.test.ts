@@ -10,9 +10,10 @@ import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../../local/config.ts';
 import { startCluster, stopCluster } from '../../local/postgres.ts';
 import { stopService } from '../../local/processes.ts';
-import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { addMemories, enqueue, fastForward, job, makeUser, marker, waitForJob } from '../helpers/pipeline.ts';
-import { db, eventually, FAKE_GEMINI_URL } from '../helpers/stack.ts';
+import { FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db, eventually } from '../helpers/stack.ts';
 
 const sql = db(2);
 const fake = fakeGeminiControl(FAKE_GEMINI_URL);

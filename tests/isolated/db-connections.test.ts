@@ -13,7 +13,8 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { DB_PORT, HOST, ROOT, RUN_DIR } from '../../local/config.ts';
 import { stopService } from '../../local/processes.ts';
-import { API_URL, db } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 
 const sql = db(2);

@@ -3,9 +3,10 @@
 // claimed) and waste no dispatch (a concurrency_limited claim would send the job again, so every
 // job is sent exactly once). Needs a quiet queue and the default cap, so it runs alone.
 import { afterAll, expect, it } from 'vitest';
-import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { addMemories, drainQueue, makeUser, marker } from '../helpers/pipeline.ts';
-import { db, eventually, FAKE_GEMINI_URL } from '../helpers/stack.ts';
+import { FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db, eventually } from '../helpers/stack.ts';
 
 const USERS = 50;
 const sql = db(USERS + 2);

@@ -24,7 +24,8 @@ import { CLAIM_SUPPORT_MIN_DEFAULT } from '../../shared/support.ts';
 import { PERSONAS } from '../../scripts/eval/fixtures.ts';
 import { failures, fixedFigures, problems, rows, type Row } from '../../scripts/eval/report.ts';
 import { type EvalContext, evaluateProvider, type ProviderRun, runPrefix } from '../../scripts/eval/run.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from '../helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db, eventually, keys } from '../helpers/stack.ts';
 
 const sql = db(8);
 const run = `t${crypto.randomBytes(3).toString('hex')}`;

@@ -5,7 +5,8 @@
 // every other suite's memory reads, hence tests/isolated.
 import { afterAll, expect, it } from 'vitest';
 import { addMemories } from '../helpers/pipeline.ts';
-import { API_URL, db } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 
 const sql = db(2);

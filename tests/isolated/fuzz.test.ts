@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { backfillBody, generateNarrativeBody, orchestrateBody } from '../../shared/narrative.ts';
 import { mcpToken } from '../helpers/mcp.ts';
 import { addMemories, drainQueue } from '../helpers/pipeline.ts';
-import { API_URL, db, keys } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db, keys } from '../helpers/stack.ts';
 import { createUser, type TestUser } from '../helpers/users.ts';
 
 const sql = db(2);

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orchestrateResponse, regenerateResponse } from '../../shared/narrative.ts';
 import { addMemories, waitForJob } from '../helpers/pipeline.ts';
-import { API_URL, db, eventually } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db, eventually } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 import { overrideSettings } from '../../local/settings.ts';
 

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mcpToken } from '../helpers/mcp.ts';
 import { addMemories } from '../helpers/pipeline.ts';
-import { API_URL, db, keys } from '../helpers/stack.ts';
+import { API_URL } from '../../local/config.ts';
+import { db, keys } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 import { overrideSettings } from '../../local/settings.ts';
 

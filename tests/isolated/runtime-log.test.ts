@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
-import { ROOT } from '../../local/config.ts';
+import { API_URL, ROOT } from '../../local/config.ts';
 import { rotatedFile } from '../../local/log-file.ts';
 import { logFile, logSince, logSize, stopService } from '../../local/processes.ts';
-import { API_URL, eventually } from '../helpers/stack.ts';
+import { eventually } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 
 const BOUND = 64 * 1024;

@@ -8,10 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logSince, logSize } from '../../local/processes.ts';
 import { overrideSettings } from '../../local/settings.ts';
-import { FAKE_THOUGHTS, fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { FAKE_THOUGHTS, fakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { mcpClients, toolOk as ok } from '../helpers/mcp.ts';
 import { addMemories, enqueue, fastForward, type JobRow, marker, narrative, waitForJob } from '../helpers/pipeline.ts';
-import { API_URL, db, eventually, FAKE_GEMINI_URL, keys } from '../helpers/stack.ts';
+import { API_URL, FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db, eventually, keys } from '../helpers/stack.ts';
 import { createUser } from '../helpers/users.ts';
 
 const sql = db(4);

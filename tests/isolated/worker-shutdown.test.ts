@@ -10,9 +10,10 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT, RUN_DIR } from '../../local/config.ts';
 import { logSince, logSize, stopService } from '../../local/processes.ts';
-import { fakeGeminiControl } from '../helpers/fake-gemini.ts';
+import { fakeGeminiControl } from '../../local/fakes/gemini.ts';
 import { addMemories, enqueue, job, makeUser, marker, waitForJob } from '../helpers/pipeline.ts';
-import { db, FAKE_GEMINI_URL } from '../helpers/stack.ts';
+import { FAKE_GEMINI_URL } from '../../local/config.ts';
+import { db } from '../helpers/stack.ts';
 
 const WALL_CLOCK_MS = 10_000;
 const sql = db(2);

@@ -116,8 +116,6 @@ function checkedClaims(payload: JWTPayload): Claims {
   return payload as Claims;
 }
 
-export { bearerToken };
-
 export async function verifyJwt(token: string): Promise<Claims> {
   const key = cacheKey(token);
   return cachedClaims(key) ?? await verifyAndRemember(token, key);

@@ -10,6 +10,7 @@ import { env } from './env.ts';
 import { connectionPlan } from './db-plan.ts';
 import { log } from './log.ts';
 import type { Claims, UserClaims } from './auth.ts';
+import { REQUEST_ROUTES, type RequestRoute } from '../../../shared/narrative.ts';
 
 // postgres.js batches small writes with setImmediate and flushes at once when a pipelined batch
 // passes 1 KiB, cancelling the immediate. Deno 2.1 (the edge runtime's) still runs an immediate
@@ -103,9 +104,6 @@ export async function readAsUser<T>(claims: UserClaims, statement: string): Prom
   return results[1];
 }
 
-/** Routes with a per-user request budget (private.take_request, settings.*_requests_per_minute). */
-export const REQUEST_ROUTES = ['orchestrate', 'mcp'] as const;
-export type RequestRoute = (typeof REQUEST_ROUTES)[number];
 
 export function checkedRoute(r: RequestRoute): RequestRoute {
   if (!REQUEST_ROUTES.includes(r)) throw new Error(`unknown rate-limited route ${r}`);

@@ -60,8 +60,6 @@ export function jsonText(body: string): Response {
   return new Response(body, { headers: HIT_HEADERS });
 }
 
-export { log };
-
 /** Request context a handler can enrich for the request log line (never tokens or content). */
 export interface RequestLog {
   user_id?: string;

@@ -3,7 +3,8 @@
 import { backfillBody } from '../../../shared/narrative.ts';
 import { requireAdmin } from '../_shared/auth.ts';
 import { service } from '../_shared/db.ts';
-import { allowMethods, json, log, readJson, route } from '../_shared/http.ts';
+import { allowMethods, json, readJson, route } from '../_shared/http.ts';
+import { log } from '../_shared/log.ts';
 
 export const handler = route('backfill', async (req, ctx) => {
   allowMethods(req, 'GET', 'POST');

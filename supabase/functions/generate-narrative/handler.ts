@@ -10,8 +10,9 @@
 // back at once instead (_shared/narrative/shutdown.ts).
 import { generateNarrativeBody } from '../../../shared/narrative.ts';
 import { requiredEnv } from '../_shared/env.ts';
-import { bearerToken } from '../_shared/auth.ts';
-import { allowMethods, HttpError, json, log, readJson, route, secretsEqual } from '../_shared/http.ts';
+import { bearerToken } from '../_shared/bearer.ts';
+import { allowMethods, HttpError, json, readJson, route, secretsEqual } from '../_shared/http.ts';
+import { log } from '../_shared/log.ts';
 import { claimJob, runClaimed } from '../_shared/narrative/generate.ts';
 import { stopWorker, unloadReason } from '../_shared/narrative/shutdown.ts';
 

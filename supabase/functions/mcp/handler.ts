@@ -16,9 +16,11 @@ import {
   type AuthInfo, createMcpHandler, isLegacyRequest, type OAuthProtectedResourceMetadata,
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
-import { bearerToken, requireUser, type UserClaims } from '../_shared/auth.ts';
+import { requireUser, type UserClaims } from '../_shared/auth.ts';
+import { bearerToken } from '../_shared/bearer.ts';
 import { env } from '../_shared/env.ts';
-import { allowMethods, corsWith, HttpError, json, log, readJsonBody, route } from '../_shared/http.ts';
+import { allowMethods, corsWith, HttpError, json, readJsonBody, route } from '../_shared/http.ts';
+import { log } from '../_shared/log.ts';
 import { takeRequest } from '../_shared/db.ts';
 import { CallLog } from '../_shared/mcp/log.ts';
 import { createMcpServer } from '../_shared/mcp/server.ts';

@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 async function notes(req: Request, claims: Parameters<typeof listNotes>[0], id: string | undefined): Promise<Response> {
   if (!id) {
     allowMethods(req, 'GET', 'POST');
-    if (req.method === 'GET') return json({ notes: await listNotes(claims) });
+    if (req.method === 'GET') return json(await listNotes(claims));
     const body = await readJson(req, createNoteBody);
     return json({ note: await createNote(claims, body.content, body.pinned ?? false) }, 201);
   }

@@ -6,7 +6,7 @@
 import {
   isJSONRPCErrorResponse, isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId,
 } from '@modelcontextprotocol/server';
-import { log } from '../http.ts';
+import { log } from '../log.ts';
 
 interface Pending {
   method: string;

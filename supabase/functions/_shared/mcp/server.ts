@@ -13,7 +13,7 @@ import {
 import { MEMORY_MAX_CHARS, USER_MESSAGE_MAX_CHARS } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
 import { asUser, service, type Tx } from '../db.ts';
-import { log } from '../http.ts';
+import { log } from '../log.ts';
 import { orchestrate } from '../narrative/orchestrate.ts';
 import { answer, ASK, DEEP, type AnswerSpec, type PaidCalls } from './answer.ts';
 import type { CallLog } from './log.ts';

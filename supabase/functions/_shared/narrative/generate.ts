@@ -7,7 +7,8 @@ import { type ClaimOutcome, type CompleteOutcome, type FailOutcome, type JobReas
 import { acceptClaims, type PromptNoteRow } from './claims.ts';
 import { fitMemories } from './prompt.ts';
 import { service, sql } from '../db.ts';
-import { HttpError, log } from '../http.ts';
+import { HttpError } from '../http.ts';
+import { log } from '../log.ts';
 import { createProvider } from '../providers/index.ts';
 import { stopsWithWorker } from './shutdown.ts';
 import { LocalProvider } from '../providers/local.ts';

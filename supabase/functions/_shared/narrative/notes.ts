@@ -1,9 +1,10 @@
 // The user's notes over HTTP, for clients without PostgREST (the local stack, the dashboard):
 // the same table, policies and triggers as a supabase-js call, as the user under RLS. The limit
-// and the strip of a changed pinned note happen in SQL (20261125001200); this only maps errors.
-import { NOTES_LIMIT_ERRCODE, NOTES_LIMIT_MESSAGE_PREFIX, type NarrativeNote } from '../../../../shared/narrative.ts';
+// and the strip of a changed pinned note happen in SQL (20261125001200); this only maps errors,
+// and tells the limit (private.settings.max_notes) with the list, so no client keeps a copy of it.
+import { NOTES_LIMIT_ERRCODE, NOTES_LIMIT_MESSAGE_PREFIX, type NarrativeNote, type NotesResponse } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser, type Tx } from '../db.ts';
+import { asUser, service, type Tx } from '../db.ts';
 import { HttpError } from '../http.ts';
 
 type NoteRow = Omit<NarrativeNote, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
@@ -19,8 +20,14 @@ async function asMe<T>(claims: UserClaims, work: (tx: Tx) => Promise<T>): Promis
   }
 }
 
-export const listNotes = (claims: UserClaims) => asMe(claims, async (tx) =>
-  (await tx<NoteRow[]>`select * from public.narrative_notes order by created_at, id`).map(iso));
+/** The user's notes, oldest first, and how many they may keep (the operator's setting, read now). */
+export async function listNotes(claims: UserClaims): Promise<NotesResponse> {
+  const [notes, [limit]] = await Promise.all([
+    asMe(claims, async (tx) => (await tx<NoteRow[]>`select * from public.narrative_notes order by created_at, id`).map(iso)),
+    service<{ max_notes: number }[]>`select max_notes from private.settings`,
+  ]);
+  return { notes, max_notes: limit.max_notes };
+}
 
 export const createNote = (claims: UserClaims, content: string, pinned: boolean) => asMe(claims, async (tx) =>
   iso((await tx<NoteRow[]>`insert into public.narrative_notes (content, pinned) values (${content}, ${pinned}) returning *`)[0]));

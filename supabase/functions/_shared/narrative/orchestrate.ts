@@ -1,8 +1,8 @@
 // The smart-cache decision shared by the orchestrate function and the MCP server's jean_memory.
 // public.narrative_for_me decides what the user gets; a servable hit is that one round trip.
-import type { OrchestrateResponse } from '../../../../shared/narrative.ts';
+import type { OrchestrateResponse, RequestRoute } from '../../../../shared/narrative.ts';
 import type { UserClaims } from '../auth.ts';
-import { asUser, type RequestRoute, takeRequest } from '../db.ts';
+import { asUser, takeRequest } from '../db.ts';
 import { fallbackTimeoutMs, jobOf, memoryContext, narrativeForMe } from './serve.ts';
 
 /**

@@ -2,9 +2,10 @@
 // (freshness, eligibility, partial narratives, cooldowns and queueing all live there); this module
 // calls it and builds fallback contexts, always as the user.
 import type { UserClaims } from '../auth.ts';
-import { checkedRoute, readAsUser, type RequestRoute, service, sql, type Tx } from '../db.ts';
+import { checkedRoute, readAsUser, service, sql, type Tx } from '../db.ts';
 import {
   NARRATIVE_FOR_ME_REASONS, type JobStatus, type NarrativeClaim, type NarrativeForMeReason, type NarrativeForMeStatus, type NarrativeStatus,
+  type RequestRoute,
 } from '../../../../shared/narrative.ts';
 
 /** A row of public.narrative_for_me. */

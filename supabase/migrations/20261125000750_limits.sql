@@ -1,11 +1,9 @@
--- Limits: what one user may cost. A daily generation budget over every job reason (edits
--- included: an edit loop must not buy a regeneration every few seconds), and bounds on what a
--- user may store in public.memories. Bad input gets a clear error a supabase-js caller sees
--- (PostgREST forwards errcode and message; 23514 is an HTTP 400 there).
+-- Limits: what one user may cost or store. Bounds on what a user may keep in public.memories,
+-- the MCP provider calls one user may have in flight, and per-user request buckets of
+-- orchestrate and MCP. (The daily generation budget over every job reason is the jobs' own:
+-- private.budget_run_after, 20261125000500.) Bad input gets a clear error a supabase-js caller
+-- sees (PostgREST forwards errcode and message; 23514 is an HTTP 400 there).
 
--- Generations a user may start in any 24 hours, every reason counted. Past it, changes still
--- strip claims at once (memory-change triggers) and the next job waits for the budget.
-alter table private.settings add column generations_per_day int not null default 24 check (generations_per_day >= 1);
 -- Memories a user may hold (active or archived); also the most tombstones (soft-deleted rows)
 -- a user keeps: soft-deleting past it purges that user's oldest.
 alter table private.settings add column max_memories_per_user int not null default 20000 check (max_memories_per_user >= 1);
@@ -13,20 +11,6 @@ alter table private.settings add column max_memories_per_user int not null defau
 alter table private.settings add column tombstone_retention_days int not null default 30 check (tombstone_retention_days >= 0);
 -- Largest memories.metadata, in bytes of its jsonb text.
 alter table private.settings add column memory_metadata_max_bytes int not null default 8192 check (memory_metadata_max_bytes >= 2);
-
--- When the user may start another generation: now, or when the generations_per_day-th most
--- recent start of the last 24 hours ages out. Counts finished jobs only: enqueue_job asks when
--- the user has no other active job (a queued retry is the job being scheduled, not another).
--- started_at is the latest attempt's claim, so a retried job counts a little longer (never less).
-create function private.budget_run_after(p_user_id uuid) returns timestamptz
-language sql stable security definer set search_path = '' as $$
-  select coalesce((
-    select j.started_at + interval '24 hours' from public.narrative_jobs j
-    where j.user_id = p_user_id and j.status in ('succeeded', 'failed') and j.started_at > now() - interval '24 hours'
-    order by j.started_at desc
-    offset (select s.generations_per_day - 1 from private.settings s) limit 1), now())
-$$;
-comment on function private.budget_run_after(uuid) is 'Earliest start of the user''s next generation under generations_per_day (every reason).';
 
 -- How many memories each user holds (active or archived: a deleted one is an empty tombstone
 -- and gives its room back), kept by statement triggers on memories so the per-user limit is
@@ -135,16 +119,6 @@ create trigger memories_uncounted after delete on public.memories
   for each statement execute function private.uncount_memories();
 
 -- Grants: none. These functions run as postgres only (see 20261125000200).
-revoke execute on all functions in schema private from public;
-
--- Seconds until a queued job may start (its run_after: the budget, a debounce or a backoff),
--- null when it may start now or is not queued: what narrative_for_me answers as retry_after.
-create function private.job_retry_after(p_job_id bigint) returns int
-language sql stable security definer set search_path = '' as $$
-  select ceil(extract(epoch from j.run_after - now()))::int from public.narrative_jobs j
-  where j.id = p_job_id and j.status = 'queued' and j.run_after > now()
-$$;
-comment on function private.job_retry_after(bigint) is 'Seconds until a queued job may start, or null (narrative_for_me''s retry_after).';
 revoke execute on all functions in schema private from public;
 
 -- Provider calls one user's MCP answers (ask_memory, deep_memory_query) may have in flight at

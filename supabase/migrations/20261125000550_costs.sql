@@ -208,5 +208,47 @@ language sql stable security definer set search_path = '' as $$
 $$;
 comment on function private.bulk_pause() is 'Reason the bulk lane is not dispatched (daily_ceiling_reached, daily_budget_spent), or null.';
 
+-- Adds a count to a running total; an unknown count (null) leaves the total as it is.
+create function private.add_count(p_total int, p_add int) returns int
+language sql immutable set search_path = '' as $$
+  select case when p_add is null then p_total else coalesce(p_total, 0) + p_add end
+$$;
+comment on function private.add_count(int, int) is 'Running token total over a job''s attempts; null adds nothing.';
+
+-- Adds what one attempt spent at the provider to its job row (complete_job and fail_job, whether
+-- or not the attempt still holds its lease: the call was paid either way): the models, responses
+-- and token counts add up over attempts, and the attempt's paid call goes into the spend ledger
+-- (private.record_spend, above), whose cost adds to estimated_cost_usd. A job
+-- already gone (pruned, its user deleted) has nothing to add to and nobody to charge.
+create function private.add_usage(
+  p_job_id bigint, p_model text, p_requested_model text, p_provider_calls int,
+  p_prompt_tokens int, p_output_tokens int, p_thoughts_tokens int, p_cached_tokens int, p_total_tokens int
+) returns void
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_user uuid;
+  v_cost numeric;
+begin
+  select j.user_id into v_user from public.narrative_jobs j where j.id = p_job_id;
+  if v_user is null then
+    return;
+  end if;
+  select r.cost_usd into v_cost from private.record_spend('narrative', v_user, p_job_id, p_requested_model, p_model,
+    p_provider_calls, p_prompt_tokens, p_output_tokens, p_thoughts_tokens, p_cached_tokens, p_total_tokens) r;
+  update public.narrative_jobs j set
+    model = coalesce(p_model, j.model),
+    requested_model = coalesce(p_requested_model, j.requested_model),
+    provider_calls = j.provider_calls + coalesce(p_provider_calls, 0),
+    prompt_tokens = private.add_count(j.prompt_tokens, p_prompt_tokens),
+    output_tokens = private.add_count(j.output_tokens, p_output_tokens),
+    thoughts_tokens = private.add_count(j.thoughts_tokens, p_thoughts_tokens),
+    cached_tokens = private.add_count(j.cached_tokens, p_cached_tokens),
+    total_tokens = private.add_count(j.total_tokens, p_total_tokens),
+    estimated_cost_usd = j.estimated_cost_usd + coalesce(v_cost, 0)
+  where j.id = p_job_id;
+end
+$$;
+comment on function private.add_usage(bigint, text, text, int, int, int, int, int, int) is 'Adds one attempt''s models, provider calls and tokens to its job, and its paid call to the spend ledger.';
+
 -- Grants: none. These run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;
