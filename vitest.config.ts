@@ -9,7 +9,9 @@ export default defineConfig({
         // Pure modules, tested beside them: no stack, no fake, run first.
         test: {
           name: 'unit',
-          include: ['dashboard/src/**/*.test.ts', 'shared/**/*.test.ts', 'supabase/functions/_shared/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: [
+            'dashboard/src/**/*.test.ts', 'shared/**/*.test.ts', 'supabase/functions/_shared/**/*.test.ts', 'scripts/**/*.test.ts', 'local/*.test.ts',
+          ],
         },
       },
       {

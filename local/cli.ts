@@ -1,5 +1,5 @@
 // `npm start | stop | status | db:reset` for the local stack (what `supabase start` does,
-// without Docker). See README "Local stack".
+// without Docker). See docs/local-stack.md.
 import fs from 'node:fs';
 import path from 'node:path';
 import { API_URL, DASHBOARD_PORT, DASHBOARD_URL, DB_URL, DENO_RUNTIME, KEYS_FILE, RUN_DIR } from './config.ts';
@@ -39,11 +39,13 @@ function services(keys: LocalKeys): Record<(typeof SERVICES)[number], Service> {
     runtime: {
       name: 'runtime',
       command: DENO_RUNTIME,
-      // LOCAL_RUNTIME_INSPECT and LOCAL_RUNTIME_WALL_CLOCK_MS reach it through the environment
-      // (local/runtime/workers.ts: the serving workers get the inspectors).
+      // LOCAL_RUNTIME_INSPECT, LOCAL_RUNTIME_WALL_CLOCK_MS and LOCAL_RUNTIME_LOG_MAX_BYTES reach it
+      // through the environment (local/runtime/workers.ts: the serving workers get the inspectors).
       args: ['run', '-A', '--no-lock', '--unstable-net', '--config', 'deno.json', path.join('local', 'runtime', 'main.ts')],
       env: {
         LOCAL_KEYS_FILE: KEYS_FILE,
+        // The supervisor writes the workers' output here, bounded (local/log-file.ts).
+        LOCAL_RUNTIME_LOG_FILE: logFile('runtime'),
         LOCAL_FUNCTIONS_ENV_FILE: functionsEnvFile,
         LOCAL_AUTH_JWT_MODE: authJwtMode,
         // A legacy-secret project gives its functions the secret as a function secret.

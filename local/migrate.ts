@@ -37,7 +37,7 @@ export async function seed(owner: Sql): Promise<void> {
   if (fs.existsSync(SEED_FILE)) await owner.unsafe(fs.readFileSync(SEED_FILE, 'utf8'));
 }
 
-/** The two secrets the dispatch trigger reads; on Supabase you create them once (README). */
+/** The two secrets the dispatch trigger reads; on Supabase you create them once (docs/deploy.md "Vault secrets"). */
 export async function ensureVaultSecrets(owner: Sql, keys: LocalKeys): Promise<void> {
   const secrets: Record<string, string> = {
     project_url: API_URL,

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LOG_DIR, ROOT, RUN_DIR } from './config.ts';
+import { logicalSize, readSince } from './log-file.ts';
 
 export interface Service {
   name: string;
@@ -15,25 +16,16 @@ export interface Service {
 const pidFile = (name: string) => path.join(RUN_DIR, `${name}.pid`);
 export const logFile = (name: string) => path.join(LOG_DIR, `${name}.log`);
 
-/** A service log's size now, or null when it cannot be read: logs are only appended to, so
- *  what is logged later starts at this offset. */
+/** A service log's size now, over its whole history, or null when it cannot be read: what is
+ *  logged later starts at this offset, however often the log rotates (local/log-file.ts). */
 export function logSize(name: string): number | null {
-  try {
-    return fs.statSync(logFile(name)).size;
-  } catch {
-    return null;
-  }
+  return logicalSize(logFile(name));
 }
 
-/** What a service logged from byte `from` on (all of it when `from` is null or past the end),
- *  or null when the log cannot be read. */
+/** What a service logged from offset `from` on (all that is on disk when `from` is null or past
+ *  the end), or null when the log cannot be read. */
 export function logSince(name: string, from: number | null): string | null {
-  try {
-    const all = fs.readFileSync(logFile(name));
-    return all.subarray(from !== null && from <= all.length ? from : 0).toString('utf8');
-  } catch {
-    return null;
-  }
+  return readSince(logFile(name), from);
 }
 
 export function pidOf(name: string): number | null {

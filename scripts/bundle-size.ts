@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { machineInfo, type MachineInfo } from './machine.ts';
 
 export const LIMIT_CLI_BYTES = 20 * 1024 * 1024;
 export const LIMIT_SERVER_BYTES = 5 * 1024 * 1024;
@@ -24,6 +25,8 @@ export interface BundleSize {
   npmPackages: number;
   npmBytes: number;
   compressedBytes: number;
+  /** The biggest npm packages of its snapshot (name@version, bytes as shipped), largest first. */
+  largestPackages: { name: string; bytes: number }[];
 }
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -74,19 +77,25 @@ export function measureBundles(cacheDir = path.join(root, '.local/deploy-bundle'
     }
     let npmBytes = 0;
     const ids = Object.keys(info.npmPackages ?? {});
+    const packages: { name: string; bytes: number }[] = [];
     for (const id of ids) {
       const at = id.lastIndexOf('@');
-      const folder = path.join(registry, id.slice(0, at), id.slice(at + 1).split('_')[0]);
+      const version = id.slice(at + 1).split('_')[0];
+      const folder = path.join(registry, id.slice(0, at), version);
+      let bytesOf = 0;
       for (const f of filesUnder(folder)) {
         const bytes = fs.readFileSync(f);
-        npmBytes += bytes.byteLength;
+        bytesOf += bytes.byteLength;
         contents.push(bytes);
       }
+      npmBytes += bytesOf;
+      packages.push({ name: `${id.slice(0, at)}@${version}`, bytes: bytesOf });
     }
     const compressed = zlib.brotliCompressSync(Buffer.concat(contents), {
       params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 6, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: localBytes + npmBytes },
     });
-    return { name, localBytes, npmPackages: ids.length, npmBytes, compressedBytes: compressed.byteLength };
+    const largestPackages = packages.sort((a, b) => b.bytes - a.bytes).slice(0, 6);
+    return { name, localBytes, npmPackages: ids.length, npmBytes, compressedBytes: compressed.byteLength, largestPackages };
   });
 }
 
@@ -105,10 +114,17 @@ export function bundleTable(rows: BundleSize[]): string {
   return lines.join('\n');
 }
 
+/** What `--json FILE` writes (docs/figures/bundle-size.json, rendered into docs/deploy.md). */
+export interface BundleReport { command: string; measured_at: string; machine: MachineInfo; deno: string; functions: BundleSize[] }
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   const rows = measureBundles();
   console.log(bundleTable(rows));
   const json = process.argv.indexOf('--json');
-  if (json > 0) fs.writeFileSync(process.argv[json + 1], JSON.stringify(rows, null, 2));
+  if (json > 0) {
+    const version = execFileSync(deno!, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+    const report: BundleReport = { command: 'npm run bundle-size', measured_at: new Date().toISOString(), machine: machineInfo(), deno: version, functions: rows };
+    fs.writeFileSync(process.argv[json + 1], JSON.stringify(report, null, 2) + '\n');
+  }
   process.exit(rows.every((r) => r.compressedBytes <= LIMIT_CLI_BYTES) ? 0 : 1);
 }

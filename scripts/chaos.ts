@@ -11,7 +11,7 @@
 // none leaves the processes alone, --json FILE writes the verdict. With the fake's port taken (a
 // test run), it drives that fake through its control API and puts its default back at the end.
 //
-// `--outage S` runs the other scenario of issue 14: a total provider outage. Every Gemini call
+// `--outage S` runs the other scenario (docs/targets.md): a total provider outage. Every Gemini call
 // answers 503 for S seconds, then the provider is healthy again; nothing else is disturbed and
 // the queue runs on its real settings (backoff, max_attempts, leases: the defaults an operator
 // has). Every job must end succeeded: the retry schedule has to outlast the outage.
@@ -26,6 +26,7 @@ import { startCluster, stopCluster } from '../local/postgres.ts';
 import { stopService } from '../local/processes.ts';
 import { overrideSettings } from '../local/settings.ts';
 import { chaosVerdict, type Disruption } from './chaos-faults.ts';
+import { machineInfo } from './machine.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -247,7 +248,21 @@ async function main(): Promise<number> {
       ...violations.slice(0, 20).map((v) => `  - ${v}`),
     ].join('\n'));
 
-    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ ...v, violations }, null, 2) + '\n');
+    if (opts.json) {
+      // What docs/figures/chaos*.json hold and `npm run docs:figures` renders (docs/testing.md, docs/settings-and-limits.md).
+      fs.writeFileSync(opts.json, JSON.stringify({
+        command: `npm run chaos -- ${process.argv.slice(2).filter((a, i, all) => a !== '--json' && all[i - 1] !== '--json').join(' ')}`.trim(),
+        measured_at: new Date(started).toISOString(), machine: machineInfo(),
+        scenario: { max_concurrency: 8, ...(OUTAGE_S ? { outage_seconds: OUTAGE_S } : { fault_rate: FAULT_RATE, disruptions: opts.disruptions, min_success_percent: FLOOR * 100 }) },
+        summary: {
+          jobs: jobs.length, succeeded: count('succeeded'), failed: count('failed'), failed_by_reason: Object.fromEntries(reasons),
+          attempts, attempts_max: Math.max(0, ...jobs.map((j) => j.attempts)), gemini_calls: OUTAGE_S ? allCalls.length : calls.length,
+          gemini_calls_failed_on_purpose: OUTAGE_S ? null : chaosCalls, disruptions: disruptions.map((d) => d[1]),
+          max_active_per_user: maxActivePerUser, elapsed_seconds: Math.round((Date.now() - started) / 1000),
+        },
+        ...v, violations,
+      }, null, 2) + '\n');
+    }
 
     await sql`delete from auth.users where id = any(${ids}::uuid[])`;
     return violations.length ? 1 : 0;

@@ -22,6 +22,8 @@ import { type AuthUser, createAuthUser, deleteUsers } from '../local/fakes/users
 import type { LocalKeys } from '../local/keys.ts';
 import { pidOf } from '../local/processes.ts';
 import { mcpToken } from './mcp-token.ts';
+import { machineInfo } from './machine.ts';
+import { describeShape, storeShapedNarratives } from './bench/narratives.ts';
 import { classify, latencySummary, type LatencySummary, type Outcome, postmasterPid, stackRss, type Traffic } from './soak-measure.ts';
 
 const { values: opts } = parseArgs({
@@ -34,12 +36,12 @@ const keys = JSON.parse(fs.readFileSync(KEYS_FILE, 'utf8')) as LocalKeys;
 const sql = postgres(DB_URL, { max: 4, onnotice: () => {} });
 const tag = `soak-${Date.now()}`;
 
-async function user(memories: number, narrative: boolean): Promise<AuthUser> {
+/** A user with `memories` memories and no narrative (the hit users get theirs from
+ *  storeShapedNarratives, shaped like production's). */
+async function user(memories: number): Promise<AuthUser> {
   const u = await createAuthUser(keys, { prefix: tag });
-  await sql`insert into public.memories (user_id, content) select ${u.id}, 'soak memory ' || g || ' about sailing and databases' from generate_series(1, ${memories}) g`;
-  if (narrative) {
-    await sql`insert into public.user_narratives (user_id, narrative_content, generated_at, memories_as_of, model)
-              values (${u.id}, ${'## Who they are\nA soak-test user.'}, now(), now(), 'soak')`;
+  if (memories > 0) {
+    await sql`insert into public.memories (user_id, content) select ${u.id}, 'soak memory ' || g || ' about sailing and databases' from generate_series(1, ${memories}) g`;
   }
   return u;
 }
@@ -88,14 +90,18 @@ async function main(): Promise<number> {
   say('preparing users');
   // Enough users that each sends at most one orchestrate and one MCP request a second, as real
   // users would: well inside the per-user limits (settings.*_requests_per_minute, 120).
-  const hits = await Promise.all(Array.from({ length: Math.max(20, Math.ceil(RATE * 0.5)) }, () => user(6, true)));
-  const misses = await Promise.all(Array.from({ length: Math.max(10, Math.ceil(RATE * 0.2)) }, () => user(3, false)));
-  const regen = await Promise.all(Array.from({ length: 10 }, () => user(6, true)));
+  const hits = await Promise.all(Array.from({ length: Math.max(20, Math.ceil(RATE * 0.5)) }, () => user(0)));
+  const misses = await Promise.all(Array.from({ length: Math.max(10, Math.ceil(RATE * 0.2)) }, () => user(3)));
+  const regen = await Promise.all(Array.from({ length: 10 }, () => user(0)));
+  // Hits read, and Regenerate replaces, narratives as production stores them: claims citing the
+  // user's memories, a pinned note, some 4–5 KB of text.
+  say(describeShape(await storeShapedNarratives(sql, [...hits, ...regen].map((u) => u.id), 'soak')));
   const mcpTokens = await Promise.all(hits.map(mcpToken));
   const json = { 'content-type': 'application/json' };
   const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'jean_memory', arguments: { user_message: 'sailing', is_new_conversation: false } } });
   const samples: ReturnType<typeof rss>[] = [rss()];
   const sampler = setInterval(() => samples.push(rss()), 2000);
+  const started = new Date();
   say(`${DURATION} s at ${RATE} req/s: 50 % hits, 20 % misses, 10 % regenerations, 20 % MCP`);
   const results = await Promise.all([
     load('cache hit (orchestrate)', 'orchestrate', RATE * 0.5, hits.map((u) => ({ method: 'POST', path: '/functions/v1/orchestrate', headers: { ...json, authorization: `Bearer ${u.accessToken}` }, body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }) }))),
@@ -133,7 +139,11 @@ async function main(): Promise<number> {
     if (m.growth > 0.25) failures.push(`${m.process}: memory grew ${(m.growth * 100).toFixed(1)} %`);
   }
   console.log(failures.length ? `\nFAIL: ${failures.join('; ')}` : '\nPASS: every answer a success (Regenerate\'s cooldown apart), memory flat (last third within 25 % of the middle third)');
-  if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ duration_s: DURATION, rate: RATE, traffic: results, memory, failures }, null, 2) + '\n');
+  if (opts.json) {
+    fs.writeFileSync(opts.json, JSON.stringify({
+      command: 'npm run soak', measured_at: started.toISOString(), machine: machineInfo(), duration_s: DURATION, rate: RATE, traffic: results, memory, failures,
+    }, null, 2) + '\n');
+  }
   return failures.length ? 1 : 0;
 }
 

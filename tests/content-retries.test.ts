@@ -1,4 +1,4 @@
-// Unusable answers are a content failure, not an outage (issue 19): a note like "never mention
+// Unusable answers are a content failure, not an outage (docs/settings-and-limits.md, Outages): a note like "never mention
 // anything" makes every answer invalid, so invalid_output is retried content_retry_limit times
 // (default 2), not max_attempts (12), every attempt counted in the spend ledger; and a note edit
 // after the failed job waits out failure_cooldown_seconds from the failure instead of buying a

@@ -1,4 +1,4 @@
-// An edit that races a generation never leaves its old text stored (issue 19, item 5). The
+// An edit that races a generation never leaves its old text stored (docs/targets.md, "Proved by tests"). The
 // editing transaction begins before the job is claimed (so its now(), which updated_at takes, is
 // older than the generation's read), updates the memory or note while the fake Gemini holds the
 // request (the prompt already quotes the old text), and commits before the answer is released.

@@ -5,7 +5,7 @@
 // runtime's.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LIMIT_CLI_BYTES, measureBundles } from '../scripts/bundle-size.ts';
+import { type BundleReport, LIMIT_CLI_BYTES, measureBundles } from '../scripts/bundle-size.ts';
 import { API_URL } from '../local/config.ts';
 
 const EDGE_RUNTIME_DENO = '2.1.4'; // supabase/edge-runtime: .env DENO_VERSION, deno/Cargo.toml
@@ -59,12 +59,31 @@ describe('every function loads in the local runtime', () => {
 });
 
 // What deploy uploads stays under Supabase's 20 MB function limit (scripts/bundle-size.ts: the
-// bundler's eszip content, brotli-compressed as the CLI sends it; README "Bundle size").
+// bundler's eszip content, brotli-compressed as the CLI sends it; docs/deploy.md "Bundle size"),
+// and is what docs/figures/bundle-size.json says (the table docs/deploy.md renders), within 2 %
+// or 0.05 MB: deploy resolves npm versions fresh, and some float (@types/node).
+const sizes = measureBundles();
 describe('every function fits the deploy size limit', () => {
-  const sizes = measureBundles();
   it.each(sizes)('$name: the uploaded bundle is at most 20 MB', (s) => {
     expect(s.localBytes, `${s.name}: its own modules were measured`).toBeGreaterThan(1000);
     expect(s.npmPackages, `${s.name}: its npm snapshot was resolved (postgres, jose, zod at least)`).toBeGreaterThanOrEqual(3);
     expect(s.compressedBytes, `${s.name}: ${(s.compressedBytes / 1048576).toFixed(2)} MB uploaded`).toBeLessThanOrEqual(LIMIT_CLI_BYTES);
+  });
+});
+
+describe('the deploy sizes docs/deploy.md shows are this code\'s', () => {
+  const committed = JSON.parse(fs.readFileSync('docs/figures/bundle-size.json', 'utf8')) as BundleReport;
+  const again = 'measure again: npm run bundle-size -- --json docs/figures/bundle-size.json && npm run docs:figures';
+  it('the same functions', () => {
+    expect(sizes.map((s) => s.name), again).toEqual(committed.functions.map((s) => s.name));
+  });
+  it.each(sizes)('$name: the same npm packages, sizes within 2 % or 0.05 MB', (s) => {
+    const was = committed.functions.find((c) => c.name === s.name)!;
+    const near = (now: number, then: number, what: string) =>
+      expect(Math.abs(now - then), `${s.name}: ${what} ${(now / 1048576).toFixed(2)} MB, committed ${(then / 1048576).toFixed(2)} MB (${again})`)
+        .toBeLessThanOrEqual(Math.max(0.02 * then, 0.05 * 1048576));
+    expect(s.npmPackages, `${s.name}: npm packages in its snapshot (${again})`).toBe(was.npmPackages);
+    near(s.localBytes + s.npmBytes, was.localBytes + was.npmBytes, 'eszip content');
+    near(s.compressedBytes, was.compressedBytes, 'uploaded');
   });
 });

@@ -1,4 +1,4 @@
-// Grounded narratives (issue 13, items 1 and 2) through the real stack: every stored claim cites
+// Grounded narratives (claims and citations, docs/pipeline.md) through the real stack: every stored claim cites
 // active memories of its user that were in the prompt (the fake Gemini answers structured output,
 // citing the refs it was given); a bogus citation is dropped; too few valid claims is
 // invalid_output and retried; deleting, archiving or editing a cited memory removes its claims

@@ -400,7 +400,7 @@ describe('HTTP', () => {
     expect(await memoryCount(user.id), 'nothing in any batch ran').toBe(0);
   });
 
-  it('refuses a batch of 100 deep_memory_query calls (issue 14) with no provider call, while one call reaches it', async () => {
+  it('refuses a batch of 100 deep_memory_query calls with no provider call, while one call reaches it', async () => {
     const m = marker();
     const { user, client } = await userWith(0);
     await ok(client, 'add_memories', { text: `My boat ${m} is blue` });

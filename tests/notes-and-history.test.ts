@@ -1,4 +1,4 @@
-// Notes and history (issue 13, items 3–5) through the real stack, each test with its own users:
+// Notes and history (docs/pipeline.md) through the real stack, each test with its own users:
 // notes under RLS (own rows only, 500 characters, one line, max_notes per user exactly under
 // concurrent inserts); pinned notes quoted verbatim under "Pinned by you" across regenerations and gone from
 // every path in the deleting transaction; the history's versions and exact diffs (scripted

@@ -1,4 +1,4 @@
-// The spend ledger sees every MCP answer's paid calls (issue 19), not just the clean ones: the
+// The spend ledger sees every MCP answer's paid calls (docs/targets.md), not just the clean ones: the
 // retry at double the cap after MAX_TOKENS (one answer, two responses), a failed call that
 // reports its usage (a blocked prompt), and a call that timed out unanswered (counted at an
 // estimate: its prompt and its whole output cap, marked as such). Default settings: the fake's

@@ -1,4 +1,4 @@
-// Tombstones only come from deleting a memory (issue 19, item 6): an insert with state 'deleted'
+// Tombstones only come from deleting a memory (docs/targets.md): an insert with state 'deleted'
 // is refused with the error a supabase-js caller sees (23514, constraint memories_inserted_deleted,
 // a hint), as the user through the Data API path and as postgres, one row or 50,000, and nothing
 // is stored. The per-user bound and the sweeper's purge are proved in

@@ -28,7 +28,9 @@ if (workerIndex() === 0) await superviseWorkers(new URL(import.meta.url), worker
 exitWithSupervisor();
 const worker = workerIndex();
 const wallClock = wallClockMs();
-for (const name of ['LOCAL_RUNTIME_WORKERS', 'LOCAL_RUNTIME_WORKER_INDEX', 'LOCAL_RUNTIME_INSPECT', 'LOCAL_RUNTIME_WALL_CLOCK_MS']) Deno.env.delete(name);
+for (const name of ['LOCAL_RUNTIME_WORKERS', 'LOCAL_RUNTIME_WORKER_INDEX', 'LOCAL_RUNTIME_INSPECT', 'LOCAL_RUNTIME_WALL_CLOCK_MS', 'LOCAL_RUNTIME_LOG_FILE', 'LOCAL_RUNTIME_LOG_MAX_BYTES']) {
+  Deno.env.delete(name);
+}
 
 // The signing key is for the Auth stand-in only: read it, then drop the path from the env the
 // functions will see.

@@ -21,6 +21,12 @@
 // `beforeunload` with reason `early_drop`. Each worker here runs that schedule from its own start
 // (lifecycle below), and the supervisor starts its replacement shortly before it retires, so the
 // port keeps answering.
+//
+// The log: the workers' stdout and stderr are pipes to the supervisor, which writes them, whole
+// lines, into the service log (LOCAL_RUNTIME_LOG_FILE, set by `npm start`) through
+// local/log-file.ts: bounded at LOCAL_RUNTIME_LOG_MAX_BYTES (default 32 MiB) with one older
+// generation kept, so a bench run's half a gigabyte of request lines never piles up on disk.
+import { LineBuffer, LOG_MAX_BYTES_DEFAULT, RotatingLog } from '../log-file.ts';
 
 const WORKER_INDEX = 'LOCAL_RUNTIME_WORKER_INDEX';
 
@@ -57,18 +63,29 @@ type Log = (fields: Record<string, unknown>) => void;
  * before anything is deleted from the env. LOCAL_RUNTIME_INSPECT=PORT gives worker i an inspector
  * on PORT + i - 1.
  */
-export function superviseWorkers(script: URL, count: number, log: Log): Promise<never> {
+export function superviseWorkers(script: URL, count: number, consoleLog: Log): Promise<never> {
   const inspect = Deno.env.get('LOCAL_RUNTIME_INSPECT');
   const wallClock = wallClockMs();
   const env = Deno.env.toObject();
+  const sink = logSink();
+  const log: Log = sink ? (fields) => sink.write(`${JSON.stringify({ ts: new Date().toISOString(), ...fields })}\n`) : consoleLog;
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const lines = new LineBuffer();
+    for await (const chunk of stream) sink!.write(lines.push(chunk));
+    sink!.write(lines.flush());
+  };
   const spawn = (i: number) => {
     let replaced = false;
     const child = new Deno.Command(Deno.execPath(), {
       args: ['run', '-A', '--no-lock', '--unstable-net', ...(inspect ? [`--inspect=127.0.0.1:${Number(inspect) + i - 1}`] : []),
         '--config', new URL('../../deno.json', import.meta.url).pathname, script.pathname],
       env: { ...env, [WORKER_INDEX]: String(i) },
-      stdin: 'piped', stdout: 'inherit', stderr: 'inherit',
+      stdin: 'piped', stdout: sink ? 'piped' : 'inherit', stderr: sink ? 'piped' : 'inherit',
     }).spawn();
+    if (sink) {
+      pump(child.stdout).catch(() => {});
+      pump(child.stderr).catch(() => {});
+    }
     // The replacement starts a little before this one retires (loading every function takes a
     // second or two), so a listener is always there.
     const replace = wallClock === null ? null : setTimeout(() => {
@@ -83,6 +100,17 @@ export function superviseWorkers(script: URL, count: number, log: Log): Promise<
   };
   for (let i = 1; i <= count; i++) spawn(i);
   return new Promise<never>(() => {});
+}
+
+/** The bounded service log the workers' output goes to, or null (no LOCAL_RUNTIME_LOG_FILE: the
+ *  workers inherit the supervisor's stdout, as when main.ts is run by hand). */
+function logSink(): RotatingLog | null {
+  const file = Deno.env.get('LOCAL_RUNTIME_LOG_FILE');
+  if (!file) return null;
+  const raw = Deno.env.get('LOCAL_RUNTIME_LOG_MAX_BYTES');
+  const max = raw ? Number(raw) : LOG_MAX_BYTES_DEFAULT;
+  if (!Number.isInteger(max) || max < 4096) throw new Error(`LOCAL_RUNTIME_LOG_MAX_BYTES must be an integer of at least 4096, got "${raw}"`);
+  return new RotatingLog(file, max);
 }
 
 /** In a serving worker: exit when the supervisor goes away (its end of our stdin closes). */

@@ -4,16 +4,18 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { DB_URL } from '../../local/config.ts';
 import { API, CONNS, D, HIT_RATIO_TARGET, WARMUP_S, progress } from './options.ts';
-import { checkErrors, notes, rows, summarize, type Row } from './report.ts';
+import { checkErrors, latencyText, notes, rows, summarize, type Row } from './report.ts';
 import { afterHttpRun, badOf, describeBad, runAutocannon, serverTiming, state, type LoadResult } from './load.ts';
 import type { BenchUser } from './fixtures.ts';
 import { describeCpu, perRequest, sampleCpu } from './cpu.ts';
 
-/** One request of each kind before any load, so a broken stack fails fast and clearly. */
-export async function preflight(u: BenchUser) {
+/** One request of each kind before any load, so a broken stack fails fast and clearly; the
+ *  size of each answer body (what a hit sends). */
+export async function preflight(u: BenchUser): Promise<Record<'orchestrate' | 'narrative', number>> {
+  const bodies = { orchestrate: 0, narrative: 0 };
   const checks = [
-    { method: 'POST', p: '/functions/v1/orchestrate', body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }), expect: HIT_EXPECT.orchestrate },
-    { method: 'GET', p: '/functions/v1/narrative', body: undefined, expect: HIT_EXPECT.narrative },
+    { kind: 'orchestrate' as const, method: 'POST', p: '/functions/v1/orchestrate', body: JSON.stringify({ user_message: 'hi', is_new_conversation: true }), expect: HIT_EXPECT.orchestrate },
+    { kind: 'narrative' as const, method: 'GET', p: '/functions/v1/narrative', body: undefined, expect: HIT_EXPECT.narrative },
   ];
   for (const c of checks) {
     const res = await fetch(`${API}${c.p}`, {
@@ -25,7 +27,9 @@ export async function preflight(u: BenchUser) {
     if (res.status !== 200 || !text.includes(c.expect)) {
       throw new Error(`preflight: ${c.method} ${c.p} answered HTTP ${res.status} ${text.slice(0, 200)} (expected 200 with ${c.expect})`);
     }
+    bodies[c.kind] = Buffer.byteLength(text);
   }
+  return bodies;
 }
 
 export function hitRequests(users: BenchUser[], kind: 'orchestrate' | 'narrative') {
@@ -61,9 +65,9 @@ export async function measureHits(users: BenchUser[], kind: 'orchestrate' | 'nar
   serverTiming(label, r);
   notes.push(`${label}: ${describeCpu(split, rate, 'load generator')}.`);
   if (split) cpuPerRequest[kind] = perRequest(split, rate);
-  progress(`${label}: ${r.total} requests, ${rate.toFixed(0)} req/s, p95 ${s.p95?.toFixed(2)} ms, bad: ${describeBad(r)}`);
+  progress(`${label}: ${r.total} requests, ${rate.toFixed(0)} req/s, ${latencyText(s)} ms, bad: ${describeBad(r)}`);
   const row: Row = {
-    key: `hit_${kind}`, measurement: `${label}, ${CONNS} conns, ${D} s`, n: r.total, errors: bad, ...s, rate,
+    key: `hit_${kind}`, measurement: `${label}, ${CONNS} conns, ${D} s`, n: r.total, errors: bad, latency: s, rate,
     measured: `${rate.toFixed(0)} req/s`, target: 'see ratio', verdict: '—', detail: { statuses: r.statuses },
   };
   rows.push(row);
@@ -108,9 +112,9 @@ export async function measureRawReads(userIds: string[]): Promise<Row> {
     const rate = r.lat.length / r.elapsedS;
     notes.push(`raw PK read: ${describeCpu(split, rate, 'client (postgres.js in this process)')}.`);
     if (split) cpuPerRequest.raw = perRequest(split, rate);
-    progress(`raw PK read: ${total} queries, ${rate.toFixed(0)} q/s, p95 ${s.p95?.toFixed(2)} ms`);
+    progress(`raw PK read: ${total} queries, ${rate.toFixed(0)} q/s, ${latencyText(s)} ms`);
     const row: Row = {
-      key: 'raw_pk_read', measurement: `ceiling: raw PK read, postgres.js ${CONNS} conns, ${D} s`, n: total, errors: bad, ...s, rate,
+      key: 'raw_pk_read', measurement: `ceiling: raw PK read, postgres.js ${CONNS} conns, ${D} s`, n: total, errors: bad, latency: s, rate,
       measured: `${rate.toFixed(0)} q/s`, target: '(ceiling)', verdict: '—',
     };
     rows.push(row);
@@ -120,17 +124,13 @@ export async function measureRawReads(userIds: string[]): Promise<Row> {
   }
 }
 
-/** Fixed 500 req/s, spread over the second: RATE_SLICES autocannon instances of overallRate
- *  500/RATE_SLICES each, started 1000/RATE_SLICES ms apart (one instance bursts its whole
-
 /** Each cache hit's throughput as a share of the raw read's, measured in the same run. */
 export function ratioRows(hits: { name: string; row: Row | undefined }[], raw: Row): void {
   for (const { name, row } of hits) {
     if (!row) continue;
     const ratio = (row.rate ?? 0) / (raw.rate ?? 1);
     rows.push({
-      key: `ratio_${name}`, measurement: `${name} req/s ÷ raw reads/s`, n: null, errors: null, p50: null, p95: null, p99: null,
-      rate: null, measured: ratio.toFixed(3), target: `≥ ${HIT_RATIO_TARGET}`, verdict: ratio >= HIT_RATIO_TARGET ? 'PASS' : 'MISS',
+      key: `ratio_${name}`, measurement: `${name} req/s ÷ raw reads/s`, n: null, errors: null, latency: null, rate: null, measured: ratio.toFixed(3), target: `≥ ${HIT_RATIO_TARGET}`, verdict: ratio >= HIT_RATIO_TARGET ? 'PASS' : 'MISS',
     });
   }
 }

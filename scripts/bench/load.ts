@@ -2,7 +2,7 @@
 // shared "the functions stopped answering" state that makes later HTTP steps skip.
 import autocannon from 'autocannon';
 import { API, progress } from './options.ts';
-import { notes, summarize } from './report.ts';
+import { latencyText, notes, summarize } from './report.ts';
 
 export interface LoadResult {
   total: number; // responses + connection errors/timeouts
@@ -89,9 +89,8 @@ export function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
 
 export function serverTiming(label: string, r: LoadResult) {
   if (r.serverMs.length === 0) return;
-  const s = summarize(r.serverMs);
-  notes.push(`${label}: the function's own timing_ms (inside the handler, after gateway and JWT check) p50 ${s.p50?.toFixed(1)} / `
-    + `p95 ${s.p95?.toFixed(1)} / p99 ${s.p99?.toFixed(1)} ms; the rest of the client latency is queueing and transport.`);
+  notes.push(`${label}: the function's own timing_ms (inside the handler, after gateway and JWT check) ${latencyText(summarize(r.serverMs))} ms; `
+    + 'the rest of the client latency is queueing and transport.');
 }
 
 export function badOf(r: LoadResult): number {

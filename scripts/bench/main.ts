@@ -1,8 +1,9 @@
-// `npm run bench`: the targets of DESIGN.md §7, measured against the running local stack in one run.
+// `npm run bench`: the performance targets (docs/targets.md), measured against the running local stack in one run.
 //
 //   npm run bench [-- --duration S] [-- --json FILE] [-- --skip hits,split,steady,miss,enqueue,pipeline,slow,lanes,exact,prompt,backfill]
 //
-// Prints one table on stdout (progress goes to stderr). HTTP load comes from autocannon
+// Prints one table on stdout (progress goes to stderr); --json FILE writes it as JSON, which
+// docs/figures/bench.json holds and `npm run docs:figures` renders into docs/performance.md. HTTP load comes from autocannon
 // (programmatic API, load.ts); the ceiling is a raw primary-key read from Postgres with
 // postgres.js (hits.ts). Every user the bench creates is named bench-<run>-…@bench.test and
 // deleted at the end (also on failure or Ctrl-C). The 100,000-user backfill runs inside a
@@ -10,16 +11,18 @@
 // measured run has more than 1 % errors. Other options: --users N (cache-hit users, 50),
 // --connections N (64), --api-url URL (another functions runtime).
 //
-// One file per step: options, fixtures (users, memories, cleanup), load (autocannon), provider
+// One file per step: options, fixtures (users, memories, cleanup), narratives (the cache-hit
+// users' production-shaped memories, notes and claims), load (autocannon), provider
 // (the fake Gemini), hits (+ the raw-read ceiling), split (CPU per hit by component, from an
 // inspector profile of the runtime: it restarts the runtime twice), steady, miss, pipeline, lanes (lanes, exact),
 // prompt (selection at 200,000 memories), backfill, report.
-import { defaultNarrative } from '../../local/fakes/gemini.ts';
 import { useFunctionsEnv } from '../../local/functions-env.ts';
 import { API, CONNS, D, RUN, benchStarted, opts, progress } from './options.ts';
-import { failedRuns, notes, writeReport } from './report.ts';
+import { failedRuns, notes, shapes, writeReport } from './report.ts';
+import { machineInfo } from '../machine.ts';
+import { describeShape, storeShapedNarratives } from './narratives.ts';
 import { state } from './load.ts';
-import { addMemories, cleanup, createApiUser, deleteBenchUsers, liftRequestLimits, mapLimit, sql } from './fixtures.ts';
+import { cleanup, createApiUser, deleteBenchUsers, liftRequestLimits, mapLimit, sql } from './fixtures.ts';
 import { ensureProvider, releaseProvider } from './provider.ts';
 import { measureHits, measureRawReads, preflight, ratioRows } from './hits.ts';
 import { measureSteady } from './steady.ts';
@@ -48,6 +51,7 @@ function httpStepFailed(err: unknown): null {
 
 async function main(): Promise<number> {
   const started = new Date();
+  const machineAtStart = machineInfo();
   progress(`run ${RUN}: duration ${D} s per measurement, ${CONNS} connections, ${opts.users} users`);
   const [{ ok }] = await sql<{ ok: number }[]>`select 1 as ok`;
   if (ok !== 1) throw new Error('database not reachable');
@@ -56,18 +60,19 @@ async function main(): Promise<number> {
 
   await liftRequestLimits();
 
-  // Cache-hit users: real accounts and access tokens, memories, a stored narrative each.
+  // Cache-hit users: real accounts and access tokens, memories, notes and a stored narrative each,
+  // shaped like production's (narratives.ts).
   progress(`creating ${opts.users} users through the Auth admin API and signing them in`);
   const users = await mapLimit(Array.from({ length: opts.users }, (_, i) => i), 4, (i) => createApiUser(`hit-${i}`));
   const ids = users.map((u) => u.id);
-  progress('adding 8 memories each and storing a narrative for each (user_narratives insert)');
-  await addMemories(sql, ids, 8);
-  await sql`
-    insert into public.user_narratives (user_id, narrative_content, version, generated_at, memories_as_of, model, source_memory_count, job_id)
-    select u, ${defaultNarrative('bench-model', 8)}, 1, now(), now(), 'bench-model', 8, null from unnest(${ids}::uuid[]) u`;
+  progress('storing production-shaped memories, notes and a narrative with claims for each');
+  const shape = await storeShapedNarratives(sql, ids);
 
   progress('preflight: one cache-hit orchestrate and one GET narrative');
-  await preflight(users[0]).catch((err: Error) => {
+  await preflight(users[0]).then((bodies) => {
+    shapes.cache_hit = { ...shape, response_body_bytes: bodies };
+    notes.push(describeShape(shape, bodies));
+  }, (err: Error) => {
     state.httpBroken = err.message;
     failedRuns.push(`preflight: ${err.message}`);
     notes.push(`ABORTED HTTP steps: ${err.message}`);
@@ -107,7 +112,7 @@ async function main(): Promise<number> {
   const [{ version }] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
   writeReport({
     run: RUN, started, totalS: (performance.now() - benchStarted) / 1000, durationS: D, connections: CONNS,
-    postgresVersion: version, json: opts.json,
+    postgresVersion: version, json: opts.json, machineAtStart,
   });
   if (opts.json) progress(`wrote ${opts.json}`);
   return failedRuns.length ? 1 : 0;

@@ -80,24 +80,23 @@ export async function measureCpuSplit(users: BenchUser[]): Promise<void> {
     progress('CPU split: runtime back without an inspector');
   }
 
-  const us = (v: number) => v.toFixed(0).padStart(5);
   const total = hit.runtime + hit.postgres + hit.bench;
-  const rows: [string, number][] = [
+  const lines: [string, number][] = [
     ...RUNTIME_PARTS.map((p): [string, number] => [`runtime, JS thread: ${LABELS[p]}`, hit.runtime * jsShare * parts[p]]),
     ['runtime, outside the JS thread (Rust HTTP I/O, socket syscalls, V8 helper threads)', hit.runtime * (1 - jsShare)],
     ['Postgres (the hit statement, its protocol and sockets)', hit.postgres],
     ['load generator (autocannon)', hit.bench],
   ];
-  const width = Math.max(...rows.map(([l]) => l.length), 40);
-  const line = (l: string, v: number) => `${l.padEnd(width)} | ${us(v)} | ${((100 * v) / total).toFixed(1).padStart(5)} %`;
+  const row = (l: string, v: number) => [l, v.toFixed(0), `${((100 * v) / total).toFixed(1)} %`];
   const rawTotal = raw.postgres + raw.bench;
-  tables.push([
-    `CPU per cache hit by component (POST orchestrate, ${CONNS} connections; µs of CPU per request)`,
-    `${'component'.padEnd(width)} |    µs | share`,
-    `${'-'.repeat(width)}-|-------|------`,
-    ...rows.map(([l, v]) => line(l, v)),
-    line('total', total),
-    `raw primary-key read, for comparison: Postgres ${raw.postgres.toFixed(0)} µs + client ${raw.bench.toFixed(0)} µs = ${rawTotal.toFixed(0)} µs`,
-    `CPU-bound on shared cores, the ratio is about the inverse of the costs: ${rawTotal.toFixed(0)} / ${total.toFixed(0)} = ${(rawTotal / total).toFixed(2)}`,
-  ].join('\n'));
+  tables.push({
+    key: 'cpu_split',
+    title: `CPU per cache hit by component (POST orchestrate, ${CONNS} connections; µs of CPU per request)`,
+    columns: ['component', 'µs', 'share'],
+    rows: [...lines.map(([l, v]) => row(l, v)), row('total', total)],
+    notes: [
+      `raw primary-key read, for comparison: Postgres ${raw.postgres.toFixed(0)} µs + client ${raw.bench.toFixed(0)} µs = ${rawTotal.toFixed(0)} µs.`,
+      `CPU-bound on shared cores, the ratio is about the inverse of the costs: ${rawTotal.toFixed(0)} / ${total.toFixed(0)} = ${(rawTotal / total).toFixed(2)}.`,
+    ],
+  });
 }

@@ -3,7 +3,7 @@
 // (shared/support.ts, the check validation applies). It goes through the functions' own provider code (GeminiProvider.complete,
 // the real @google/genai client, structured output), so it needs no client of its own.
 //
-// NOT RUN for the README or in `npm test` (no network to Gemini here): only its request and its
+// NOT RUN for the committed figures or in `npm test` (no network to Gemini here): only its request and its
 // reading of an answer are tested (scripts/eval/judge.test.ts, against a stub model). Treat its
 // first real run as the check that the prompt works.
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 // The eval's table: one row per measurement, one column per provider, a verdict on each figure
-// with a target. Printed as a markdown table (it goes into the README as is) and, on request,
-// as JSON.
+// with a target. Printed as a markdown table and, on request, as JSON, from which
+// `npm run docs:figures` renders the same table into docs/faithfulness.md.
 //
 // Verdicts: a *validation* or *pipeline* row is required of every column (PASS/FAIL; any FAIL
 // fails the run). A *model* row with a target says "ok" or "MISS" for a writer under
@@ -10,6 +10,7 @@
 // "(caught)" when above 0; the run fails when one is not caught — a check that cannot see the
 // fault it exists for has no teeth.
 import fs from 'node:fs';
+import { machineInfo } from '../machine.ts';
 import { PERSONAS } from './fixtures.ts';
 import type { ProviderKey, ProviderRun } from './run.ts';
 import type { Figure, UserScore } from './score.ts';
@@ -33,7 +34,10 @@ export const CONTROLS: Partial<Record<ProviderKey, Control>> = {
   unsupported: { drops: ['unsupported'] },
 };
 
-interface Cell { text: string; pass: boolean | null }
+/** `fixed`: the part of the figure that does not depend on timing, which npm test compares with
+ *  docs/figures/eval.json (tests/isolated/faithfulness-eval.test.ts); the whole text when absent,
+ *  null when nothing of it is fixed (durations, and what depends on how fast a regeneration lands). */
+interface Cell { text: string; pass: boolean | null; fixed?: string | null }
 export interface Row {
   key: string;
   measurement: string;
@@ -91,7 +95,8 @@ export function rows(runs: readonly ProviderRun[]): Row[] {
     row('jobs', 'generation jobs: succeeded / failed (attempts)', '', '', (r) =>
       ({ text: `${r.jobs.succeeded} / ${r.jobs.failed} (${r.jobs.attempts})${r.jobs.errorCodes.length ? ` ${r.jobs.errorCodes.join(', ')}` : ''}`, pass: null })),
     row('claims', 'distinct claims served, pinned included (servings over every path and read)', '', 'report',
-      (r) => ({ text: `${r.total.claims.distinct} (${r.total.claims.servings} servings)`, pass: null })),
+      // Servings depend on whether a read right after the delete saw the regenerated version.
+      (r) => ({ text: `${r.total.claims.distinct} (${r.total.claims.servings} servings)`, pass: null, fixed: String(r.total.claims.distinct) })),
     row('citations', 'citation validity: the cited id was in that version\'s prompt and still active when served (distinct claim × cited id)', 'validation', '100 %',
       (r) => ({ text: pct(r.total.citations), pass: all(r.total.citations) })),
     row('dropped', 'claims dropped by validation for their citations: unparseable, or a ref not in the prompt (kept, pinned included)', 'validation', 'report', (r) => ({
@@ -122,12 +127,12 @@ export function rows(runs: readonly ProviderRun[]): Row[] {
     row('leak-after', 'leakage, fact deleted after the first narrative: reads after its delete serving its words or id (of them, reads of the stripped pre-delete version)', 'pipeline', '0',
       (r) => {
         const a = r.total.leakage.after;
-        return { text: `${a.leaks} of ${a.checks} reads (${a.stripped} stripped)`, pass: leaks(a) };
+        return { text: `${a.leaks} of ${a.checks} reads (${a.stripped} stripped)`, pass: leaks(a), fixed: `${a.leaks} of ${a.checks} reads` };
       }),
     row('shown', 'the fact deleted after generation was in the narrative before (users)', '', 'report',
       (r) => ({ text: ratio(r.total.deletedAfterShown), pass: null })),
     row('at-once', 'reads right after that delete serving the pre-delete version stripped (of those serving a version; fewest for one user)', '', 'report',
-      (r) => ({ text: `${ratio(r.total.atOnce)}; fewest ${Math.min(...r.users.map((u) => u.score.atOnce.ok))}`, pass: null })),
+      (r) => ({ text: `${ratio(r.total.atOnce)}; fewest ${Math.min(...r.users.map((u) => u.score.atOnce.ok))}`, pass: null, fixed: null })),
     row('pinned', 'pinned notes verbatim under "Pinned by you": distinct version × pinned note, in every whole read of that version', 'pipeline', '100 %',
       (r) => ({ text: pct(r.total.pinned), pass: all(r.total.pinned) })),
     row('notes', 'notes kept through regeneration (unchanged, pinned one quoted)', 'pipeline', '100 %',
@@ -137,9 +142,18 @@ export function rows(runs: readonly ProviderRun[]): Row[] {
     row('contradiction', 'contradiction: newer fact stated, older not stated as current (users, then versions)', 'model', 'report',
       (r) => ({ text: byUser(r, (s) => s.contradiction), pass: null })),
     row('latency', 'first GET narrative → narrative served, min / median / max (one per user)', '', '', (r) =>
-      ({ text: spread(r.users.flatMap((u) => (u.firstNarrativeMs === null ? [] : [u.firstNarrativeMs]))), pass: null })),
-    row('duration', 'run time', '', '', (r) => ({ text: secs(r.durationMs), pass: null })),
+      ({ text: spread(r.users.flatMap((u) => (u.firstNarrativeMs === null ? [] : [u.firstNarrativeMs]))), pass: null, fixed: null })),
+    row('duration', 'run time', '', '', (r) => ({ text: secs(r.durationMs), pass: null, fixed: null })),
   ];
+}
+
+/** One provider's figures that do not depend on timing, by row: what npm test compares. */
+export function fixedFigures(rs: readonly Row[], provider: ProviderKey): Record<string, { text: string; pass: boolean | null }> {
+  return Object.fromEntries(rs.flatMap((r) => {
+    const c = r.cells[provider];
+    if (!c || c.fixed === null) return [];
+    return [[r.key, { text: c.fixed ?? c.text, pass: c.pass }]];
+  }));
 }
 
 /** What fails the run: a required figure missing its target, or a control not caught. */
@@ -160,8 +174,13 @@ export function failures(rs: readonly Row[]): string[] {
 export const passed = (rs: readonly Row[]) => failures(rs).length === 0;
 
 export function table(runs: readonly ProviderRun[], rs: readonly Row[]): string {
-  const header = ['measurement', 'by', 'target', ...runs.map((r) => PROVIDER_LABELS[r.provider])];
-  const body = rs.map((r) => [r.measurement, r.by, r.target, ...runs.map((p) => verdict(r, p.provider, r.cells[p.provider]!))]);
+  return tableOf(runs.map((r) => r.provider), rs);
+}
+
+/** The markdown table of these rows for these providers' columns (also what docs:figures renders). */
+export function tableOf(providers: readonly ProviderKey[], rs: readonly Row[]): string {
+  const header = ['measurement', 'by', 'target', ...providers.map((p) => PROVIDER_LABELS[p])];
+  const body = rs.map((r) => [r.measurement, r.by, r.target, ...providers.map((p) => verdict(r, p, r.cells[p]!))]);
   const line = (cells: string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
 }
@@ -176,7 +195,8 @@ export function problems(runs: readonly ProviderRun[]): string[] {
 
 export function writeJson(file: string, info: { run: string; startedAt: Date }, runs: readonly ProviderRun[], rs: readonly Row[]): void {
   fs.writeFileSync(file, JSON.stringify({
-    run: info.run, started_at: info.startedAt.toISOString(), passed: passed(rs), failures: failures(rs),
+    command: 'npm run eval', run: info.run, started_at: info.startedAt.toISOString(), machine: machineInfo(),
+    passed: passed(rs), failures: failures(rs),
     rows: rs,
     providers: runs.map((r) => ({
       provider: r.provider, error: r.error, models: r.models, jobs: r.jobs, validation: r.validation, support_min: r.supportMin, duration_ms: Math.round(r.durationMs),

@@ -230,6 +230,11 @@ async function runUser(ctx: EvalContext, s: Seeded, supportMin: number): Promise
     // memories_changed job forward: the reads after it may already see the regenerated one.
     seen(await readServed(ctx, user, p, 'after_delete'));
 
+    // That GET narrative pulled the memories_changed job forward. Regenerate waits for it, so it
+    // always makes a version of its own: pressed while that job ran, it would return that job,
+    // and the number of generations (so every count) would depend on timing.
+    await poll(`${p.key}: the regeneration the delete queued`, async () => ((await activeJobs(ctx, user.id)) === 0 ? true : null),
+      ctx.generationTimeoutMs);
     const regen = await api(ctx, user, 'POST', 'narrative');
     if (regen.status !== 202) throw new Error(`Regenerate (POST narrative) answered ${regen.status}`);
     await poll(`${p.key}: the regenerated narrative`, async () => {

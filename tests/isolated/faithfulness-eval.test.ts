@@ -8,9 +8,13 @@
 // validation's support check. Two runs reintroduce a fault and prove the eval goes red: the
 // support check off (claim_support_min 0) lets the twin quoting a deleted memory outlive its
 // delete, and the trigger that strips deleted memories from history disabled leaks too.
+// Each column's figures that do not depend on timing must equal docs/figures/eval.json, which
+// docs/faithfulness.md renders: the committed table is what the code does today.
 // It switches the functions to their default env for the local writer (and back), so it runs alone.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../../local/config.ts';
 import { fakeGeminiControl } from '../../local/fakes/gemini.ts';
@@ -18,7 +22,7 @@ import { deleteUsers } from '../../local/fakes/users.ts';
 import { overrideSettings } from '../../local/settings.ts';
 import { CLAIM_SUPPORT_MIN_DEFAULT } from '../../shared/support.ts';
 import { PERSONAS } from '../../scripts/eval/fixtures.ts';
-import { failures, problems, rows } from '../../scripts/eval/report.ts';
+import { failures, fixedFigures, problems, rows, type Row } from '../../scripts/eval/report.ts';
 import { type EvalContext, evaluateProvider, type ProviderRun, runPrefix } from '../../scripts/eval/run.ts';
 import { API_URL, FAKE_GEMINI_URL } from '../../local/config.ts';
 import { db, eventually, keys } from '../helpers/stack.ts';
@@ -39,6 +43,15 @@ const ctx = (): EvalContext => ({
   sql, keys: keys(), apiUrl: API_URL, run, fake: fakeGeminiControl(FAKE_GEMINI_URL), generationTimeoutMs: 60_000, progress: () => {},
 });
 const row = (r: ProviderRun, key: string) => rows([r]).find((x) => x.key === key)!.cells[r.provider]!;
+
+const committed = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs/figures/eval.json'), 'utf8')) as { rows: Row[] };
+
+/** The column's timing-free figures are the committed ones (docs/faithfulness.md's table). */
+function expectCommittedFigures(r: ProviderRun): void {
+  expect(fixedFigures(rows([r]), r.provider),
+    `${r.provider}: the figures docs/figures/eval.json holds (a change that moves them: npm run eval -- --json docs/figures/eval.json && npm run docs:figures)`)
+    .toEqual(fixedFigures(committed.rows, r.provider));
+}
 
 /** Every required figure. */
 function expectRequiredFigures(r: ProviderRun): void {
@@ -69,6 +82,7 @@ function expectRequiredFigures(r: ProviderRun): void {
 it('the careless fake: validation drops its bad refs and its unsupported citations, the required figures hold, and the injection it states is caught', async () => {
   const r = await evaluateProvider('fake', ctx());
   expectRequiredFigures(r);
+  expectCommittedFigures(r);
   expect(r.models, 'the fake wrote, through the real @google/genai client').toEqual(['gemini-fake-model']);
   expect(r.validation?.dropped, 'validation dropped claims for their refs (the validate log lines were read)').toBeGreaterThan(0);
   // Priya's memory asks politely for "citing m2", a ref in the prompt: the claim obeying it
@@ -86,6 +100,7 @@ it('the careless fake: validation drops its bad refs and its unsupported citatio
 it('the unsupported fake: every ref valid, its mis-cited twins dropped by validation, none served, nothing leaks', async () => {
   const r = await evaluateProvider('unsupported', ctx());
   expectRequiredFigures(r);
+  expectCommittedFigures(r);
   expect(r.validation?.dropped, 'no claim dropped for its refs: all are in the prompt').toBe(0);
   // A twin per memory line and unpinned note: 10 + 2 in the first prompt, 9 + 2 after the delete.
   expect(r.validation?.droppedUnsupported, 'every twin dropped as unsupported').toBeGreaterThanOrEqual(PERSONAS.length * (12 + 11));
@@ -118,6 +133,7 @@ it('the local writer on the default functions env: the same figures, and every c
     await apiUp();
     const r = await evaluateProvider('local', ctx());
     expectRequiredFigures(r);
+    expectCommittedFigures(r);
     expect(r.models, 'the offline writer wrote').toEqual(['local-narrative-v1']);
     expect(r.validation?.dropped, 'it cites only its prompt').toBe(0);
     expect(r.total.support.ok, `every claim rests on what it cites (${problems([r]).join('; ')})`).toBe(r.total.support.total);

@@ -1,4 +1,4 @@
-// The daily generation budget against the edit loop (issue 14): every reason counts, edits
+// The daily generation budget against the edit loop (docs/settings-and-limits.md, Limits): every reason counts, edits
 // included. With generations_per_day = 2, editing the user's memories again and again makes
 // exactly two generations; the third change still strips the claims at once, and the job it
 // queues waits until the oldest generation ages out, which every path says as retry_after.

@@ -1,4 +1,4 @@
-// Per-user request limits on orchestrate and MCP (issue 14): a burst of N a minute per user,
+// Per-user request limits on orchestrate and MCP (docs/settings-and-limits.md, Limits): a burst of N a minute per user,
 // then 429 rate_limited with Retry-After, on every way in (the user's token, a service key acting
 // for the user), without touching anything (a limited cache miss queues no job). Each route and
 // each user has a bucket of its own; a fresh cache hit is not counted. Isolated: it lowers private.settings, which every suite reads.

@@ -1,4 +1,4 @@
-// Every paid call counted and capped (issue 19): an MCP answer is a row of the spend ledger and
+// Every paid call counted and capped (docs/targets.md): an MCP answer is a row of the spend ledger and
 // moves today's spend; past the daily ceiling the next answer quotes memories with no request to
 // Gemini, a generation is written by the local writer and queue health says so; a response
 // naming an unpriced version is priced as the requested model; a job's twelve attempts count

@@ -18,7 +18,7 @@ export const env = {
   supabaseUrl: requiredEnv('SUPABASE_URL'),
   dbUrl: requiredEnv('SUPABASE_DB_URL'),
   /** Supavisor's transaction-mode URL (a function secret), used instead of SUPABASE_DB_URL when
-   *  set: see _shared/db-plan.ts and the README's "Database connections". */
+   *  set: see _shared/db-plan.ts and docs/deploy.md "Database connections". */
   dbPoolerUrl: Deno.env.get('NARRATIVE_DB_POOLER_URL') || null,
   /** Public JWKS as JSON (the platform provides it); when absent the keys are fetched from
    *  Auth's JWKS endpoint. */
@@ -33,7 +33,7 @@ export const env = {
   maxBodyBytes: intEnv('MAX_BODY_BYTES', 64 * 1024),
   /** OAuth clients (Supabase Auth's OAuth server) whose access tokens the mcp function accepts, by
    *  client_id, comma-separated. Empty or unset: none — only tokens whose `aud` names the MCP URL
-   *  (README "Connecting an MCP client"). */
+   *  (docs/mcp.md). */
   mcpAllowedClientIds: (Deno.env.get('MCP_ALLOWED_CLIENT_IDS') ?? '').split(',').map((id) => id.trim()).filter(Boolean),
 };
 

@@ -4,7 +4,7 @@
 // as the functions' own role, with the user id the caller proved: the `sub` of a JWT verified in
 // auth.ts, or the user_id a service key named. Nobody else may execute it (see the migration).
 // Why not as the user under RLS: setting role and claims and evaluating the policy was most of a
-// hit's cost (README "Performance"); the function reads the one row by its unique key instead.
+// hit's cost (docs/performance.md); the function reads the one row by its unique key instead.
 import { dbPlan, sql } from '../db.ts';
 
 export type HitShape = 'orchestrate' | 'narrative';
