@@ -82,16 +82,16 @@ describe('support threshold (claim_support_min default)', () => {
   it('keeps every claim of the offline writer, of the honest quote fake and of a paraphrasing model, with room', () => {
     expect(local.length, 'the local writer wrote claims').toBeGreaterThan(30);
     expect(paraphrases.length, 'every paraphrase found its memories').toBe(16);
-    expect(Math.min(...local), 'the local writer\'s weakest claim (1.00 on 2026-12-08)').toBeGreaterThanOrEqual(MIN + 0.6);
-    expect(Math.min(...quote), 'the honest quote fake\'s weakest claim (0.67 on 2026-12-08: "The user notes: Never mention my health.")')
+    expect(Math.min(...local), 'the local writer\'s weakest claim (1.00 on 2026-12-07)').toBeGreaterThanOrEqual(MIN + 0.6);
+    expect(Math.min(...quote), 'the honest quote fake\'s weakest claim (0.67 on 2026-12-07: "The user notes: Never mention my health.")')
       .toBeGreaterThanOrEqual(MIN + 0.3);
-    expect(Math.min(...paraphrases), 'the weakest paraphrase (0.40 on 2026-12-08: "Keep answers brief and illustrate with SQL.")')
+    expect(Math.min(...paraphrases), 'the weakest paraphrase (0.40 on 2026-12-07: "Keep answers brief and illustrate with SQL.")')
       .toBeGreaterThanOrEqual(MIN + 0.05);
   });
 
   it('drops every mis-cited twin of the unsupported fake, with room', () => {
     expect(twins.length, 'one per memory line and unpinned note').toBe(36);
-    expect(Math.max(...twins), 'its best twin (0.17 on 2026-12-08: the Quill memory quoted under the Inkwell memory\'s ref shares "sell")').toBeLessThanOrEqual(MIN - 0.15);
+    expect(Math.max(...twins), 'its best twin (0.17 on 2026-12-07: the Quill memory quoted under the Inkwell memory\'s ref shares "sell")').toBeLessThanOrEqual(MIN - 0.15);
   });
 
   it('drops a generalisation: word overlap cannot see that "music" covers the cello (the check\'s limit)', () => {

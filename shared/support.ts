@@ -15,7 +15,7 @@
 // "plays the cello") score low and are dropped; a claim that blends a cited memory with an
 // uncited one passes when enough of its words are cited.
 //
-// Calibrated on the fixed users of the eval (shared/support.test.ts, 2026-12-08): every claim of
+// Calibrated on the fixed users of the eval (shared/support.test.ts, 2026-12-07): every claim of
 // the local writer scores 1.00, of the honest `quote` fake at least 0.67 (a quoted note behind
 // "The user notes:"), hand-written paraphrases of the fixture memories, as a model words them,
 // at least 0.40 ("Keep answers brief and illustrate with SQL." for "Prefers short answers with
