@@ -31,6 +31,8 @@ create index memories_fts_idx on public.memories using gin (fts);
 -- oldest when they hold more than max_memories_per_user (20261125000750).
 create index memories_tombstones_idx on public.memories (deleted_at) where state = 'deleted';
 create index memories_user_tombstones_idx on public.memories (user_id, deleted_at, id) where state = 'deleted';
+-- A user's archived memories, counted apart from every active one (private.memories_for_prompt).
+create index memories_user_archived_idx on public.memories (user_id) where state = 'archived';
 
 alter table public.memories enable row level security;
 

@@ -118,6 +118,61 @@ create trigger memories_uncounted after delete on public.memories
   referencing old table as old_rows
   for each statement execute function private.uncount_memories();
 
+-- The prompt's candidates: the user's active memories ranked by private.memory_rank (importance,
+-- or 0.5 when unknown, plus a recency bonus halving in about three weeks), best first (`rank` 1),
+-- each capped at memory_char_cap. prompt_char_budget is a bound on the text actually sent, which
+-- only the sanitised lines can tell (sanitising turns "<" into "&lt;": 60,000 budgeted characters
+-- of "<" once made a 240,918-character prompt), so the caller takes them in rank order while the
+-- lines fit (fitMemories, _shared/narrative/prompt.ts); this returns every candidate that could
+-- fit, a superset of what can be taken: no line is shorter than its 16-character head
+-- ("1. [YYYY-MM-DD] "), so at most budget / 16 of them (a floor per memory from its text would
+-- read fewer rows, but costs a pass over every candidate's text: 20 ms became 85 ms for a user
+-- with 20,000 memories). Bounded whatever the user holds: the ranking runs over candidates
+-- only, the prompt_candidates newest and the
+-- prompt_candidates most important (two index range scans, never a sort of every memory). A
+-- memory outside both lists is older than the newest N and less important than the top N, so
+-- it could only outrank them when many newer ones are trivial and many important ones very old.
+-- `total` tells how many active memories exist, so the caller knows how many were left out:
+-- private.memory_counts.n (kept exactly by the statement triggers above: every memory that is
+-- not deleted) less the user's archived ones (a partial index), instead of a count of every
+-- active row, which was two thirds of the call for a user with 200,000 memories (70 ms → 25 ms);
+-- a user with no count row is counted. `as_of` is when they were read. Defined here, after the
+-- counts it reads; called by generate-narrative only.
+create function private.memories_for_prompt(p_user_id uuid)
+returns table (id uuid, content text, created_at timestamptz, importance real, rank int, total int, as_of timestamptz)
+language sql stable security definer set search_path = '' as $$
+  with s as (select prompt_char_budget, memory_char_cap, prompt_candidates from private.settings),
+  candidates as (
+    (select m.id from public.memories m
+      where m.user_id = p_user_id and m.state = 'active'
+      order by m.created_at desc
+      limit (select prompt_candidates from s))
+    union
+    (select m.id from public.memories m
+      where m.user_id = p_user_id and m.state = 'active'
+      order by coalesce(m.importance, 0.5) desc, m.created_at desc
+      limit (select prompt_candidates from s))
+  ),
+  ranked as (
+    select m.id, left(m.content, s.memory_char_cap) as content, m.created_at, m.importance,
+      row_number() over (order by private.memory_rank(m.importance, m.created_at) desc, m.created_at desc, m.id) as rank,
+      s.prompt_char_budget as budget
+    from candidates c
+    join public.memories m on m.id = c.id
+    cross join s
+  )
+  select r.id, r.content, r.created_at, r.importance, r.rank::int,
+    coalesce(
+      (select c.n - (select count(*) from public.memories m where m.user_id = p_user_id and m.state = 'archived')
+       from private.memory_counts c where c.user_id = p_user_id),
+      (select count(*) from public.memories m where m.user_id = p_user_id and m.state = 'active'))::int,
+    now()
+  from ranked r
+  where r.rank * 16 <= r.budget
+  order by r.rank
+$$;
+comment on function private.memories_for_prompt(uuid) is 'The candidates a generation may read, best-ranked first; the caller takes them while their sanitised lines fit the character budget.';
+
 -- Grants: none. These functions run as postgres only (see 20261125000200).
 revoke execute on all functions in schema private from public;
 

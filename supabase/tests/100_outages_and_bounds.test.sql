@@ -4,7 +4,7 @@
 -- MCP, and the prompt's memory selection bounded by prompt_candidates.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(30);
+select plan(33);
 
 -- 1. The retry schedule. A job that keeps failing waits backoff(1), backoff(2), ... before
 -- attempts 2, 3, ...; at the smallest jitter (0.5) the waits before the last attempt must add up
@@ -135,6 +135,20 @@ select ok((select bool_and(content in (select 'memory ' || g from generate_serie
   'the unimportant ones are the 40 newest');
 select is((select count(*)::int from picked where importance = 0.95::real), 30,
   'every important one is in, however old (memory 3000 is 3,000 days old)');
+-- total is the kept count (private.memory_counts.n: every memory not deleted) less the archived
+-- ones, never a count of every active row; exact through archives and deletes, and counted
+-- where a user has no count row.
+update public.memories set state = 'archived'
+where user_id = '70000000-0000-4000-8000-0000000000b1' and content in ('memory 2999', 'memory 2998');
+select is((select max(total) from private.memories_for_prompt('70000000-0000-4000-8000-0000000000b1')), 2998,
+  'total leaves archived memories out');
+update public.memories set state = 'deleted'
+where user_id = '70000000-0000-4000-8000-0000000000b1' and content in ('memory 2997', 'memory 2999');
+select is((select max(total) from private.memories_for_prompt('70000000-0000-4000-8000-0000000000b1')), 2997,
+  'and deleted ones, archived or not');
+delete from private.memory_counts where user_id = '70000000-0000-4000-8000-0000000000b1';
+select is((select max(total) from private.memories_for_prompt('70000000-0000-4000-8000-0000000000b1')), 2997,
+  'a user without a count row is counted');
 
 -- The stored importance: metadata.importance clamped to 0..1, null when not a number.
 insert into public.memories (user_id, content, metadata)
