@@ -24,9 +24,13 @@ function startRuntime(envFile: string) {
   execFileSync('npx', ['tsx', 'local/cli.ts', 'start', '--functions-env', envFile], { cwd: ROOT, stdio: 'pipe' });
 }
 
+// The test env plus the pooler URL, written for one test's runtime and removed after the file.
+const poolerEnvFile = path.join(RUN_DIR, 'functions.pooler.env');
+
 afterAll(async () => {
   await stopService('runtime');
   startRuntime('tests/functions.env');
+  fs.rmSync(poolerEnvFile, { force: true });
   await sql.end({ timeout: 2 });
 });
 
@@ -120,11 +124,10 @@ it('SUPABASE_DB_URL alone: at most 3 connections per worker, and the hit is sent
 it('NARRATIVE_DB_POOLER_URL: every connection goes there, up to 5 per worker, no prepared statement, no timeout at startup', async () => {
   const r = await relay();
   try {
-    const envFile = path.join(RUN_DIR, 'functions.pooler.env');
-    fs.writeFileSync(envFile, `${fs.readFileSync(path.join(ROOT, 'tests/functions.env'), 'utf8')}
+    fs.writeFileSync(poolerEnvFile, `${fs.readFileSync(path.join(ROOT, 'tests/functions.env'), 'utf8')}
 NARRATIVE_DB_POOLER_URL=postgresql://postgres:postgres@${HOST}:${r.port}/postgres\n`);
     await stopService('runtime');
-    startRuntime(envFile);
+    startRuntime(poolerEnvFile);
     await hits(60);
     // A generation too: the queue operations go through the same pool, each transaction with its timeout.
     const [job] = await sql<{ job_id: number }[]>`

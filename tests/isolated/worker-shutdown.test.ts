@@ -26,15 +26,18 @@ function startRuntime(envFile: string, wallClockMs: number | null) {
   execFileSync('npx', ['tsx', 'local/cli.ts', 'start', '--functions-env', envFile], { cwd: ROOT, stdio: 'pipe', env });
 }
 
+// The test env with a long provider deadline, written for this file's runtime and removed after it.
+const envFile = path.join(RUN_DIR, 'functions.worker-shutdown.env');
+
 afterAll(async () => {
   await stopService('runtime');
   startRuntime('tests/functions.env', null);
+  fs.rmSync(envFile, { force: true });
   await sql.end({ timeout: 2 });
 });
 
 it('a worker stopped at its wall clock hands its running job back at once (worker_shutdown), with what it spent', async () => {
   // The test env, with a provider deadline longer than the worker's life: only the wall clock ends the attempt.
-  const envFile = path.join(RUN_DIR, 'functions.worker-shutdown.env');
   fs.writeFileSync(envFile, `${fs.readFileSync(path.join(ROOT, 'tests/functions.env'), 'utf8')}\nNARRATIVE_LLM_TIMEOUT_MS=120000\n`);
   await stopService('runtime');
   startRuntime(envFile, WALL_CLOCK_MS);
